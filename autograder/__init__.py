@@ -1,0 +1,10 @@
+"""Course tooling for the Transformer Block lab.
+
+- ``autograder.checks``: the hidden checks that the notebooks' hidden-test cells call (one line each).
+- ``autograder.provided``: code the course provides to students, written once and included verbatim into the
+  notebooks that use it (lessons and exercises alike).
+- ``autograder.notebook_text`` / ``autograder.build``: build notebooks from their jupytext text sources and
+  regenerate every derived file (release/, solutions/, notebooks/).
+- ``autograder.example_class`` / ``autograder.grade`` / ``autograder.report``: the main job, grading the bundled
+  example class end to end.
+"""

@@ -1,0 +1,65 @@
+"""Build a notebook from its jupytext percent-format text source, deterministically.
+
+Conventions in a text source (see CONTRIBUTING.md):
+
+- ``# %% nbgrader={"grade_id": "...", "solution": true}``: nbgrader cell metadata in the cell header. Keys left
+  out get nbgrader's defaults (``grade``, ``solution``, ``locked``, ``task`` false; ``schema_version`` 3), so a
+  header names only what the cell is.
+- ``# %% include="autograder/provided/attention.py"``: the cell's code is that file (path from the repository root).
+  Code the course provides is written once and pasted by the build, never by hand.
+- Cell ids are stable (the ``grade_id`` where there is one, else the cell's position), so a rebuilt notebook is
+  byte-identical to the last one when its text did not change.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+from .paths import REPO
+
+NBGRADER_DEFAULTS = {"grade": False, "solution": False, "locked": False, "task": False, "schema_version": 3}
+
+
+class NotebookSourceError(ValueError):
+    """A text source breaks one of the conventions above."""
+
+
+def _fill_nbgrader_metadata(meta: dict, where: str) -> dict:
+    filled = {**NBGRADER_DEFAULTS, **meta}
+    if "grade_id" not in filled:
+        raise NotebookSourceError(f"{where}: an nbgrader cell needs a grade_id")
+    if filled["grade"] and "points" not in filled:
+        raise NotebookSourceError(f"{where}: graded cell {filled['grade_id']!r} needs points")
+    return filled
+
+
+def build_notebook(text_path: Path) -> nbformat.NotebookNode:
+    nb = jupytext.read(text_path)
+    nb.metadata.pop("jupytext", None)
+    seen_ids: set[str] = set()
+    for index, cell in enumerate(nb.cells):
+        where = f"{text_path.name}, cell {index}"
+        include = cell.metadata.pop("include", None)
+        if include is not None:
+            if cell.source.strip():
+                raise NotebookSourceError(f"{where}: an include cell must be empty in the text source")
+            cell.source = (REPO / include).read_text().rstrip("\n")
+        if "nbgrader" in cell.metadata:
+            cell.metadata["nbgrader"] = _fill_nbgrader_metadata(cell.metadata["nbgrader"], where)
+            cell_id = cell.metadata["nbgrader"]["grade_id"]
+        else:
+            cell_id = f"cell-{index}"
+        if cell_id in seen_ids:
+            raise NotebookSourceError(f"{where}: duplicate cell id / grade_id {cell_id!r}")
+        seen_ids.add(cell_id)
+        cell["id"] = cell_id
+    nbformat.validate(nb)
+    return nb
+
+
+def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write with nbformat's stable layout (sorted keys, one-space indent, trailing newline)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))

@@ -1,0 +1,27 @@
+"""Load the implementation variants in this folder (see README.md)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def variant_paths(exercise: str, kind: str) -> list[Path]:
+    """kind: 'correct' or 'wrong'."""
+    return sorted((HERE / exercise / kind).glob("*.py"))
+
+
+def load_namespace(code: str, name: str = "<variant>") -> dict:
+    """Run a solution cell's code as a notebook would, and return its namespace."""
+    namespace: dict = {"__name__": "__variant__"}
+    exec(compile(code, name, "exec"), namespace)
+    return namespace
+
+
+def load_variant(path: Path) -> dict:
+    return load_namespace(path.read_text(), str(path))
+
+
+def mistake(path: Path) -> str:
+    """The one-line description at the top of a wrong variant."""
+    return path.read_text().splitlines()[0].lstrip("# ").strip()

@@ -1,0 +1,15 @@
+# LayerNorm in disguise: subtracts the mean (re-centres), divides by the standard deviation
+import torch
+from torch import nn
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d_model, eps=1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+
+    def forward(self, x):
+        xf = x.float()
+        centred = xf - xf.mean(-1, keepdim=True)
+        return (centred * torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight).to(x.dtype)

@@ -1,0 +1,36 @@
+"""nbgrader configuration for the Transformer Block lab.
+
+The course root is this folder: source/ (instructors edit), release/ (students fetch),
+submitted/, autograded/, feedback/ (nbgrader's working folders, not committed).
+"""
+import os
+from pathlib import Path
+
+c = get_config()  # noqa: F821 (injected by traitlets)
+
+COURSE_ROOT = Path(__file__).resolve().parent
+
+c.CourseDirectory.course_id = "transformer-block-lab"
+c.CourseDirectory.root = str(COURSE_ROOT)
+c.CourseDirectory.solution_directory = "solutions"
+# nbgrader copies EVERY non-notebook file of source/<assignment>/ into release/. The .py files there are the
+# jupytext text sources of the notebooks (they hold solutions and hidden tests), so they must never ship.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "*.md"]
+
+# The gradebook: SQLite beside this file unless NBGRADER_DB_URL names another SQLAlchemy URL
+# (e.g. postgresql+psycopg2://user@host/course for several graders working at once).
+c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL", f"sqlite:///{COURSE_ROOT / 'gradebook.db'}")
+
+c.CourseDirectory.db_assignments = [dict(name="transformer_block")]
+
+# Per-cell execution limit while grading (seconds). Execute.timeout is the one nbgrader reads (#1463).
+c.Execute.timeout = int(os.environ.get("NBGRADER_CELL_TIMEOUT", "120"))
+c.Execute.interrupt_on_timeout = True
+
+# A correct solution that prints a PyTorch warning to stderr must not lose the points of a test cell: nbgrader
+# zeroes a test cell with any stderr output, so stderr lines that are warnings are dropped before grading.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"\w*Warning\b"
+
+# A student who deletes a test cell gets it back (and its hidden tests run) instead of silently losing it.
+c.OverwriteCells.add_missing_cells = True
