@@ -171,7 +171,9 @@ def half_precision_large_values(cls) -> None:
         expect(bool(torch.isfinite(y.float()).all()),
                f"{dtype} input with large values gave inf/NaN: compute the mean of squares in float32")
         expected = reference(x.float(), scale, 1e-6)
-        expect_close(y.float(), expected.to(dtype).float(), f"{dtype} input", rtol=tol, atol=tol)
+        expect_close(y.float(), expected.to(dtype).float(),
+                     f"{dtype} input with large values (is the mean of squares computed in float32?)",
+                     rtol=tol, atol=tol)
 
 
 @check("dtypes")

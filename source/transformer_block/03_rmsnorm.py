@@ -61,10 +61,9 @@ layer_normed = F.layer_norm(x_demo, (6,))
 rms_normed = x_demo / x_demo.pow(2).mean().sqrt()
 
 fig, ax = plt.subplots(figsize=(8, 3))
-positions = torch.arange(6)
 for offset, values, label in [(-0.27, x_demo, "input x"), (0.0, layer_normed, "LayerNorm(x)"),
                               (0.27, rms_normed, "RMSNorm(x)")]:
-    ax.bar(positions + offset, values, width=0.27, label=label)
+    ax.bar([i + offset for i in range(6)], values.tolist(), width=0.27, label=label)
 ax.axhline(0, color="black", linewidth=0.8)
 ax.set_xlabel("feature index")
 ax.set_title("LayerNorm re-centres and re-scales; RMSNorm only re-scales")

@@ -1,0 +1,39 @@
+"""What every exercise's check tests share: the reference solution from the source notebook, the variants."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from autograder.notebook_text import build_notebook
+from autograder.paths import ASSIGNMENT, SOURCE
+from autograder.variants import load_namespace, variant_paths
+
+
+def solution_code(cell_source: str) -> str:
+    """A solution cell as a perfect student would leave it: the solution markers removed, their code kept."""
+    return "\n".join(line for line in cell_source.splitlines()
+                     if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
+
+
+@lru_cache(maxsize=None)
+def reference_namespace(notebook: str, upto_grade_id: str) -> dict:
+    """Run the source notebook's code cells, up to and including the cell `upto_grade_id`, skipping test cells.
+
+    This is the instructor's own solution exactly as written in source/, not a copy of it.
+    """
+    nb = build_notebook(SOURCE / ASSIGNMENT / f"{notebook}.py")
+    code = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade"):
+            continue
+        code.append(solution_code(cell.source))
+        if meta.get("grade_id") == upto_grade_id:
+            return load_namespace("\n\n".join(code), f"{notebook} (reference)")
+    raise KeyError(f"{notebook} has no cell {upto_grade_id!r}")
+
+
+def variants(exercise: str, kind: str) -> list[Path]:
+    paths = variant_paths(exercise, kind)
+    assert paths, f"no {kind} variants for {exercise}"
+    return paths
