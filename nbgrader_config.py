@@ -19,7 +19,9 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 # The gradebook: SQLite beside this file unless NBGRADER_DB_URL names another SQLAlchemy URL
 # (e.g. postgresql+psycopg2://user@host/course for several graders working at once).
-c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL", f"sqlite:///{COURSE_ROOT / 'gradebook.db'}")
+# The SQLite timeout lets parallel graders wait for each other's short writes instead of failing with
+# "database is locked" (autograder/grade.py also switches the file to WAL mode).
+c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL", f"sqlite:///{COURSE_ROOT / 'gradebook.db'}?timeout=120")
 
 c.CourseDirectory.db_assignments = [dict(name="transformer_block")]
 

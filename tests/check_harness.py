@@ -4,15 +4,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from autograder.example_class import solution_cell_code
 from autograder.notebook_text import build_notebook
 from autograder.paths import ASSIGNMENT, SOURCE
 from autograder.variants import load_namespace, variant_paths
-
-
-def solution_code(cell_source: str) -> str:
-    """A solution cell as a perfect student would leave it: the solution markers removed, their code kept."""
-    return "\n".join(line for line in cell_source.splitlines()
-                     if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
 
 
 @lru_cache(maxsize=None)
@@ -27,7 +22,7 @@ def reference_namespace(notebook: str, upto_grade_id: str) -> dict:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or meta.get("grade"):
             continue
-        code.append(solution_code(cell.source))
+        code.append(solution_cell_code(cell.source))
         if meta.get("grade_id") == upto_grade_id:
             return load_namespace("\n\n".join(code), f"{notebook} (reference)")
     raise KeyError(f"{notebook} has no cell {upto_grade_id!r}")

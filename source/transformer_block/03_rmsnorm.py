@@ -23,7 +23,7 @@
 # | 3b | write the speed measurement and compare with LayerNorm | not graded: it feeds 3c |
 # | 3c | explain the measurement in a few sentences | by your instructor |
 
-# %%
+# %% tags=["nbval-ignore-output"]
 import math
 import os
 
@@ -149,7 +149,10 @@ from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("dtypes", R
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_properties", "locked": true, "points": 2}
-# Hidden tests only: the properties that make RMSNorm what it is (section 1).
+# The properties that make RMSNorm what it is (section 1); the hidden tests check more of them.
+assert torch.allclose(RMSNorm(4)(10 * x_small), y_small, atol=1e-4), (
+    "multiplying the input by 10 changed the output: RMSNorm should not depend on the input's scale")
+print("visible test passed")
 ### BEGIN HIDDEN TESTS
 from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("properties", RMSNorm)
 ### END HIDDEN TESTS
@@ -190,7 +193,7 @@ def effective_gbps(fn, x):
 # The next cell compares five ways to normalise the same tensor: a copy (the floor), PyTorch's fused
 # `nn.LayerNorm`, **your** eager `RMSNorm`, PyTorch's `F.rms_norm`, and your formula compiled by `torch.compile`
 # (which fuses its five element-wise passes into one loop). Its numbers depend on the machine; the text after it
-# is computed from them. While your notebook is being graded it is skipped: timings are not graded.
+# is computed from them. It is skipped when nbgrader validates or grades your notebook: timings are not graded.
 
 # %% tags=["nbval-ignore-output"]
 def compare_norms(shape=(16, 1024, 512)):
@@ -215,9 +218,9 @@ def compare_norms(shape=(16, 1024, 512)):
         return {name: effective_gbps(fn, x) for name, fn in candidates.items()}
 
 
-if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+if os.environ.get("NBGRADER_EXECUTION"):  # set by nbgrader's Validate and autograde
     bandwidth = None
-    print("Skipped while grading: timings are not graded.")
+    print("Skipped while validating or grading: timings are not graded.")
 else:
     bandwidth = compare_norms()
     for name, gbps in bandwidth.items():

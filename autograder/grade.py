@@ -1,0 +1,76 @@
+"""The main job: grade the bundled example class end to end. `python -m autograder.grade` (or `make grade`).
+
+1. regenerate release/ from source/ (nbgrader generate_assignment);
+2. write the example class's submissions into submitted/ (autograder/example_class/class.toml);
+3. autograde them in parallel (autograder.parallel_autograde) into the gradebook;
+4. write per-student HTML feedback (feedback/), grades.csv, and the instructor's report (reports/);
+5. print a table of students x notebooks and where each output went.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from traitlets.config.loader import PyFileConfigLoader
+
+from . import example_class, report
+from .build import build_release
+from .nbgrader_cli import run_nbgrader
+from .parallel_autograde import autograde_class
+from .paths import ASSIGNMENT, REPO
+
+
+def course_config(course_root: Path):
+    """nbgrader_config.py as nbgrader reads it (course id, gradebook URL)."""
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+
+
+def grade_example_class(course_root: Path = REPO, assignment: str = ASSIGNMENT, workers: int | None = None,
+                        force: bool = False, only: list[str] | None = None) -> dict:
+    """Grade the example class (or only the students named in `only`) in course_root."""
+    t0 = time.perf_counter()
+    print("[grade] regenerating release/ from source/", flush=True)
+    build_release(course_root, assignment)
+    roster = [s for s in example_class.load_class() if only is None or s.id in only]
+    students = example_class.write_submissions(course_root, roster, assignment=assignment,
+                                               release=course_root / "release")
+    print(f"[grade] {len(students)} submissions written to submitted/", flush=True)
+    results = autograde_class(course_root, assignment, students, workers=workers, force=force,
+                              progress=lambda line: print(line, flush=True))
+    print("[grade] writing feedback and grades.csv", flush=True)
+    run_nbgrader("generate_feedback", assignment, "--force", course_root=course_root, quiet=True)
+    grades_csv = course_root / "grades.csv"
+    run_nbgrader("export", f"--CsvExportPlugin.to={grades_csv}", course_root=course_root, quiet=True)
+    config = course_config(course_root)
+    scores = report.read_scores(config.CourseDirectory.db_url, config.CourseDirectory.course_id, assignment)
+    failures = report.check_failures(course_root / "autograded", assignment)
+    outputs = report.write_report(scores, failures, course_root / "reports")
+    print()
+    print(report.score_table(scores))
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        print(f"\n[grade] {r.student}: grading failed: {r.detail.strip()[:300]}")
+    print(f"""
+[grade] done in {time.perf_counter() - t0:.0f}s
+  gradebook        {config.CourseDirectory.db_url}
+  grades           {grades_csv}
+  feedback         {course_root / 'feedback'}/<student>/{assignment}/<notebook>.html
+  autograded       {course_root / 'autograded'}/<student>/{assignment}/
+  report (PNG)     {outputs['png']}
+  check failures   {outputs['csv']}""")
+    return {"scores": scores, "results": results, "outputs": outputs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", "-j", type=int, default=None, help="parallel graders (default: CPU cores)")
+    parser.add_argument("--force", action="store_true", help="regrade every submission, changed or not")
+    args = parser.parse_args(argv)
+    result = grade_example_class(workers=args.workers, force=args.force)
+    return 1 if any(r.status == "failed" for r in result["results"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The instructor's report: scores per student and notebook, and what the class got wrong.
+
+Reads the gradebook (scores per graded cell) and the autograded notebooks (which hidden checks failed: every
+check group prints one `[ok  ]` / `[FAIL]` line per check), and writes a one-page PNG and a CSV of check
+failure rates.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+CHECK_LINE = re.compile(r"^\[(ok  |FAIL)\] (\w+):", re.MULTILINE)
+
+
+@dataclass
+class ClassScores:
+    notebooks: list[str]
+    students: list[str]
+    score: dict[tuple[str, str], float] = field(default_factory=dict)  # (student, notebook) -> autograded score
+    max_auto: dict[str, float] = field(default_factory=dict)  # notebook -> autogradable points
+    max_total: dict[str, float] = field(default_factory=dict)  # notebook -> all points, manual ones included
+    cell_scores: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (notebook, cell) -> scores
+    cell_max: dict[tuple[str, str], float] = field(default_factory=dict)
+
+
+def read_scores(db_url: str, course_id: str, assignment: str) -> ClassScores:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url, course_id) as gb:
+        notebooks = sorted(nb.name for nb in gb.find_assignment(assignment).notebooks)
+        students = sorted(s.id for s in gb.students)
+        scores = ClassScores(notebooks, students)
+        for notebook in notebooks:
+            for student in students:
+                try:
+                    sub = gb.find_submission_notebook(notebook, assignment, student)
+                except MissingEntry:
+                    continue
+                auto = [g for g in sub.grades if g.cell_type == "code"]  # test cells; markdown answers are graded by hand
+                scores.score[(student, notebook)] = sum(g.auto_score or 0.0 for g in auto)
+                scores.max_auto[notebook] = sum(g.max_score for g in auto)
+                scores.max_total[notebook] = sub.max_score
+                for g in auto:
+                    scores.cell_scores.setdefault((notebook, g.name), []).append(g.auto_score or 0.0)
+                    scores.cell_max[(notebook, g.name)] = g.max_score
+        scores.students = sorted({s for s, _ in scores.score})
+    return scores
+
+
+def check_failures(autograded: Path, assignment: str) -> dict[str, dict[str, list[str]]]:
+    """{notebook: {check name: [students failing it]}}, read from the autograded notebooks' outputs."""
+    failures: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for path in sorted(autograded.glob(f"*/{assignment}/*.ipynb")):
+        student = path.parent.parent.name
+        nb = nbformat.read(str(path), as_version=4)
+        seen = set()
+        for cell in nb.cells:
+            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+            for status, check in CHECK_LINE.findall(text):
+                failures[path.stem].setdefault(check, [])
+                if status == "FAIL" and check not in seen:
+                    failures[path.stem][check].append(student)
+                    seen.add(check)
+    return failures
+
+
+def failure_rows(failures: dict, n_students: dict[str, int]) -> list[dict]:
+    rows = []
+    for notebook, checks in sorted(failures.items()):
+        for check, students in sorted(checks.items(), key=lambda kv: -len(kv[1])):
+            rows.append({"notebook": notebook, "check": check, "failed": len(students),
+                         "graded": n_students.get(notebook, 0), "students": " ".join(sorted(students))})
+    return rows
+
+
+def write_report(scores: ClassScores, failures: dict, out_dir: Path) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_graded = {nb: sum((s, nb) in scores.score for s in scores.students) for nb in scores.notebooks}
+    rows = failure_rows(failures, n_graded)
+    csv_path = out_dir / "check_failures.csv"
+    with csv_path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["notebook", "check", "failed", "graded", "students"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+    n_nb = max(len(scores.notebooks), 1)
+    fig, axes = plt.subplots(3, n_nb, figsize=(max(10, 6.5 * n_nb), 12), squeeze=False, layout="constrained")
+    for col, notebook in enumerate(scores.notebooks):
+        ax = axes[0][col]
+        values = [scores.score[(s, notebook)] for s in scores.students if (s, notebook) in scores.score]
+        top = scores.max_auto.get(notebook, 1.0)
+        ax.hist(values, bins=[i - 0.5 for i in range(int(top) + 2)], color="tab:blue", edgecolor="white")
+        manual = scores.max_total.get(notebook, top) - top
+        ax.set_title(f"{notebook}\nautograded points (of {top:g}; + {manual:g} graded by hand)")
+        ax.set_xlabel("points")
+        ax.set_ylabel("students")
+        ax = axes[1][col]
+        cells = sorted(k for k in scores.cell_scores if k[0] == notebook)
+        full = [sum(v >= scores.cell_max[k] for v in scores.cell_scores[k]) / len(scores.cell_scores[k]) for k in cells]
+        ax.barh([k[1] for k in cells], full, color="tab:green")
+        ax.set_xlim(0, 1)
+        ax.set_title("full marks, per test cell (share of students)")
+        ax.invert_yaxis()
+        ax = axes[2][col]
+        nb_rows = [r for r in rows if r["notebook"] == notebook]
+        ax.barh([r["check"] for r in nb_rows], [r["failed"] / max(r["graded"], 1) for r in nb_rows],
+                color="tab:red")
+        ax.set_xlim(0, 1)
+        ax.set_title("failing each hidden check (share of students)")
+        ax.invert_yaxis()
+    png_path = out_dir / "score_report.png"
+    fig.savefig(png_path, dpi=90)
+    plt.close(fig)
+    return {"png": png_path, "csv": csv_path}
+
+
+def score_table(scores: ClassScores) -> str:
+    width = max([len(s) for s in scores.students] + [7])
+    header = f"{'student':<{width}} " + " ".join(f"{nb:>18}" for nb in scores.notebooks)
+    lines = [header, "-" * len(header)]
+    for student in scores.students:
+        cells = []
+        for nb in scores.notebooks:
+            value = scores.score.get((student, nb))
+            cells.append(f"{'-':>18}" if value is None else f"{value:>10g} / {scores.max_auto[nb]:<5g}")
+        lines.append(f"{student:<{width}} " + " ".join(cells))
+    return "\n".join(lines)

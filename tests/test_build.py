@@ -1,0 +1,97 @@
+"""Every derived file is what the build makes from its source (nbdev-style: regenerate, then compare)."""
+import json
+
+import nbformat
+import pytest
+
+from autograder.build import build_lessons, build_release, build_solutions
+from autograder.notebook_text import NotebookSourceError, build_notebook
+from autograder.paths import ASSIGNMENT, LESSONS, RELEASE, REPO, SOLUTIONS, SOURCE, assignment_notebook_names
+
+NOTEBOOKS = assignment_notebook_names()
+
+
+def without_outputs(nb: nbformat.NotebookNode) -> dict:
+    """A notebook minus what execution writes (outputs, counts, the kernel's language_info): nbval compares
+    the outputs separately."""
+    data = json.loads(json.dumps(nb))
+    data["metadata"].pop("language_info", None)
+    for cell in data["cells"]:
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+    return data
+
+
+def test_every_assignment_notebook_is_released_and_solved():
+    assert NOTEBOOKS, "no text sources in source/transformer_block"
+    assert sorted(p.stem for p in (RELEASE / ASSIGNMENT).glob("*.ipynb")) == NOTEBOOKS
+    assert sorted(p.stem for p in (SOLUTIONS / ASSIGNMENT).glob("*.ipynb")) == NOTEBOOKS
+
+
+def test_release_is_regenerated_identically(course_copy):
+    """release/ is byte-for-byte what nbgrader generate_assignment makes from source/ now."""
+    build_release(course_copy)
+    for name in NOTEBOOKS:
+        fresh = (course_copy / "release" / ASSIGNMENT / f"{name}.ipynb").read_text()
+        committed = (RELEASE / ASSIGNMENT / f"{name}.ipynb").read_text()
+        assert fresh == committed, f"release/{ASSIGNMENT}/{name}.ipynb is stale: run `make build` and commit"
+
+
+def test_release_holds_only_notebooks():
+    files = [p for p in (RELEASE / ASSIGNMENT).rglob("*") if p.is_file()]
+    assert files and all(p.suffix == ".ipynb" for p in files), [str(p) for p in files]
+
+
+def test_solutions_are_regenerated_identically(course_copy):
+    """solutions/ has the cells nbgrader generate_solution makes now (outputs are checked by nbval)."""
+    build_release(course_copy)
+    build_solutions(course_copy, execute=False)
+    for name in NOTEBOOKS:
+        fresh = nbformat.read(str(course_copy / "solutions" / ASSIGNMENT / f"{name}.ipynb"), as_version=4)
+        committed = nbformat.read(str(SOLUTIONS / ASSIGNMENT / f"{name}.ipynb"), as_version=4)
+        assert without_outputs(fresh) == without_outputs(committed), (
+            f"solutions/{ASSIGNMENT}/{name}.ipynb is stale: run `make build` and commit")
+
+
+def test_solutions_are_executed():
+    for name in NOTEBOOKS:
+        nb = nbformat.read(str(SOLUTIONS / ASSIGNMENT / f"{name}.ipynb"), as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in code), f"{name}: solution notebook not fully executed"
+        errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+        assert not errors, f"{name}: the solution raises {errors[0].ename}"
+
+
+@pytest.mark.parametrize("text", sorted(LESSONS.glob("[0-9]*.py")), ids=lambda p: p.stem)
+def test_lesson_is_regenerated_identically(text, tmp_path):
+    fresh = build_notebook(text)
+    committed = nbformat.read(str(text.with_suffix(".ipynb")), as_version=4)
+    assert without_outputs(fresh) == without_outputs(committed), f"{text.with_suffix('.ipynb').name} is stale"
+
+
+def test_build_is_deterministic():
+    for name in NOTEBOOKS:
+        text = SOURCE / ASSIGNMENT / f"{name}.py"
+        assert nbformat.writes(build_notebook(text)) == nbformat.writes(build_notebook(text))
+
+
+def test_include_cells_paste_the_provided_file(tmp_path):
+    provided = REPO / "autograder" / "provided" / "attention.py"
+    text = tmp_path / "01_demo.py"
+    text.write_text('# %% include="autograder/provided/attention.py"\n\n# %%\nprint(1)\n')
+    nb = build_notebook(text)
+    assert nb.cells[0].source == provided.read_text().rstrip("\n")
+
+
+def test_source_convention_errors_are_clear(tmp_path):
+    text = tmp_path / "01_bad.py"
+    text.write_text('# %% nbgrader={"grade": true, "grade_id": "t1"}\nassert True\n')
+    with pytest.raises(NotebookSourceError, match="needs points"):
+        build_notebook(text)
+    text.write_text('# %% nbgrader={"solution": true}\nx = 1\n')
+    with pytest.raises(NotebookSourceError, match="grade_id"):
+        build_notebook(text)
+    text.write_text('# %% nbgrader={"solution": true, "grade_id": "a"}\nx = 1\n\n'
+                    '# %% nbgrader={"solution": true, "grade_id": "a"}\ny = 1\n')
+    with pytest.raises(NotebookSourceError, match="duplicate"):
+        build_notebook(text)

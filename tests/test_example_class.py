@@ -1,0 +1,59 @@
+"""Golden test: the main job grades the bundled example class to exactly the scores class.toml states."""
+import csv
+
+import pytest
+
+from autograder import example_class
+from autograder.grade import grade_example_class
+from autograder.paths import ASSIGNMENT, assignment_notebook_names
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    from conftest import make_course_copy
+
+    course = make_course_copy(tmp_path_factory.mktemp("graded") / "course")
+    return course, grade_example_class(course)
+
+
+def test_every_student_gets_exactly_the_expected_scores(graded):
+    _, result = graded
+    scores = result["scores"]
+    for student in example_class.load_class():
+        for notebook, expected in student.expected.items():
+            got = scores.score.get((student.id, notebook))
+            assert got == expected, f"{student.id} ({student.about}) {notebook}: got {got}, expected {expected}"
+
+
+def test_every_notebook_of_every_student_has_an_expected_score():
+    for student in example_class.load_class():
+        assert set(student.expected) == set(assignment_notebook_names()), student.id
+
+
+def test_grading_writes_grades_feedback_and_report(graded):
+    course, result = graded
+    students = [s.id for s in example_class.load_class()]
+    with (course / "grades.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["student_id"] for r in rows) == sorted(students)
+    for student in students:
+        html = list((course / "feedback" / student / ASSIGNMENT).glob("*.html"))
+        assert html, f"no feedback for {student}"
+    assert result["outputs"]["png"].stat().st_size > 10_000
+    assert all(r.status == "graded" for r in result["results"])
+
+
+def test_report_names_the_checks_each_mistake_fails(graded):
+    course, _ = graded
+    with (course / "reports" / "check_failures.csv").open() as f:
+        rows = {(r["notebook"], r["check"]): r["students"].split() for r in csv.DictReader(f)}
+    assert "carol" in rows[("03_rmsnorm", "eps_inside_square_root")]
+    assert "dave" in rows[("03_rmsnorm", "half_precision_large_values")]
+
+
+def test_regrading_skips_unchanged_submissions(graded):
+    from autograder.parallel_autograde import autograde_class
+
+    course, _ = graded
+    results = autograde_class(course, ASSIGNMENT, progress=lambda line: None)
+    assert {r.status for r in results} == {"skipped"}
