@@ -13,18 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from traitlets.config.loader import PyFileConfigLoader
-
 from . import example_class, report
 from .build import build_release
+from .course import course_config
 from .nbgrader_cli import run_nbgrader
 from .parallel_autograde import autograde_class
 from .paths import ASSIGNMENT, REPO
-
-
-def course_config(course_root: Path):
-    """nbgrader_config.py as nbgrader reads it (course id, gradebook URL)."""
-    return PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
 
 
 def grade_example_class(course_root: Path = REPO, assignment: str = ASSIGNMENT, workers: int | None = None,

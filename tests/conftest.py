@@ -1,5 +1,4 @@
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -7,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from autograder.paths import REPO  # noqa: E402
+from autograder.course import copy_course  # noqa: E402
 
 
 def require(condition: bool, reason: str) -> None:
@@ -18,13 +17,7 @@ def require(condition: bool, reason: str) -> None:
         pytest.skip(reason)
 
 
-def make_course_copy(dest: Path) -> Path:
-    """A scratch course root: the config, the text sources and the committed release (no gradebook)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "nbgrader_config.py", dest)
-    shutil.copytree(REPO / "source", dest / "source", ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"))
-    shutil.copytree(REPO / "release", dest / "release")
-    return dest
+make_course_copy = copy_course
 
 
 @pytest.fixture
