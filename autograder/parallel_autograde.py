@@ -79,8 +79,13 @@ def use_wal_if_sqlite(course_root: Path) -> None:
 _API = {}
 
 
-def _set_environment(env: dict[str, str]) -> None:
+def _start_worker(env: dict[str, str], log_dir: str) -> None:
+    """In a new worker: set the environment, and send its stderr and its kernels' to a log file (kernels
+    print start-up chatter there that would drown the progress lines; nbgrader's own log is kept per student)."""
     os.environ.update(env)
+    Path(log_dir).mkdir(parents=True, exist_ok=True)
+    log = open(Path(log_dir) / f"worker-{os.getpid()}.log", "a")
+    os.dup2(log.fileno(), 2)
 
 
 def _grade_one(course_root: str, assignment: str, student: str) -> StudentResult:
@@ -112,10 +117,11 @@ def _grade_all(course_root: Path, assignment: str, students: list[str], workers:
     is a suspect: each is graded again alone, so only the one that kills its worker is reported as failed.
     """
     env = nbgrader_env(WORKER_ENV)  # inherited by the workers and the kernels they start
+    setup = (env, str(course_root / "autograded" / ".logs"))
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no state shared with the caller
     suspects = []
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(students))), mp_context=context,
-                             initializer=_set_environment, initargs=(env,)) as pool:
+                             initializer=_start_worker, initargs=setup) as pool:
         futures = {pool.submit(_grade_one, str(course_root), assignment, s): s for s in students}
         for future in as_completed(futures):
             try:
@@ -123,8 +129,8 @@ def _grade_all(course_root: Path, assignment: str, students: list[str], workers:
             except BrokenProcessPool:
                 suspects.append(futures[future])
     for student in suspects:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_set_environment,
-                                 initargs=(env,)) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
+                                 initargs=setup) as pool:
             try:
                 yield pool.submit(_grade_one, str(course_root), assignment, student).result()
             except BrokenProcessPool:
