@@ -24,11 +24,27 @@ from .paths import ASSIGNMENT, LESSONS, REPO, SOLUTIONS
 LESSON_TIMEOUT_S = 600
 
 
+def merge_streams(outputs: list) -> list:
+    """Join consecutive stream outputs of the same name: a kernel under load splits one print into several
+    chunks at random, which would make the same notebook serialise differently from run to run."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+            previous["text"] = previous["text"] + output["text"]
+        else:
+            merged.append(output)
+    return merged
+
+
 def scrub_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop fields that change on every run of the same notebook (execution timestamps)."""
+    """Drop what changes on every run of the same notebook (execution timestamps, stream chunking)."""
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     return nb
 
 

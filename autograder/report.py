@@ -52,9 +52,15 @@ def read_scores(db_url: str, course_id: str, assignment: str) -> ClassScores:
     return scores
 
 
-def check_failures(autograded: Path, assignment: str) -> dict[str, dict[str, list[str]]]:
-    """{notebook: {check name: [students failing it]}}, read from the autograded notebooks' outputs."""
-    failures: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+@dataclass
+class CheckOutcomes:
+    failed: list[str] = field(default_factory=list)  # students failing the check
+    ran: list[str] = field(default_factory=list)  # students for whom it ran (a cell stopped earlier skips it)
+
+
+def check_failures(autograded: Path, assignment: str) -> dict[str, dict[str, CheckOutcomes]]:
+    """{notebook: {check name: outcomes}}, read from the autograded notebooks' outputs."""
+    failures: dict[str, dict[str, CheckOutcomes]] = defaultdict(lambda: defaultdict(CheckOutcomes))
     for path in sorted(autograded.glob(f"*/{assignment}/*.ipynb")):
         student = path.parent.parent.name
         nb = nbformat.read(str(path), as_version=4)
@@ -62,19 +68,22 @@ def check_failures(autograded: Path, assignment: str) -> dict[str, dict[str, lis
         for cell in nb.cells:
             text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
             for status, check in CHECK_LINE.findall(text):
-                failures[path.stem].setdefault(check, [])
-                if status == "FAIL" and check not in seen:
-                    failures[path.stem][check].append(student)
-                    seen.add(check)
+                if check in seen:
+                    continue
+                seen.add(check)
+                outcome = failures[path.stem][check]
+                outcome.ran.append(student)
+                if status == "FAIL":
+                    outcome.failed.append(student)
     return failures
 
 
-def failure_rows(failures: dict, n_students: dict[str, int]) -> list[dict]:
+def failure_rows(failures: dict) -> list[dict]:
     rows = []
     for notebook, checks in sorted(failures.items()):
-        for check, students in sorted(checks.items(), key=lambda kv: -len(kv[1])):
-            rows.append({"notebook": notebook, "check": check, "failed": len(students),
-                         "graded": n_students.get(notebook, 0), "students": " ".join(sorted(students))})
+        for check, o in sorted(checks.items(), key=lambda kv: (-len(kv[1].failed) / max(len(kv[1].ran), 1), kv[0])):
+            rows.append({"notebook": notebook, "check": check, "failed": len(o.failed), "ran": len(o.ran),
+                         "students": " ".join(sorted(o.failed))})
     return rows
 
 
@@ -83,13 +92,13 @@ def write_report(scores: ClassScores, failures: dict, out_dir: Path) -> dict[str
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_graded = {nb: sum((s, nb) in scores.score for s in scores.students) for nb in scores.notebooks}
-    rows = failure_rows(failures, n_graded)
+    rows = failure_rows(failures)
     csv_path = out_dir / "check_failures.csv"
     with csv_path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["notebook", "check", "failed", "graded", "students"])
+        writer = csv.DictWriter(f, fieldnames=["notebook", "check", "failed", "ran", "students"])
         writer.writeheader()
         writer.writerows(rows)
 
@@ -104,6 +113,7 @@ def write_report(scores: ClassScores, failures: dict, out_dir: Path) -> dict[str
         ax.set_title(f"{notebook}\nautograded points (of {top:g}; + {manual:g} graded by hand)")
         ax.set_xlabel("points")
         ax.set_ylabel("students")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax = axes[1][col]
         cells = sorted(k for k in scores.cell_scores if k[0] == notebook)
         full = [sum(v >= scores.cell_max[k] for v in scores.cell_scores[k]) / len(scores.cell_scores[k]) for k in cells]
@@ -113,10 +123,10 @@ def write_report(scores: ClassScores, failures: dict, out_dir: Path) -> dict[str
         ax.invert_yaxis()
         ax = axes[2][col]
         nb_rows = [r for r in rows if r["notebook"] == notebook]
-        ax.barh([r["check"] for r in nb_rows], [r["failed"] / max(r["graded"], 1) for r in nb_rows],
-                color="tab:red")
+        ax.barh([f"{r['check']} ({r['failed']}/{r['ran']})" for r in nb_rows],
+                [r["failed"] / max(r["ran"], 1) for r in nb_rows], color="tab:red")
         ax.set_xlim(0, 1)
-        ax.set_title("failing each hidden check (share of students)")
+        ax.set_title("failing each hidden check (failed / ran)")
         ax.invert_yaxis()
     png_path = out_dir / "score_report.png"
     fig.savefig(png_path, dpi=90)

@@ -118,6 +118,9 @@ class RMSNorm(nn.Module):
 # not a guarantee.
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_basics", "locked": true, "points": 2}
+### BEGIN HIDDEN TESTS
+from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("values", RMSNorm)
+### END HIDDEN TESTS
 norm = RMSNorm(4)
 x_small = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]])
 y_small = norm(x_small)
@@ -129,33 +132,33 @@ expected_small = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]]) / t
 assert torch.allclose(y_small, expected_small, atol=1e-4), (
     "values on a 2x4 input are wrong: divide each row by the square root of the mean of its squares")
 print("visible tests passed")
-### BEGIN HIDDEN TESTS
-from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("values", RMSNorm)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_parameters", "locked": true, "points": 2}
-assert sum(p.numel() for p in RMSNorm(8).parameters()) == 8, "RMSNorm(8) should have 8 learnable numbers"
-print("visible test passed")
 ### BEGIN HIDDEN TESTS
 from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("parameters", RMSNorm)
 ### END HIDDEN TESTS
+assert sum(p.numel() for p in RMSNorm(8).parameters()) == 8, "RMSNorm(8) should have 8 learnable numbers"
+print("visible test passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_dtypes", "locked": true, "points": 2}
-y_half = RMSNorm(4)(x_small.half())
-assert y_half.dtype == torch.float16, f"a float16 input should give a float16 output, got {y_half.dtype}"
-print("visible test passed")
 ### BEGIN HIDDEN TESTS
 from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("dtypes", RMSNorm)
 ### END HIDDEN TESTS
+# Each test cell is self-contained: it does not depend on another test cell having passed.
+x_small = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]])
+y_half = RMSNorm(4)(x_small.half())
+assert y_half.dtype == torch.float16, f"a float16 input should give a float16 output, got {y_half.dtype}"
+print("visible test passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_properties", "locked": true, "points": 2}
 # The properties that make RMSNorm what it is (section 1); the hidden tests check more of them.
-assert torch.allclose(RMSNorm(4)(10 * x_small), y_small, atol=1e-4), (
-    "multiplying the input by 10 changed the output: RMSNorm should not depend on the input's scale")
-print("visible test passed")
 ### BEGIN HIDDEN TESTS
 from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("properties", RMSNorm)
 ### END HIDDEN TESTS
+x_small = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]])
+assert torch.allclose(RMSNorm(4)(10 * x_small), RMSNorm(4)(x_small), atol=1e-4), (
+    "multiplying the input by 10 changed the output: RMSNorm should not depend on the input's scale")
+print("visible test passed")
 
 # %% [markdown]
 # ## 3. Exercise 3b: is RMSNorm faster?
