@@ -24,6 +24,7 @@
 # **You need:** matrix multiplication, softmax, and `nn.Linear`. Nothing about Transformers.
 
 # %%
+# %matplotlib inline
 import math
 
 import matplotlib.pyplot as plt

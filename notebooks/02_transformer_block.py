@@ -22,6 +22,7 @@
 # **You need:** lesson 1 (attention, masks, `MultiHeadAttention`).
 
 # %%
+# %matplotlib inline
 import math
 
 import matplotlib.pyplot as plt
