@@ -96,10 +96,10 @@ q = torch.randn(2, 5, 8)   # (batch, q_len, d_k)
 k = torch.randn(2, 7, 8)   # (batch, k_len, d_k): the keys may be a different sequence, of another length
 v = torch.randn(2, 7, 16)  # (batch, k_len, d_v)
 out, weights = attention(q, k, v)
+same_as_sdpa = torch.allclose(out, F.scaled_dot_product_attention(q, k, v), atol=1e-6)
 print("output", tuple(out.shape), "| weights", tuple(weights.shape), "| rows sum to 1:",
       torch.allclose(weights.sum(-1), torch.ones(2, 5)))
-print("equal to F.scaled_dot_product_attention:",
-      torch.allclose(out, F.scaled_dot_product_attention(q, k, v), atol=1e-6))
+print("equal to F.scaled_dot_product_attention:", same_as_sdpa)
 
 # %% [markdown]
 # `F.scaled_dot_product_attention` (SDPA) is PyTorch's fused version of the same formula; on a GPU it runs
@@ -250,9 +250,9 @@ left_padded = torch.tensor([[False, False, True, True, True, True]])   # sentenc
 left_mask = causal_mask & left_padded[:, None, :]                       # (batch, q_len, k_len)
 x_demo = torch.randn(1, seq_len, 4, requires_grad=True)
 out_nan, w_nan = attention(x_demo, x_demo, x_demo, mask=left_mask)
-print("weights of query 0:", w_nan[0, 0].detach())
 loss = (out_nan * left_padded[..., None]).sum()   # padded positions multiplied by 0 ...
 loss.backward()
+print("weights of query 0:", w_nan[0, 0].detach())
 print("loss:", loss.item(), "| any NaN in the gradient:", x_demo.grad.isnan().any().item())
 
 # %% [markdown]
