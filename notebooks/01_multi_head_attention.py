@@ -55,8 +55,11 @@ torch.set_printoptions(precision=3, sci_mode=False)
 # $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}}\right) V ,$$
 #
 # where $d_k$ is the length of a query/key vector and the softmax runs along each row (over the keys). Section 2
-# is about the $\sqrt{d_k}$. A Python dictionary returns the value of the one key that equals the query; attention
-# returns a blend of all values, weighted by how well each key matches.
+# is about the $\sqrt{d_k}$. Where do $q$, $k$, $v$ come from? In a Transformer, each is computed from the token's
+# vector by its own learned linear map (section 5); until then, we simply make them up.
+#
+# A Python dictionary returns the value of the one key that equals the query; attention returns a blend of all
+# values, weighted by how well each key matches.
 #
 # First by hand: one query, three keys, $d_k = 2$.
 
