@@ -199,7 +199,8 @@ print(causal_mask.int())
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
-panels = [(causal_mask, "causal: j <= i"), (padding_mask[1, 0].expand(seq_len, seq_len), "padding (sentence 2, length 4)"),
+panels = [(causal_mask, "causal: j <= i"),
+          (padding_mask[1, 0].expand(seq_len, seq_len), "padding (sentence 2, length 4)"),
           (combined_mask[1, 0], "causal & padding (sentence 2)")]
 for ax, (m, title) in zip(axes, panels):
     ax.imshow(m.int(), cmap="Greens", vmin=0, vmax=1.3)

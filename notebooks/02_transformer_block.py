@@ -178,9 +178,9 @@ print("\n".join(report))
 # rate and raise it over the first few thousand steps) or it trains badly, and the problem grows with depth.
 # Xiong et al. (2020) traced this to the **gradients at initialisation**. Their analysis (Theorem 1) bounds the
 # gradient of the last block's FFN weights: for post-norm the bound does not depend on the number of blocks $L$;
-# for pre-norm it shrinks like $1/\sqrt{L}$. With post-norm, the layers near the output thus get large gradients
-# at the start, which a large learning rate turns into large, destabilising updates; warm-up keeps the first steps
-# small. With pre-norm, the gradients are smaller and well-behaved, and they train without warm-up.
+# for pre-norm it shrinks like $1/\sqrt{L}$. With post-norm, they argue, the layers near the output thus get large
+# gradients at the start, which a large learning rate turns into large, destabilising updates; warm-up keeps the
+# first steps small. With pre-norm the gradients are smaller and well-behaved, and they train it without warm-up.
 #
 # We can look at this directly, with no training: build stacks of freshly initialised blocks (pre-norm with its
 # final LayerNorm, post-norm without one: its last block already ends with a LayerNorm), push a random batch
@@ -188,8 +188,8 @@ print("\n".join(report))
 # Details that matter:
 # - dropout is 0, so the measurement is deterministic;
 # - the loss is a fixed random weighting of the outputs, $\sum (y \odot g)$ over features, averaged over tokens. (A
-#   plain `y.sum()` would not do: the output of a LayerNorm sums to the same value whatever its input, so its
-#   gradient would be almost zero.)
+#   plain `y.sum()` would not do: at initialisation (scale 1, shift 0) the features of a LayerNorm's output always
+#   sum to 0, whatever its input, so that loss would have no gradient.)
 # - every number is the mean over 3 random initialisations.
 
 # %%
