@@ -249,12 +249,12 @@ def our_masks(T: int, S: int, causal: bool, tgt_lengths=None, src_lengths=None):
 
 
 def compare_with_torch(cls, d_model, num_heads, d_ff, T, S, lengths_t, lengths_s, causal, seed, what,
-                       pass_d_ff=True) -> None:
+                       pass_d_ff=True, x_scale=1.0) -> None:
     kwargs = {"d_ff": d_ff} if pass_d_ff else {}
     block = randomize(make_block(cls, d_model, num_heads, **kwargs), seed).eval()
     layer = torch_layer(block, d_model, num_heads, d_ff)
     batch = len(lengths_s) if lengths_s is not None else (len(lengths_t) if lengths_t is not None else 2)
-    x = _randn(batch, T, d_model, seed=seed + 1)
+    x = _randn(batch, T, d_model, seed=seed + 1, scale=x_scale)
     enc = _randn(batch, S, d_model, seed=seed + 2)
     self_mask, cross_mask = our_masks(T, S, causal, lengths_t, lengths_s)
     with torch.no_grad():
@@ -350,6 +350,9 @@ def matches_torch_decoder_layer(cls) -> None:
     compare_with_torch(cls, 32, 4, 48, 6, 6, None, [6, 4], True, seed=110, what="causal self-mask, padded source")
     compare_with_torch(cls, 24, 2, 96, 5, 5, None, [3, 5, 2], True, seed=120, pass_d_ff=False,
                        what="TransformerDecoderBlock(24, 2) with the default d_ff")
+    # x of size ~1e-3: LayerNorm's eps (PyTorch's default 1e-5) is then visible
+    compare_with_torch(cls, 32, 4, 48, 6, 6, None, [6, 5], True, seed=160, x_scale=1e-3,
+                       what="a target x with values around 1e-3 (are the LayerNorms PyTorch's defaults?)")
 
 
 @check("values")

@@ -15,7 +15,7 @@
 # - explain why the decoder's self-attention is causal and its cross-attention is not;
 # - build causal and padding masks in the shape an attention module broadcasts, with the right polarity.
 #
-# **Estimated time:** 60 minutes. The solved notebook runs in a few seconds on a laptop CPU.
+# **Estimated time:** 60 minutes. The solved notebook runs in under half a minute on a laptop CPU.
 #
 # | part | what you do | graded |
 # | --- | --- | --- |
@@ -23,7 +23,7 @@
 # | 1b | `TransformerDecoderBlock` | automatically (visible and hidden tests) |
 # | 1c | explain, in a few sentences, why the cross-attention is not causal | by your instructor |
 
-# %%
+# %% tags=["nbval-ignore-output"]
 import math
 
 import matplotlib.pyplot as plt
@@ -283,7 +283,16 @@ from autograder.checks import decoder as _checks; _checks.GROUPS.run("masking", 
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_values", "locked": true, "points": 3}
-# Hidden tests only: your block against nn.TransformerDecoderLayer with the same weights (section 3).
+torch.manual_seed(2)
+block = TransformerDecoderBlock(16, 2).eval()
+x_test, enc_test = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
+with torch.no_grad():
+    y_test = block(x_test, enc_test)
+assert bool(torch.isfinite(y_test).all()), "the output contains inf or NaN"
+assert not torch.allclose(y_test, x_test, atol=1e-3), (
+    "the output equals the input: is each sublayer's output added to the residual stream?")
+print("visible tests passed")
+# The hidden tests compare your block with nn.TransformerDecoderLayer, given the same weights (section 3).
 ### BEGIN HIDDEN TESTS
 from autograder.checks import decoder as _checks; _checks.GROUPS.run("values", TransformerDecoderBlock)
 ### END HIDDEN TESTS
