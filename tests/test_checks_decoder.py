@@ -52,6 +52,11 @@ def failures(namespace: dict, cell: str) -> dict[str, str]:
     return failed
 
 
+@lru_cache(maxsize=None)
+def variant_failures(path: Path) -> dict[str, str]:
+    return failures(load(path), kind(path))
+
+
 def checks_of(cell: str) -> set[str]:
     return {name for group in CELL_GROUPS[cell] for name in decoder.GROUPS.groups[group]}
 
@@ -69,20 +74,19 @@ def test_reference_solution_passes_every_check():
 
 @pytest.mark.parametrize("path", CORRECT, ids=lambda p: p.stem)
 def test_correct_variant_passes_every_check(path):
-    assert failures(load(path), kind(path)) == {}
+    assert variant_failures(path) == {}
 
 
 @pytest.mark.parametrize("path", WRONG, ids=lambda p: p.stem)
 def test_wrong_variant_fails_a_check(path):
-    failed = failures(load(path), kind(path))
-    assert failed, f"no check catches: {mistake(path)}"
+    assert variant_failures(path), f"no check catches: {mistake(path)}"
 
 
 def test_every_check_rejects_some_wrong_variant():
     """A check that no wrong implementation fails is not a check."""
     caught = set()
     for path in WRONG:
-        caught |= set(failures(load(path), kind(path)))
+        caught |= set(variant_failures(path))
     assert set(ALL_CHECKS) - caught == set()
 
 
