@@ -113,14 +113,16 @@ def test_failure_messages_say_what_is_wrong_without_the_answer():
     assert "earlier position" in failed["self_attention_is_causal"]
 
 
-def test_checks_leave_the_global_random_state_alone():
-    """A hidden test must not change what the student's later cells draw."""
+def test_checks_leave_the_global_random_state_and_threads_alone():
+    """A hidden test must not change what the student's later cells draw, nor how many threads they use."""
     namespace = reference_namespace(NOTEBOOK, "decoder_block_impl")
+    threads = torch.get_num_threads()
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
     failures(namespace, "block")
     assert torch.equal(torch.rand(3), expected)
+    assert torch.get_num_threads() == threads
 
 
 def test_a_crashing_submission_is_reported_not_raised():

@@ -37,14 +37,23 @@ GROUPS = CheckGroups()
 
 def check(group: str):
     """Register a check that runs from a fixed random state and leaves the notebook's random state as it was
-    (building modules draws from the global generator; a hidden test must not change what later cells draw)."""
+    (building modules draws from the global generator; a hidden test must not change what later cells draw).
+
+    It also runs on one thread: the checks' tensors are tiny, and on a machine busy with other work (several
+    notebooks graded at once) intra-op threads spin-waiting for a core made them about ten times slower here.
+    """
 
     def register(fn):
         @functools.wraps(fn)
         def isolated(*args):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                return fn(*args)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(0)
+                    return fn(*args)
+            finally:
+                torch.set_num_threads(threads)
 
         GROUPS.check(group)(isolated)
         return fn
