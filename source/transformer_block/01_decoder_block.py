@@ -95,7 +95,9 @@ print("torch", torch.__version__)
 # | causal | `(T, T)` | `j <= i` (key `j` is not in query `i`'s future) |
 # | padding | `(batch, 1, 1, L)` | `j < length[b]` (key `j` is a real token) |
 #
-# Both broadcast to `(batch, num_heads, q_len, k_len)`; combine them with `&`.
+# Both broadcast to `(batch, num_heads, q_len, k_len)`; combine them with `&`. Figure 1 (after exercise 1a) draws
+# these masks as your helpers build them; Figure 2 (after exercise 1b) shows the self- and cross-attention
+# weights of your block on a small example, with the masks at work.
 
 # %% [markdown]
 # ## 2. Exercise 1a: the mask helpers
