@@ -154,3 +154,17 @@ def test_the_release_stub_fails_every_check():
                  "TransformerDecoderBlock": TransformerDecoderBlock}
     assert set(failures(namespace, "masks")) == checks_of("masks")
     assert set(failures(namespace, "block")) == checks_of("block")
+
+
+def test_dropout_replay_matches_the_provided_attention():
+    """`dropout_exactly_where_stated` replays the provided MultiHeadAttention, dropout draws included: if
+    autograder/provided/attention.py changes how it computes or draws, this fails before the check misjudges."""
+    attention = provided_attention()(16, 2, dropout=0.3).train()
+    query, kv = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
+    mask = decoder._padding([7, 3], 7)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        expected = attention(query, kv, kv, mask)
+        torch.manual_seed(5)
+        replayed = decoder._mha_reference(attention, query, kv, mask, 2, 0.3, True)
+    assert torch.allclose(replayed, expected, rtol=1e-5, atol=1e-6)
