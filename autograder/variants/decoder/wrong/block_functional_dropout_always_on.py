@@ -1,0 +1,24 @@
+# F.dropout(..., p) without training=self.training: dropout stays on in eval mode
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TransformerDecoderBlock(nn.Module):
+    def __init__(self, d_model, num_heads, d_ff=None, dropout=0.1):
+        super().__init__()
+        d_ff = 4 * d_model if d_ff is None else d_ff
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x, encoder_output, self_mask=None, cross_mask=None):
+        h = self.norm1(x)
+        x = x + F.dropout(self.self_attn(h, h, h, self_mask), self.dropout.p)
+        h = self.norm2(x)
+        x = x + F.dropout(self.cross_attn(h, encoder_output, encoder_output, cross_mask), self.dropout.p)
+        return x + F.dropout(self.ffn(self.norm3(x)), self.dropout.p)
