@@ -36,5 +36,5 @@ lab: setup  ## JupyterLab with nbgrader's extensions on a scratch copy of the st
 	mkdir -p build/student && cp -rn release/transformer_block build/student/
 	cd build/student && jupyter lab
 
-clean:  ## remove nbgrader's working folders and outputs of the main job (not the environment)
-	rm -rf submitted autograded feedback reports build gradebook.db grades.csv source/*/*.ipynb
+clean:  ## remove the example course, nbgrader's working folders and built sources (not .venv)
+	rm -rf example_course submitted autograded feedback reports build gradebook.db grades.csv source/*/*.ipynb

@@ -1,32 +1,59 @@
 """The main job: grade the bundled example class end to end. `python -m autograder.grade` (or `make grade`).
 
-1. regenerate release/ from source/ (nbgrader generate_assignment);
-2. write the example class's submissions into submitted/ (autograder/example_class/class.toml);
-3. autograde them in parallel (autograder.parallel_autograde) into the gradebook;
-4. write per-student HTML feedback (feedback/), grades.csv, and the instructor's report (reports/);
+1. regenerate release/ from source/ (nbgrader generate_assignment, in the repository);
+2. set up the example course in example_course/ (its own nbgrader course root and gradebook, so the example
+   students never mix with a real class graded from the repository root), and write the example class's
+   submissions there (autograder/example_class/class.toml);
+3. autograde them in parallel (autograder.parallel_autograde): a re-run regrades only what changed;
+4. write per-student HTML feedback, grades.csv, and the instructor's report;
 5. print a table of students x notebooks and where each output went.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from . import example_class, report
 from .build import build_release
-from .course import course_config
+from .course import copy_course, course_config
 from .nbgrader_cli import run_nbgrader
 from .parallel_autograde import autograde_class
 from .paths import ASSIGNMENT, REPO
 
 
-def grade_example_class(course_root: Path = REPO, assignment: str = ASSIGNMENT, workers: int | None = None,
-                        force: bool = False, only: list[str] | None = None) -> dict:
-    """Grade the example class (or only the students named in `only`) in course_root."""
+EXAMPLE_COURSE = REPO / "example_course"
+
+
+def prepare_example_course(example_root: Path, repo: Path, assignment: str) -> None:
+    """example_root becomes a course with the repository's config, sources and release, and a gradebook that
+    knows the assignment. nbgrader refuses to regenerate an assignment that has submissions once its notebooks
+    changed, so an example course whose release is stale is rebuilt from scratch: everything in it is derived
+    from the repository (an external gradebook, NBGRADER_DB_URL, is never reset: nbgrader's error stands)."""
+    release, graded_release = repo / "release" / assignment, example_root / "release" / assignment
+    stale = graded_release.is_dir() and sorted(
+        (p.name, p.read_bytes()) for p in graded_release.glob("*.ipynb")) != sorted(
+        (p.name, p.read_bytes()) for p in release.glob("*.ipynb"))
+    if stale and "NBGRADER_DB_URL" not in os.environ:
+        shutil.rmtree(example_root)
+    if example_root.exists():
+        shutil.copy(repo / "nbgrader_config.py", example_root)
+    else:
+        copy_course(example_root, repo)
+    build_release(example_root, assignment)
+
+
+def grade_example_class(example_root: Path = EXAMPLE_COURSE, repo: Path = REPO, assignment: str = ASSIGNMENT,
+                        workers: int | None = None, force: bool = False, only: list[str] | None = None) -> dict:
+    """Grade the example class (or only the students named in `only`) in the course root example_root."""
     t0 = time.perf_counter()
     print("[grade] regenerating release/ from source/", flush=True)
-    build_release(course_root, assignment)
+    build_release(repo, assignment)
+    prepare_example_course(example_root, repo, assignment)
+    course_root = example_root
     roster = [s for s in example_class.load_class() if only is None or s.id in only]
     students = example_class.write_submissions(course_root, roster, assignment=assignment,
                                                release=course_root / "release")

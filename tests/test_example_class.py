@@ -12,8 +12,10 @@ from autograder.paths import ASSIGNMENT, assignment_notebook_names
 def graded(tmp_path_factory):
     from conftest import make_course_copy
 
-    course = make_course_copy(tmp_path_factory.mktemp("graded") / "course")
-    return course, grade_example_class(course)
+    scratch = tmp_path_factory.mktemp("graded")
+    repo = make_course_copy(scratch / "repo")
+    example = scratch / "example_course"
+    return example, grade_example_class(example_root=example, repo=repo)
 
 
 def test_every_student_gets_exactly_the_expected_scores(graded):

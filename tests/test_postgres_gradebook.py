@@ -43,9 +43,10 @@ def postgres_url():
 
 def test_postgres_gradebook_matches_the_golden_scores(postgres_url, tmp_path, monkeypatch):
     monkeypatch.setenv("NBGRADER_DB_URL", postgres_url)
-    course = make_course_copy(tmp_path / "course")
-    result = grade_example_class(course, only=STUDENTS)
-    assert not (course / "gradebook.db").exists(), "grading wrote to SQLite instead of PostgreSQL"
+    repo = make_course_copy(tmp_path / "repo")
+    example = tmp_path / "example_course"
+    result = grade_example_class(example_root=example, repo=repo, only=STUDENTS)
+    assert not (example / "gradebook.db").exists(), "grading wrote to SQLite instead of PostgreSQL"
     assert all(r.status == "graded" for r in result["results"])
     for student in example_class.load_class():
         if student.id in STUDENTS:

@@ -136,6 +136,9 @@ def padding_mask(lengths, max_len=None):
 # `T = 1`, the default `max_len`, and the polarity of every entry.
 
 # %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 2}
+### BEGIN HIDDEN TESTS
+from autograder.checks import decoder as _checks; _checks.GROUPS.run("causal_mask", causal_mask)
+### END HIDDEN TESTS
 m4 = causal_mask(4)
 assert isinstance(m4, torch.Tensor), f"causal_mask should return a tensor, got {type(m4).__name__}"
 assert m4.shape == (4, 4), f"causal_mask(4) should have shape (4, 4), got {tuple(m4.shape)}"
@@ -144,11 +147,11 @@ assert bool(m4[3, 0]) and not bool(m4[0, 3]), (
     "polarity: position 3 may attend to position 0 (True), position 0 may not attend to position 3 (False)")
 assert bool(m4.diagonal().all()), "every position may attend to itself: the diagonal should be True"
 print("visible tests passed")
-### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("causal_mask", causal_mask)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_padding_mask", "locked": true, "points": 2}
+### BEGIN HIDDEN TESTS
+from autograder.checks import decoder as _checks; _checks.GROUPS.run("padding_mask", padding_mask)
+### END HIDDEN TESTS
 pm = padding_mask(torch.tensor([3, 1]), 4)
 assert isinstance(pm, torch.Tensor), f"padding_mask should return a tensor, got {type(pm).__name__}"
 assert pm.shape == (2, 1, 1, 4), f"padding_mask(torch.tensor([3, 1]), 4) should have shape (2, 1, 1, 4), got {tuple(pm.shape)}"
@@ -157,9 +160,6 @@ assert pm[:, 0, 0].tolist() == [[True, True, True, False], [True, False, False, 
     "padding_mask(torch.tensor([3, 1]), 4) should be True at the 3 and 1 real tokens and False at the padding, "
     f"got {pm[:, 0, 0].tolist()}")
 print("visible tests passed")
-### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("padding_mask", padding_mask)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Figure 1: your masks
@@ -250,6 +250,9 @@ class TransformerDecoderBlock(nn.Module):
 # source position influences every target position; gradients; and dropout in training and evaluation mode.
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_api", "locked": true, "points": 2}
+### BEGIN HIDDEN TESTS
+from autograder.checks import decoder as _checks; _checks.GROUPS.run("api", TransformerDecoderBlock)
+### END HIDDEN TESTS
 block = TransformerDecoderBlock(32, 4)
 for name in ["self_attn", "cross_attn", "ffn", "norm1", "norm2", "norm3", "dropout"]:
     assert hasattr(block, name), f"the block should have an attribute `{name}`"
@@ -260,11 +263,11 @@ assert y_test.shape == (2, 5, 32), f"output shape {tuple(y_test.shape)} should e
 n_params = sum(p.numel() for p in block.parameters())
 assert n_params == 16992, f"TransformerDecoderBlock(32, 4) should have 16992 parameters, has {n_params}"
 print("visible tests passed")
-### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("api", TransformerDecoderBlock)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_masking", "locked": true, "points": 3}
+### BEGIN HIDDEN TESTS
+from autograder.checks import decoder as _checks; _checks.GROUPS.run("masking", TransformerDecoderBlock)
+### END HIDDEN TESTS
 torch.manual_seed(1)
 block = TransformerDecoderBlock(32, 4).eval()
 x_test, enc_test = torch.randn(2, 6, 32), torch.randn(2, 4, 32)
@@ -280,11 +283,11 @@ assert torch.allclose(y_test[:, :4], y_changed[:, :4], atol=1e-5), (
 assert not torch.allclose(y_test[:, 4:], y_changed[:, 4:], atol=1e-5), (
     "changing target positions 4 and 5 did not change their own outputs")
 print("visible tests passed")
-### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("masking", TransformerDecoderBlock)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_values", "locked": true, "points": 3}
+### BEGIN HIDDEN TESTS
+from autograder.checks import decoder as _checks; _checks.GROUPS.run("values", TransformerDecoderBlock)
+### END HIDDEN TESTS
 torch.manual_seed(2)
 block = TransformerDecoderBlock(16, 2).eval()
 x_test, enc_test = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
@@ -295,20 +298,17 @@ assert not torch.allclose(y_test, x_test, atol=1e-3), (
     "the output equals the input: is each sublayer's output added to the residual stream?")
 print("visible tests passed")
 # The hidden tests compare your block with nn.TransformerDecoderLayer, given the same weights (section 3).
-### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("values", TransformerDecoderBlock)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_training", "locked": true, "points": 2}
+### BEGIN HIDDEN TESTS
+from autograder.checks import decoder as _checks; _checks.GROUPS.run("training", TransformerDecoderBlock)
+### END HIDDEN TESTS
 block = TransformerDecoderBlock(16, 2, dropout=0.5).eval()
 x_test, enc_test = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
 with torch.no_grad():
     same = torch.equal(block(x_test, enc_test), block(x_test, enc_test))
 assert same, "in eval mode (block.eval()) two calls should give the same output: dropout must be off"
 print("visible test passed")
-### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("training", TransformerDecoderBlock)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Figure 2: what each attention looks at
