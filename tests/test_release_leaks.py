@@ -11,8 +11,9 @@ MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|HIDDEN TESTS|MARK SCHEME|Mark
 
 
 def instructor_only_lines(text_source):
-    """Every substantial line inside a solution or hidden-test region of the source notebook."""
-    lines = []
+    """Every substantial line inside a solution or hidden-test region of the source notebook, except lines that
+    the notebook also shows outside such regions (e.g. `self.dropout = nn.Dropout(dropout)` in provided code)."""
+    inside_lines, outside_lines = [], set()
     for cell in build_notebook(text_source).cells:
         inside = False
         for line in cell.source.splitlines():
@@ -21,8 +22,10 @@ def instructor_only_lines(text_source):
             elif re.search(r"END (SOLUTION|HIDDEN TESTS)", line):
                 inside = False
             elif inside and len(line.strip()) > 12:
-                lines.append(line.strip())
-    return lines
+                inside_lines.append(line.strip())
+            else:
+                outside_lines.add(line.strip())
+    return [line for line in inside_lines if line not in outside_lines]
 
 
 @pytest.mark.parametrize("name", assignment_notebook_names())
