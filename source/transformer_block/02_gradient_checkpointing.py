@@ -395,7 +395,7 @@ peaks_small = peak_by_k(small, x_small)
 assert sorted(peaks_small) == [1, 2], "peak_by_k of a 2-layer model should have the keys 1 and 2"
 print("visible test passed")
 ### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("peak_by_k", peak_by_k, checkpoint_every)
+from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("peak_by_k", peak_by_k)
 ### END HIDDEN TESTS
 
 # %% [markdown]
