@@ -47,6 +47,10 @@ class PeakMemory:
     inputs, gradients from an earlier step). On a CUDA device it reads CUDA's allocator statistics
     (torch.cuda.max_memory_allocated); on the CPU it follows every tensor operation, forward and backward, with a
     TorchDispatchMode and adds up the storages alive after each one: exact and deterministic, no sampling.
+
+    One difference: on a GPU a tensor made before the block and freed inside it makes room (the figure is the
+    growth of all allocated memory), while the CPU meter never sees tensors made before the block, so it counts
+    what the block allocates. Run a warm-up step first when a module keeps tensors from one call to the next.
     """
 
     def __init__(self, device="cpu"):

@@ -74,7 +74,9 @@ print("torch", torch.__version__, "| device:", device)
 # `PeakMemory(device)` is a context manager. On a GPU it reads CUDA's allocator statistics
 # (`torch.cuda.max_memory_allocated`). On the CPU it watches every tensor operation, forward and backward, through
 # a `TorchDispatchMode`, and adds up the bytes of the tensor storages that are alive after each one: exact and
-# deterministic, the same number on every run. Both count only memory allocated **inside** the `with` block.
+# deterministic, the same number on every run. Both count only memory allocated **inside** the `with` block. (One
+# difference, in the docstring: on a GPU, a tensor made before the block and freed inside it makes room, so run a
+# warm-up step before measuring.)
 
 # %% include="autograder/provided/memory_meter.py" nbgrader={"grade_id": "provided_meter", "locked": true}
 
@@ -352,9 +354,18 @@ if sweep_results is not None:
 # per layer): a tensor kept "just for inspection" stays alive whatever checkpointing does. With those parameters
 # frozen the checkpointed slope measured 0.31 MiB per layer, which is exactly the input plus the attention weights.
 #
-# On one H100 GPU (24 layers, d_model=1024, batch 8, 1024 tokens; torch 2.11), measured when this lab was written:
-# a peak of 13215 MiB in 421 ms without checkpointing, **1425 MiB in 521 ms with each layer checkpointed** (11% of
-# the memory for 24% more time), and 4629 MiB in 504 ms with `checkpoint_sequential` at $\sqrt{24}$ segments.
+# On one H100 GPU, with this notebook's encoder and meter (torch 2.11.0+cu130, float32, d_model=1024, 16 heads,
+# batch 8, 512 tokens; median of 5 steps), measured when this lab was written:
+#
+# | layers | peak, plain | peak, each layer checkpointed | step, plain | step, checkpointed |
+# | --- | --- | --- | --- | --- |
+# | 4 | 1884 MiB | 677 MiB | 34.7 ms | 46.9 ms |
+# | 8 | 3645 MiB | 868 MiB | 68.9 ms | 92.9 ms |
+# | 12 | 5405 MiB | 1061 MiB | 103.1 ms | 138.9 ms |
+#
+# There the checkpointed step took 1.35x as long, close to the one extra forward pass (a forward is about a third
+# of a step), and 12 layers needed 20% of the memory. An earlier measurement on an H100 (24 layers, 1024 tokens,
+# torch 2.11) gave 13215 MiB in 421 ms plain and 1425 MiB in 521 ms with each layer checkpointed.
 #
 # Both lines of the memory plot grow linearly with depth, but with very different slopes: without checkpointing
 # every layer adds all of its activations; with it, a layer adds only its input (one `(batch, seq, d_model)` tensor)
@@ -442,6 +453,7 @@ def compare_segments(num_layers=9, d_model=64, num_heads=4, batch=4, seq=64):
     torch.manual_seed(0)
     model = TransformerEncoderCheckpointed(num_layers, d_model, num_heads).to(device)
     x = torch.randn(batch, seq, d_model, device=device)
+    model(x).pow(2).mean().backward()  # warm-up: every k is then measured from the same state (see the meter)
     peaks = peak_by_k(model, x)
     segments = round(math.sqrt(num_layers))
     sequential = {}
@@ -475,9 +487,15 @@ else:
 # about 1.69 MiB with every layer added to a segment, up to 19.47 MiB at k = 9: one region holding the whole stack
 # peaks exactly as high as no checkpointing at all, because its backward pass rebuilds every activation at once.
 # $k = \sqrt{L} = 3$ gave 9.34 MiB, and `checkpoint_sequential` with 3 segments also 9.34 MiB: here its
-# un-checkpointed last segment keeps the same three layers' activations that rebuilding a 3-layer segment would. On
-# the H100 (24 layers, above) `checkpoint_sequential` at $\sqrt{24}$ segments needed 4629 MiB against 1425 MiB
-# for per-layer checkpointing. Your run of the cell above is the one that counts for your machine.
+# un-checkpointed last segment keeps the same three layers' activations that rebuilding a 3-layer segment would.
+# On the H100 (12 layers, the configuration above) the order was the same: 1061 MiB for k = 1 (the per-layer figure
+# above; a k = 1 run made first on a fresh model measured 2597 MiB, because there the attention weights that
+# `MultiHeadAttention` keeps, 12 x 128 MiB, were new rather than replacing a warm-up's), 1453 MiB for k = 2,
+# 1845 MiB for k = 3, 2237 MiB for k = 4 and for `checkpoint_sequential` with $\mathrm{round}(\sqrt{12}) = 3$
+# segments (of 4 layers), 5373 MiB for k = 12. Every k took 139 ms a step there (each layer's forward runs twice
+# whatever the segments); `checkpoint_sequential` took 127 ms, because its last segment is not run again. The
+# earlier 24-layer H100 measurement gave 4629 MiB for `checkpoint_sequential` at $\sqrt{24}$ segments against
+# 1425 MiB for per-layer checkpointing. Your run of the cell above is the one that counts for your machine.
 #
 # **Takeaways.** The $\sqrt{L}$ rule assumes that a layer keeps about as much as it passes on. A Transformer layer
 # keeps far more: the input of every linear layer, the attention scores (one `seq x seq` matrix per head), the
