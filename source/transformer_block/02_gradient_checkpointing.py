@@ -55,9 +55,10 @@ print("torch", torch.__version__, "| device:", device)
 #
 # **Gradient checkpointing** (Chen et al., 2016) keeps only the *inputs* of chosen regions of the network (a layer,
 # say) during the forward pass and throws the rest away. In the backward pass, when a region's gradient is needed,
-# its forward is run again from the kept input to rebuild its activations, which are used and freed at once. Cost:
-# one extra forward per region (a forward pass is roughly a third of a step's arithmetic). Gain: instead of all layers' activations, memory holds
-# one boundary tensor per layer plus the activations of **one** layer at a time.
+# its forward is run again from the kept input to rebuild its activations, which are used and freed at once.
+# Cost: one extra forward per region (a forward pass is roughly a third of a step's arithmetic). Gain: instead of
+# all layers' activations, memory holds one boundary tensor per layer plus the activations of **one** layer at a
+# time.
 #
 # We use the multi-head attention built in exercise 1 (provided here, unchanged) and a **memory meter**.
 
@@ -501,8 +502,8 @@ else:
 # **Takeaways.** The $\sqrt{L}$ rule assumes that a layer keeps about as much as it passes on. A Transformer layer
 # keeps far more: the input of every linear layer, the attention scores (one `seq x seq` matrix per head), the
 # feed-forward hidden layer (4x wider), dropout masks, normalised values. So the boundary is cheap and the inside is
-# expensive, and checkpointing **every layer** is the memory-optimal choice (it is what Hugging Face Transformers'
-# `gradient_checkpointing_enable()` does). `checkpoint_sequential` is not per-segment
+# expensive, and checkpointing **every layer** was the memory-optimal choice in both measurements (it is what
+# Hugging Face Transformers' `gradient_checkpointing_enable()` does). `checkpoint_sequential` is not per-segment
 # checkpointing of the whole model: its last segment runs plainly, so that segment's activations are kept.
 #
 # ## Summary
