@@ -133,14 +133,14 @@ class EncoderLayer(nn.Module):
         self.attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.norm2 = nn.LayerNorm(d_model)
         self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
-        self.dropout = nn.Dropout(dropout)
+        self.drop = nn.Dropout(dropout)
         ### END SOLUTION
 
     def forward(self, x, mask=None):
         ### BEGIN SOLUTION
         h = self.norm1(x)
-        x = x + self.dropout(self.attn(h, h, h, mask))
-        return x + self.dropout(self.ff(self.norm2(x)))
+        x = x + self.drop(self.attn(h, h, h, mask))
+        return x + self.drop(self.ff(self.norm2(x)))
         ### END SOLUTION
 
 
@@ -235,7 +235,7 @@ from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("memo
 # step**: `model.train()`, forward with `use_checkpointing`, the loss `out.pow(2).mean()`, `loss.backward()`.
 #
 # - `peak_bytes`: measured with `PeakMemory(x.device)` around the forward **and** the backward. Clear the gradients
-#   first (`model.zero_grad(set_to_none=True)`): gradients left by an earlier step would be added into in place,
+#   first (`zero_grad` with `set_to_none=True`): gradients left by an earlier step would be added into in place,
 #   and the step would look cheaper than a real first step.
 # - `seconds`: the wall-clock time of a **second**, identical step run **outside** the meter (on the CPU the meter
 #   watches every operation, which slows it down), with `time.perf_counter()`. On a GPU, call
@@ -253,7 +253,7 @@ def train_step_cost(model, x, use_checkpointing):
         if x.device.type == "cuda":
             torch.cuda.synchronize(x.device)
 
-    model.train()
+    model.train(True)
     model.zero_grad(set_to_none=True)
     with PeakMemory(x.device) as meter:
         step()
@@ -415,7 +415,7 @@ def checkpoint_every(model, x, k, mask=None):
 
 def peak_by_k(model, x):
     ### BEGIN SOLUTION
-    model.train()
+    model.train(True)
     peaks = {}
     for k in range(1, len(model.layers) + 1):
         model.zero_grad(set_to_none=True)
@@ -464,9 +464,9 @@ def compare_segments(num_layers=9, d_model=64, num_heads=4, batch=4, seq=64):
         (f"checkpoint_sequential, {segments} segments",
          lambda: model.norm(checkpoint_sequential(model.layers, segments, x, use_reentrant=False))),
     ]:
-        with PeakMemory(x.device) as meter:
+        with PeakMemory(device) as meter:
             forward().pow(2).mean().backward()
-        model.zero_grad(set_to_none=True)
+        model.zero_grad()  # set_to_none=True is the default
         sequential[name] = meter.peak_bytes
     return peaks, sequential
 
