@@ -1,0 +1,25 @@
+# does not clear the gradients before measuring: an earlier step's gradients are added into in place
+import time
+
+import torch
+
+
+def train_step_cost(model, x, use_checkpointing):
+    def step():
+        model(x, use_checkpointing=use_checkpointing).pow(2).mean().backward()
+
+    def sync():
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+
+    model.train()
+    with PeakMemory(x.device) as meter:
+        step()
+    model.zero_grad(set_to_none=True)
+    sync()
+    start = time.perf_counter()
+    step()
+    sync()
+    seconds = time.perf_counter() - start
+    model.zero_grad(set_to_none=True)
+    return meter.peak_bytes, seconds

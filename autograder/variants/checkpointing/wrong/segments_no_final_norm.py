@@ -1,0 +1,31 @@
+# forgets the final norm after the segments
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+def checkpoint_every(model, x, k, mask=None):
+    layers = list(model.layers)
+
+    def run_segment(segment):
+        def run(h, mask):
+            for layer in segment:
+                h = layer(h, mask)
+            return h
+
+        return run
+
+    for start in range(0, len(layers), k):
+        x = checkpoint(run_segment(layers[start:start + k]), x, mask, use_reentrant=False)
+    return x
+
+
+def peak_by_k(model, x):
+    model.train()
+    peaks = {}
+    for k in range(1, len(model.layers) + 1):
+        model.zero_grad(set_to_none=True)
+        with PeakMemory(x.device) as meter:
+            checkpoint_every(model, x, k).pow(2).mean().backward()
+        peaks[k] = meter.peak_bytes
+    model.zero_grad(set_to_none=True)
+    return peaks

@@ -1,0 +1,187 @@
+"""The gradient-checkpointing hidden checks pass every correct answer and fail every realistic wrong one; the
+memory meter they rely on counts exactly what it should."""
+import math
+import time
+import warnings
+
+import pytest
+import torch
+from check_harness import reference_namespace, variants
+
+from autograder.checks import checkpointing
+from autograder.provided.attention import MultiHeadAttention
+from autograder.provided.memory_meter import PeakMemory
+from autograder.variants import mistake
+
+# Small tensors: several threads only add contention (and make a loaded machine very slow).
+torch.set_num_threads(1)
+
+NOTEBOOK = "02_gradient_checkpointing"
+ALL_CHECKS = list(checkpointing.GROUPS.checks)
+WRONG = variants("checkpointing", "wrong")
+CORRECT = variants("checkpointing", "correct")
+
+# Which name each graded group checks: (group, the name(s) its run() is given).
+GROUP_ARGS = {
+    "structure": ("TransformerEncoderCheckpointed",),
+    "gradients": ("TransformerEncoderCheckpointed",),
+    "recomputation": ("TransformerEncoderCheckpointed",),
+    "memory": ("TransformerEncoderCheckpointed",),
+    "measure": ("train_step_cost",),
+    "segments": ("checkpoint_every",),
+    "peak_by_k": ("peak_by_k",),
+}
+
+
+def load_answer(path) -> dict:
+    """A variant runs after the notebook's provided cells, as a solution cell does: inject what they define."""
+    prelude = {"MultiHeadAttention": MultiHeadAttention, "PeakMemory": PeakMemory, "torch": torch,
+               "nn": torch.nn, "math": math, "time": time}
+    namespace = {"__name__": "__variant__", **prelude}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return namespace
+
+
+def failures(namespace: dict) -> dict[str, str]:
+    """Run every group whose names the answer defines; {check: message} for those that fail."""
+    failed = {}
+    for group, names in checkpointing.GROUPS.groups.items():
+        if all(name in namespace for name in GROUP_ARGS[group]):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                failed.update(checkpointing.GROUPS.failures(names, *(namespace[n] for n in GROUP_ARGS[group])))
+    return failed
+
+
+def checks_run_on(namespace: dict) -> set[str]:
+    return {name for group, names in checkpointing.GROUPS.groups.items()
+            if all(n in namespace for n in GROUP_ARGS[group]) for name in names}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return reference_namespace(NOTEBOOK, "segments_impl")
+
+
+def test_reference_solution_passes_every_check(reference):
+    assert checks_run_on(reference) == set(ALL_CHECKS)
+    assert failures(reference) == {}
+
+
+@pytest.mark.parametrize("path", CORRECT, ids=lambda p: p.stem)
+def test_correct_variant_passes_every_check(path):
+    namespace = load_answer(path)
+    assert checks_run_on(namespace), f"{path.name} defines nothing a check group takes"
+    assert failures(namespace) == {}
+
+
+@pytest.mark.parametrize("path", WRONG, ids=lambda p: p.stem)
+def test_wrong_variant_fails_a_check(path):
+    failed = failures(load_answer(path))
+    assert failed, f"no check catches: {mistake(path)}"
+
+
+def test_every_check_rejects_some_wrong_variant():
+    """A check that no wrong implementation fails is not a check."""
+    caught = set()
+    for path in WRONG:
+        caught |= set(failures(load_answer(path)))
+    assert set(ALL_CHECKS) - caught == set()
+
+
+def test_every_check_is_in_a_graded_group():
+    grouped = [name for names in checkpointing.GROUPS.groups.values() for name in names]
+    assert sorted(grouped) == sorted(ALL_CHECKS)
+    assert set(checkpointing.GROUPS.groups) == set(GROUP_ARGS)
+
+
+def test_notebook_hidden_tests_name_existing_groups():
+    """Every hidden-test line of the notebook runs a group that exists, with the names the tests give it."""
+    text = (checkpointing.__file__.rsplit("/autograder/", 1)[0] + f"/source/transformer_block/{NOTEBOOK}.py")
+    lines = [line for line in open(text).read().splitlines() if "_checks.GROUPS.run(" in line]
+    assert len(lines) == len(GROUP_ARGS)
+    for line in lines:
+        call = line.split("_checks.GROUPS.run(", 1)[1].rstrip(")")
+        group, *names = [part.strip().strip('"') for part in call.split(",")]
+        assert tuple(names) == GROUP_ARGS[group], line
+
+
+def test_failure_message_says_what_is_wrong_without_the_answer():
+    path = next(p for p in WRONG if p.stem == "encoder_reentrant")
+    message = failures(load_answer(path))["parameters_get_gradients_when_input_needs_none"]
+    assert "got no gradient" in message and "use_reentrant" not in message
+
+
+def test_a_crashing_submission_is_reported_not_raised():
+    class Broken(torch.nn.Module):
+        def __init__(self, *args, **kwargs):
+            super().__init__()
+            raise RuntimeError("boom")
+
+    failed = failures({"TransformerEncoderCheckpointed": Broken})
+    assert set(failed) == set(checks_run_on({"TransformerEncoderCheckpointed": Broken}))
+    assert all("RuntimeError: boom" in msg for msg in failed.values())
+
+
+# --- the memory meter -----------------------------------------------------------------------------------------
+
+MIB = 2**20
+
+
+def test_meter_peak_of_a_known_allocation_pattern():
+    """Three 1 MiB tensors, the first freed before the third is made: the peak is exactly 2 MiB."""
+    with PeakMemory("cpu") as meter:
+        a = torch.ones(MIB // 4)
+        b = a * 2
+        del a
+        c = b + 1
+    del b, c
+    assert meter.peak_bytes == 2 * MIB
+
+
+def test_meter_ignores_views_in_place_ops_and_memory_from_before():
+    existing = torch.ones(MIB // 4)
+    with PeakMemory("cpu") as meter:
+        view = existing.view(512, 512).t()  # a view: no new memory
+        existing.mul_(2)  # in place: no new memory
+        new = existing[:1024].clone()  # 4 KiB
+    assert meter.peak_bytes == 4096
+    del view, new
+
+
+def test_meter_sees_the_backward_pass():
+    """y = (w * x).sum() saves x for backward; backward allocates the gradient (same size as w): 2 x 1 MiB."""
+    w = torch.ones(MIB // 4, requires_grad=True)
+    x = torch.ones(MIB // 4)
+    with PeakMemory("cpu") as forward_only:
+        y = (w * x).sum()
+    with PeakMemory("cpu") as backward:
+        y.backward()
+    assert forward_only.peak_bytes == MIB + 4  # the product (1 MiB) is alive when the sum (4 bytes) is made
+    assert backward.peak_bytes >= MIB  # w.grad
+    assert w.grad is not None
+
+
+def test_meter_is_deterministic_and_shows_checkpointing_saves_memory():
+    torch.manual_seed(0)
+    model = checkpointing.ReferenceEncoder(4, 32, 4, dropout=0.1)
+    x = torch.randn(4, 32, 32)
+    peaks = {}
+    for use_checkpointing in (False, True):
+        runs = [checkpointing.reference_peak(model, x, lambda: model(x, use_checkpointing=use_checkpointing))
+                for _ in range(2)]
+        assert runs[0] == runs[1]
+        peaks[use_checkpointing] = runs[0]
+    assert peaks[True] < 0.6 * peaks[False]
+
+
+def test_meter_imports_only_torch_and_the_standard_library():
+    import ast
+    import sys
+
+    import autograder.provided.memory_meter as meter_module
+
+    tree = ast.parse(open(meter_module.__file__).read())
+    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    roots |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert roots <= {"torch"} | set(sys.stdlib_module_names)
