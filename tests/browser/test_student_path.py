@@ -1,0 +1,217 @@
+"""The student's path through every release notebook, in JupyterLab in a real (headless) browser.
+
+For each notebook in release/transformer_block/ (new notebooks are picked up by themselves):
+open it in JupyterLab, run it untouched (the stubs raise NotImplementedError: the student sees it), type the
+reference solution into the solution cells through the editor, restart and run all (no error anywhere, the visible
+tests pass), press nbgrader's Validate button and read its verdict. Then open the instructor's Formgrader page.
+Screenshots of each moment: test-artifacts/browser/<notebook>/NN-moment.png.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from check_harness import solution_code
+from browser_env import ARTIFACTS, release_notebooks
+
+from autograder.notebook_text import build_notebook
+from autograder.paths import ASSIGNMENT, SOURCE
+
+RUN_ALL_TIMEOUT_S = 150  # one run of a whole notebook in the browser (about 10-30 s of kernel time each)
+VALIDATE_TIMEOUT_S = 180  # nbgrader validate runs the notebook again, in a kernel of its own
+
+
+class Moments:
+    """Numbered screenshots of one notebook's path, in a folder emptied first."""
+
+    def __init__(self, page, folder: Path):
+        self.page, self.folder, self.count = page, folder, 0
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+
+    def __call__(self, name: str, show=None) -> Path:
+        if show is not None:
+            show.scroll_into_view_if_needed()
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def reference_solutions(notebook: Path) -> dict[str, str]:
+    """grade_id -> what a perfect student leaves in that solution cell (the source cell, markers removed)."""
+    source = build_notebook(SOURCE / ASSIGNMENT / f"{notebook.stem}.py")
+    return {nbgrader_meta(cell)["grade_id"]: solution_code(cell.source)
+            for cell in source.cells if nbgrader_meta(cell).get("solution")}
+
+
+def printed_messages(cell_source: str) -> list[str]:
+    """The plain string literals a test cell prints (e.g. "visible test passed"): the student must see them."""
+    return re.findall(r'^\s*print\("([^"{}\\]+)"\)\s*$', cell_source, flags=re.M)
+
+
+# ---------------------------------------------------------------- JupyterLab, as a student drives it
+
+
+def cells(page):
+    return page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell")
+
+
+def wait_kernel_idle(page, timeout_s: float = 90) -> None:
+    """The status bar says "<kernel name> | Idle" (not "No Kernel | Initializing", not "Busy")."""
+    page.wait_for_function(
+        "() => { const t = (document.querySelector('#jp-main-statusbar') || {}).textContent || ''; "
+        "return /\\|\\s*Idle/.test(t) && !t.includes('No Kernel'); }",
+        timeout=timeout_s * 1000)
+
+
+def menu(page, top: str, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(top)}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}")).first.click()
+
+
+def wait_run_finished(page, timeout_s: float) -> None:
+    """Run All queues every cell ([*]); it is done when no prompt shows [*] any more and the kernel is idle."""
+    busy = ("() => Array.from(document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
+            ".jp-InputPrompt')).some(p => p.textContent.includes('*'))")
+    try:
+        page.wait_for_function(busy, timeout=15_000)
+    except Exception:  # finished before we looked
+        pass
+    page.wait_for_function(f"() => !({busy})()", timeout=timeout_s * 1000)
+    wait_kernel_idle(page)
+
+
+def error_outputs(cell_locator):
+    # JupyterLab renders tracebacks and stderr with this mime type.
+    return cell_locator.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+
+
+def type_into_cell(page, cell_locator, text: str, markdown: bool) -> None:
+    """Click into the cell's editor, select everything, type the new content (what a student's paste does)."""
+    cell_locator.scroll_into_view_if_needed()
+    if markdown:
+        cell_locator.locator(".jp-MarkdownOutput").dblclick()  # a rendered markdown cell opens its editor
+    editor = cell_locator.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(text)
+    page.keyboard.press("Escape")  # back to command mode
+
+
+def save(page) -> None:
+    page.keyboard.press("Control+s")
+    page.wait_for_function(
+        "() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')", timeout=20_000)
+
+
+# ---------------------------------------------------------------- the tests
+
+
+@pytest.mark.parametrize("notebook", release_notebooks(), ids=lambda p: p.stem)
+def test_student_path(notebook, lab, page):
+    started = time.monotonic()
+    release = nbformat.read(notebook, as_version=4)
+    on_disk = lab.root / ASSIGNMENT / notebook.name
+    solutions = reference_solutions(notebook)
+    shot = Moments(page, ARTIFACTS / notebook.stem)
+
+    # 1. Open the notebook; nbgrader's extension is there (the Validate button, the Nbgrader menu).
+    page.goto(lab.url(f"lab/tree/{ASSIGNMENT}/{notebook.name}"), wait_until="domcontentloaded")
+    expect = pytest.importorskip("playwright.sync_api").expect
+    expect(cells(page)).to_have_count(len(release.cells), timeout=60_000)
+    wait_kernel_idle(page)
+    validate = page.locator(".jp-NotebookPanel:visible .validate-button")
+    expect(validate).to_be_visible()
+    expect(validate).to_contain_text("Validate")
+    expect(page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader")).to_be_visible()
+    shot("opened")
+
+    # 2. Run all, untouched: the stub's NotImplementedError stops the run, with a readable traceback.
+    menu(page, "Run", "Run All Cells")
+    wait_run_finished(page, RUN_ALL_TIMEOUT_S)
+    failing = cells(page).filter(has=page.locator(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
+    assert failing.count() >= 1, "the untouched notebook ran without any error: its stubs do not raise"
+    first_error = error_outputs(failing.first).first
+    expect(first_error).to_be_visible()
+    expect(first_error).to_contain_text("NotImplementedError")
+    failing_index = cells(page).evaluate_all(
+        "(cells, target) => cells.indexOf(target)", failing.first.element_handle())
+    failing_meta = nbgrader_meta(release.cells[failing_index])
+    shot("untouched-run-all-fails", show=failing.first)
+    # The first failure a student meets should be in a visible test (the stub cell only defines names).
+    assert failing_meta.get("grade"), (
+        f"the first error of the untouched notebook is in cell {failing_index} "
+        f"({failing_meta.get('grade_id', 'not a test cell')}), not in a visible test")
+
+    # 3. Type the reference solution into every solution cell, through the editor; save.
+    solution_indices = [i for i, c in enumerate(release.cells) if nbgrader_meta(c).get("solution")]
+    assert solution_indices, "a release notebook without solution cells"
+    for index in solution_indices:
+        cell = release.cells[index]
+        type_into_cell(page, cells(page).nth(index), solutions[nbgrader_meta(cell)["grade_id"]],
+                       markdown=cell.cell_type == "markdown")
+    shot("solution-typed", show=cells(page).nth(solution_indices[0]))
+    save(page)
+    saved = nbformat.read(on_disk, as_version=4)
+    for index in solution_indices:
+        grade_id = nbgrader_meta(release.cells[index])["grade_id"]
+        assert saved.cells[index].source == solutions[grade_id], f"the editor did not keep what was typed in {grade_id}"
+
+    # 4. Restart the kernel and run all: no error anywhere, each visible test prints its message.
+    menu(page, "Kernel", "Restart Kernel and Run All Cells")
+    page.locator(".jp-Dialog-button", has_text=re.compile("^Restart$")).click()
+    wait_run_finished(page, RUN_ALL_TIMEOUT_S)
+    test_indices = [i for i, c in enumerate(release.cells)
+                    if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
+    for index in range(len(release.cells)):
+        if release.cells[index].cell_type != "code":
+            continue
+        cell = cells(page).nth(index)
+        errors = error_outputs(cell)
+        if errors.count():
+            cell.scroll_into_view_if_needed()
+            shot(f"unexpected-error-in-cell-{index}", show=cell)
+            pytest.fail(f"cell {index} shows an error or stderr output after the correct solution:\n"
+                        f"{errors.first.inner_text()[:2000]}")
+        if release.cells[index].source.strip():
+            prompt = cell.locator(".jp-InputPrompt").inner_text()
+            assert re.search(r"\[\d+\]", prompt), f"cell {index} did not run (prompt {prompt!r})"
+    for index in test_indices:
+        for message in printed_messages(release.cells[index].source):
+            expect(cells(page).nth(index).locator(".jp-OutputArea-output")).to_contain_text(message)
+    shot("solution-run-all-tests-pass", show=cells(page).nth(test_indices[0]) if test_indices else None)
+
+    # 5. Validate (nbgrader's button): it saves, runs the notebook again server-side and shows its verdict.
+    validate.click()
+    dialog = page.locator(".jp-Dialog", has_text="Validation Results")
+    expect(dialog).to_be_visible(timeout=VALIDATE_TIMEOUT_S * 1000)
+    verdict = dialog.locator(".jp-Dialog-body").inner_text()
+    shot("validate-verdict")
+    assert "Success! Your notebook passes all the tests." in verdict, f"Validate says:\n{verdict[:3000]}"
+    dialog.locator(".jp-Dialog-button", has_text="Ok").click()
+    (ARTIFACTS / notebook.stem / "timing.json").write_text(
+        json.dumps({"seconds": round(time.monotonic() - started, 1)}))
+
+
+def test_formgrader_page_loads(lab, page):
+    """The instructor's Formgrader (nbgrader's server extension at /formgrader) renders."""
+    expect = pytest.importorskip("playwright.sync_api").expect
+    folder = ARTIFACTS / "formgrader"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    response = page.goto(lab.url("formgrader"), wait_until="domcontentloaded")
+    assert response is not None and response.ok, f"/formgrader answered {response and response.status}"
+    expect(page.get_by_text("Manage Assignments").first).to_be_visible()
+    page.wait_for_load_state("networkidle", timeout=30_000)
+    page.screenshot(path=str(folder / "01-formgrader.png"))
