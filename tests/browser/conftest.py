@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.paths import ASSIGNMENT, RELEASE
+from autograder.paths import ASSIGNMENT, RELEASE, REPO, SOURCE
 from browser_env import ARTIFACTS, CHROMIUM_ARGS, chromium_path, missing_requirement
 
 
@@ -62,6 +62,29 @@ def lab(student_home):
 
 
 @pytest.fixture(scope="session")
+def instructor_lab(browser_requirements):
+    """JupyterLab started from a copy of the course root (nbgrader_config.py, source/, release/), as an
+    instructor starts it: the formgrader reads the course's config from the working directory. A copy, so its
+    fresh gradebook.db never touches the repository's."""
+    from lab_server import start_lab, stop_lab
+
+    top = Path(tempfile.mkdtemp(prefix="instructor-"))
+    course = top / "course"
+    course.mkdir()
+    shutil.copy2(REPO / "nbgrader_config.py", course)
+    for folder in (SOURCE, RELEASE):
+        if (folder / ASSIGNMENT).is_dir():
+            shutil.copytree(folder / ASSIGNMENT, course / folder.name / ASSIGNMENT,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    server = start_lab(course, ARTIFACTS / "jupyterlab-instructor.log")
+    try:
+        yield server
+    finally:
+        stop_lab(server)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def browser(browser_requirements):
     from playwright.sync_api import sync_playwright
 
@@ -89,6 +112,15 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def page(request, browser, lab):
+    yield from _page(request, browser, lab)
+
+
+@pytest.fixture
+def instructor_page(request, browser, instructor_lab):
+    yield from _page(request, browser, instructor_lab)
+
+
+def _page(request, browser, lab):
     page = browser.new_page()
     page.set_default_timeout(30_000)
     try:
