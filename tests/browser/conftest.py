@@ -4,11 +4,13 @@ Every test in this folder is marked `browser` (run them alone with `pytest -m br
 `-m "not browser"`). They are skipped, with the reason, where Chromium or Playwright is missing. Needs:
   apt-get install -y chromium chromium-driver      (Debian's Chromium; Playwright cannot download one here)
   pip install playwright                           (the Python package only; no `playwright install`)
-Set CHROMIUM=/path/to/chromium to use another build. Screenshots and the server's log are kept in
+Set CHROMIUM=/path/to/chromium to use another build; set BROWSER_TESTS_REQUIRED=1 (CI) to fail instead of
+skipping when something is missing. Screenshots and the server's log are kept in
 test-artifacts/browser/ at the repository root.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,7 +35,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def browser_requirements():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # Screenshots and logs are never committed (the root .gitignore should also name /test-artifacts/).
+    (ARTIFACTS / ".gitignore").write_text("*\n")
     reason = missing_requirement()
+    if reason and os.environ.get("BROWSER_TESTS_REQUIRED") == "1":
+        pytest.fail(f"BROWSER_TESTS_REQUIRED=1 but {reason}", pytrace=False)
     if reason:
         pytest.skip(reason)
 

@@ -61,6 +61,10 @@ def reference_solutions(notebook: Path) -> dict[str, str]:
             for cell in source.cells if nbgrader_meta(cell).get("solution")}
 
 
+def has_code(source: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("#") for line in source.splitlines())
+
+
 def printed_messages(cell_source: str) -> list[str]:
     """The plain string literals a test cell prints (e.g. "visible test passed"): the student must see them."""
     return re.findall(r'^\s*print\("([^"{}\\]+)"\)\s*$', cell_source, flags=re.M)
@@ -95,6 +99,14 @@ def wait_run_finished(page, timeout_s: float) -> None:
     except Exception:  # finished before we looked
         pass
     page.wait_for_function(f"() => !({busy})()", timeout=timeout_s * 1000)
+    wait_kernel_idle(page)
+
+
+def run_one_cell(page, cell_locator) -> None:
+    """Select the cell (click its prompt) and press Ctrl+Enter, as a student runs one cell."""
+    cell_locator.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Control+Enter")
+    cell_locator.locator(".jp-InputPrompt", has_text=re.compile(r"\[\d+\]")).wait_for(timeout=60_000)
     wait_kernel_idle(page)
 
 
@@ -142,7 +154,7 @@ def test_student_path(notebook, lab, page):
     expect(page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader")).to_be_visible()
     shot("opened")
 
-    # 2. Run all, untouched: the stub's NotImplementedError stops the run, with a readable traceback.
+    # 2. Run all, untouched: the first stub's NotImplementedError stops the run, with a readable traceback.
     menu(page, "Run", "Run All Cells")
     wait_run_finished(page, RUN_ALL_TIMEOUT_S)
     failing = cells(page).filter(has=page.locator(
@@ -151,23 +163,32 @@ def test_student_path(notebook, lab, page):
     first_error = error_outputs(failing.first).first
     expect(first_error).to_be_visible()
     expect(first_error).to_contain_text("NotImplementedError")
-    failing_index = cells(page).evaluate_all(
-        "(cells, target) => cells.indexOf(target)", failing.first.element_handle())
-    failing_meta = nbgrader_meta(release.cells[failing_index])
-    shot("untouched-run-all-fails", show=failing.first)
-    # The first failure a student meets should be in a visible test (the stub cell only defines names).
-    assert failing_meta.get("grade"), (
-        f"the first error of the untouched notebook is in cell {failing_index} "
-        f"({failing_meta.get('grade_id', 'not a test cell')}), not in a visible test")
+    shot("untouched-run-all-stops", show=failing.first)
+
+    # Run All stopped there; the student then runs each visible test on its own: every one fails, readably.
+    test_indices = [i for i, c in enumerate(release.cells)
+                    if nbgrader_meta(c).get("grade") and c.cell_type == "code" and has_code(c.source)]
+    assert test_indices, "a release notebook without visible tests"
+    for index in test_indices:
+        cell = cells(page).nth(index)
+        if not re.search(r"\[\d+\]", cell.locator(".jp-InputPrompt").inner_text()):
+            run_one_cell(page, cell)
+        error = error_outputs(cell)
+        grade_id = nbgrader_meta(release.cells[index])["grade_id"]
+        assert error.count(), f"the visible test {grade_id} passes on the untouched notebook"
+        expect(error.first).to_be_visible()
+        expect(error.first).to_contain_text(re.compile(r"\w+(Error|Exception)"))
+    shot("untouched-visible-tests-fail", show=cells(page).nth(test_indices[-1]))
 
     # 3. Type the reference solution into every solution cell, through the editor; save.
     solution_indices = [i for i, c in enumerate(release.cells) if nbgrader_meta(c).get("solution")]
     assert solution_indices, "a release notebook without solution cells"
     for index in solution_indices:
         cell = release.cells[index]
-        type_into_cell(page, cells(page).nth(index), solutions[nbgrader_meta(cell)["grade_id"]],
-                       markdown=cell.cell_type == "markdown")
-    shot("solution-typed", show=cells(page).nth(solution_indices[0]))
+        grade_id = nbgrader_meta(cell)["grade_id"]
+        assert grade_id in solutions, f"solution cell {grade_id} of the release is not a solution cell of source/"
+        type_into_cell(page, cells(page).nth(index), solutions[grade_id], markdown=cell.cell_type == "markdown")
+        shot(f"solution-typed-{grade_id}", show=cells(page).nth(index))
     save(page)
     saved = nbformat.read(on_disk, as_version=4)
     for index in solution_indices:
@@ -178,8 +199,6 @@ def test_student_path(notebook, lab, page):
     menu(page, "Kernel", "Restart Kernel and Run All Cells")
     page.locator(".jp-Dialog-button", has_text=re.compile("^Restart$")).click()
     wait_run_finished(page, RUN_ALL_TIMEOUT_S)
-    test_indices = [i for i, c in enumerate(release.cells)
-                    if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
     for index in range(len(release.cells)):
         if release.cells[index].cell_type != "code":
             continue
@@ -196,7 +215,7 @@ def test_student_path(notebook, lab, page):
     for index in test_indices:
         for message in printed_messages(release.cells[index].source):
             expect(cells(page).nth(index).locator(".jp-OutputArea-output")).to_contain_text(message)
-    shot("solution-run-all-tests-pass", show=cells(page).nth(test_indices[0]) if test_indices else None)
+    shot("solution-run-all-tests-pass", show=cells(page).nth(test_indices[0]))
 
     # 5. Validate (nbgrader's button): it saves, runs the notebook again server-side and shows its verdict.
     validate.click()
