@@ -35,6 +35,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def browser_requirements():
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # the folder shows the last run only, no stale notebooks
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # Screenshots and logs are never committed (the root .gitignore should also name /test-artifacts/).
     (ARTIFACTS / ".gitignore").write_text("*\n")
@@ -130,12 +131,17 @@ def instructor_page(request, browser, instructor_lab):
 def _page(request, browser, lab):
     page = browser.new_page()
     page.set_default_timeout(30_000)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    name = request.node.name.replace("/", "_").replace("[", "-").rstrip("]")
     try:
         yield page
     finally:
+        if console:  # the browser's own complaints (JupyterLab or nbgrader's extension), for whoever debugs
+            (ARTIFACTS / f"console-{name}.txt").write_text("\n".join(console) + "\n")
         if getattr(request.node, "browser_call_failed", False):
             # What the page showed when the test failed, beside the moments it had saved.
-            name = request.node.name.replace("/", "_").replace("[", "-").rstrip("]")
             try:
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / f"FAILED-{name}.png"), timeout=10_000)
