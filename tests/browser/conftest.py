@@ -4,21 +4,20 @@ Every test in this folder is marked `browser` (run them alone with `pytest -m br
 `-m "not browser"`). They are skipped, with the reason, where Chromium or Playwright is missing. Needs:
   apt-get install -y chromium chromium-driver      (Debian's Chromium; Playwright cannot download one here)
   pip install playwright                           (the Python package only; no `playwright install`)
-Set CHROMIUM=/path/to/chromium to use another build; set BROWSER_TESTS_REQUIRED=1 (CI) to fail instead of
-skipping when something is missing. Screenshots and the server's log are kept in
+In CI (environment variable CI set) a missing one fails instead (tests/conftest.py's `require`). Set
+CHROMIUM=/path/to/chromium to use another build. Screenshots and the server's log are kept in
 test-artifacts/browser/ at the repository root.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from autograder.paths import ASSIGNMENT, RELEASE, REPO, SOURCE
-from browser_env import ARTIFACTS, CHROMIUM_ARGS, chromium_path, missing_requirement
+from autograder.paths import ASSIGNMENT, RELEASE
+from .browser_env import ARTIFACTS, CHROMIUM_ARGS, chromium_path, missing_requirement
 
 
 def pytest_configure(config):
@@ -39,11 +38,10 @@ def browser_requirements():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # Screenshots and logs are never committed (the root .gitignore should also name /test-artifacts/).
     (ARTIFACTS / ".gitignore").write_text("*\n")
+    from conftest import require  # tests/conftest.py: skip here, fail in CI (where CI is set)
+
     reason = missing_requirement()
-    if reason and os.environ.get("BROWSER_TESTS_REQUIRED") == "1":
-        pytest.fail(f"BROWSER_TESTS_REQUIRED=1 but {reason}", pytrace=False)
-    if reason:
-        pytest.skip(reason)
+    require(reason is None, reason or "")
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +58,7 @@ def student_home(browser_requirements):
 
 @pytest.fixture(scope="session")
 def lab(student_home):
-    from lab_server import start_lab, stop_lab
+    from .lab_server import start_lab, stop_lab
 
     server = start_lab(student_home, ARTIFACTS / "jupyterlab.log")
     try:
@@ -74,16 +72,12 @@ def instructor_lab(browser_requirements):
     """JupyterLab started from a copy of the course root (nbgrader_config.py, source/, release/), as an
     instructor starts it: the formgrader reads the course's config from the working directory. A copy, so its
     fresh gradebook.db never touches the repository's."""
-    from lab_server import start_lab, stop_lab
+    from .lab_server import start_lab, stop_lab
+
+    from conftest import make_course_copy  # tests/conftest.py
 
     top = Path(tempfile.mkdtemp(prefix="instructor-"))
-    course = top / "course"
-    course.mkdir()
-    shutil.copy2(REPO / "nbgrader_config.py", course)
-    for folder in (SOURCE, RELEASE):
-        if (folder / ASSIGNMENT).is_dir():
-            shutil.copytree(folder / ASSIGNMENT, course / folder.name / ASSIGNMENT,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    course = make_course_copy(top / "course")
     server = start_lab(course, ARTIFACTS / "jupyterlab-instructor.log")
     try:
         yield server

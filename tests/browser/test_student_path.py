@@ -17,11 +17,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser_env import ARTIFACTS, release_notebooks
-from check_harness import solution_code
+from autograder.example_class import reference_answers
+from autograder.paths import ASSIGNMENT
 
-from autograder.notebook_text import build_notebook
-from autograder.paths import ASSIGNMENT, SOURCE
+from .browser_env import ARTIFACTS, release_notebooks
 
 RUN_ALL_TIMEOUT_S = 150  # one run of a whole notebook in the browser (about 10-30 s of kernel time each)
 VALIDATE_TIMEOUT_S = 180  # nbgrader validate runs the notebook again, in a kernel of its own
@@ -53,13 +52,6 @@ class Moments:
 
 def nbgrader_meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def reference_solutions(notebook: Path) -> dict[str, str]:
-    """grade_id -> what a perfect student leaves in that solution cell (the source cell, markers removed)."""
-    source = build_notebook(SOURCE / ASSIGNMENT / f"{notebook.stem}.py")
-    return {nbgrader_meta(cell)["grade_id"]: solution_code(cell.source)
-            for cell in source.cells if nbgrader_meta(cell).get("solution")}
 
 
 def has_code(source: str) -> bool:
@@ -141,7 +133,8 @@ def save(page) -> None:
 def test_student_path(notebook, lab, page):
     release = nbformat.read(notebook, as_version=4)
     on_disk = lab.root / ASSIGNMENT / notebook.name
-    solutions = reference_solutions(notebook)
+    # grade_id -> the source's solution cell with its BEGIN/END SOLUTION lines removed (what a perfect student types)
+    solutions = reference_answers(notebook.stem)
     shot = Moments(page, ARTIFACTS / notebook.stem)
 
     # 1. Open the notebook; nbgrader's extension is there (the Validate button, the Nbgrader menu).
