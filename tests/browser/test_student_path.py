@@ -1,7 +1,8 @@
 """The student's path through every release notebook, in JupyterLab in a real (headless) browser.
 
 For each notebook in release/transformer_block/ (new notebooks are picked up by themselves):
-open it in JupyterLab, run it untouched (the stubs raise NotImplementedError: the student sees it), type the
+open it in JupyterLab, run it untouched (the stubs raise NotImplementedError: the student sees it; then cell by
+cell: every visible test fails with a named exception), type the
 reference solution into the solution cells through the editor, restart and run all (no error anywhere, the visible
 tests pass), press nbgrader's Validate button and read its verdict. Then open the instructor's Formgrader page.
 Screenshots of each moment: test-artifacts/browser/<notebook>/NN-moment.png.
@@ -111,11 +112,11 @@ def wait_run_finished(page, timeout_s: float) -> None:
     wait_kernel_idle(page)
 
 
-def run_one_cell(page, cell_locator) -> None:
+def run_one_cell(page, cell_locator, timeout_s: float = 60) -> None:
     """Select the cell (click its prompt) and press Ctrl+Enter, as a student runs one cell."""
     cell_locator.locator(".jp-InputPrompt").click()
     page.keyboard.press("Control+Enter")
-    cell_locator.locator(".jp-InputPrompt", has_text=re.compile(r"\[\d+\]")).wait_for(timeout=60_000)
+    cell_locator.locator(".jp-InputPrompt", has_text=re.compile(r"\[\d+\]")).wait_for(timeout=timeout_s * 1000)
     wait_kernel_idle(page)
 
 
@@ -176,15 +177,18 @@ def test_student_path(notebook, lab, page):
     expect(first_error).to_contain_text("NotImplementedError")
     shot("untouched-run-all-stops", show=failing.first)
 
-    # Run All stopped there; the student then runs each visible test on its own: every one fails, readably.
+    # Run All stopped there; the student goes on cell by cell (Ctrl+Enter on each cell not run yet, in order):
+    # every visible test fails, with a visible, named exception.
     test_indices = [i for i, c in enumerate(release.cells)
                     if nbgrader_meta(c).get("grade") and c.cell_type == "code" and has_code(c.source)]
     assert test_indices, "a release notebook without visible tests"
+    for index, cell in enumerate(release.cells):
+        if cell.cell_type == "code" and has_code(cell.source):
+            located = cells(page).nth(index)
+            if not re.search(r"\[\d+\]", located.locator(".jp-InputPrompt").inner_text()):
+                run_one_cell(page, located, timeout_s=budget.left(RUN_ALL_TIMEOUT_S))
     for index in test_indices:
-        cell = cells(page).nth(index)
-        if not re.search(r"\[\d+\]", cell.locator(".jp-InputPrompt").inner_text()):
-            run_one_cell(page, cell)
-        error = error_outputs(cell)
+        error = error_outputs(cells(page).nth(index))
         grade_id = nbgrader_meta(release.cells[index])["grade_id"]
         assert error.count(), f"the visible test {grade_id} passes on the untouched notebook"
         expect(error.first).to_be_visible()
