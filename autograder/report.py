@@ -136,12 +136,14 @@ def write_report(scores: ClassScores, failures: dict, out_dir: Path) -> dict[str
 
 def score_table(scores: ClassScores) -> str:
     width = max([len(s) for s in scores.students] + [7])
-    header = f"{'student':<{width}} " + " ".join(f"{nb:>18}" for nb in scores.notebooks)
+    cols = {nb: max(len(nb), 11) for nb in scores.notebooks}
+    header = f"{'student':<{width}}  " + "  ".join(f"{nb:>{cols[nb]}}" for nb in scores.notebooks)
     lines = [header, "-" * len(header)]
     for student in scores.students:
         cells = []
         for nb in scores.notebooks:
             value = scores.score.get((student, nb))
-            cells.append(f"{'-':>18}" if value is None else f"{value:>10g} / {scores.max_auto[nb]:<5g}")
-        lines.append(f"{student:<{width}} " + " ".join(cells))
+            text = "-" if value is None else f"{value:g} / {scores.max_auto[nb]:g}"
+            cells.append(f"{text:>{cols[nb]}}")
+        lines.append(f"{student:<{width}}  " + "  ".join(cells))
     return "\n".join(lines)
