@@ -24,6 +24,10 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL", f"sqlite:///{COURSE_ROOT / 'gradebook.db'}?timeout=120")
 
 
+# What replaces a solution in the student's notebook: the error says what to do when a test reaches it.
+c.ClearSolutions.code_stub = dict(
+    python="# YOUR CODE HERE\nraise NotImplementedError(\"replace this line with your code\")")
+
 # Per-cell execution limit while grading (seconds). Execute.timeout is the one nbgrader reads (#1463).
 c.Execute.timeout = int(os.environ.get("NBGRADER_CELL_TIMEOUT", "120"))
 c.Execute.interrupt_on_timeout = True

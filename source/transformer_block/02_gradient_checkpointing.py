@@ -175,30 +175,36 @@ class TransformerEncoderCheckpointed(nn.Module):
 # checkpointed step, once otherwise, including in eval mode and under `no_grad`), and that the peak memory of a
 # training step really drops.
 
-# %% nbgrader={"grade": true, "grade_id": "test_encoder_structure", "locked": true, "points": 2}
+# %% nbgrader={"grade_id": "test_fixtures", "locked": true}
+# A small encoder and input that the visible tests below share (a read-only cell).
 torch.manual_seed(0)
 small = TransformerEncoderCheckpointed(num_layers=2, d_model=16, num_heads=2, dropout=0.0)
-assert isinstance(small.layers, nn.ModuleList) and len(small.layers) == 2, "self.layers: a ModuleList of 2 layers"
-assert isinstance(small.norm, nn.LayerNorm), "self.norm should be the final nn.LayerNorm"
 x_small = torch.randn(2, 5, 16)
-assert small(x_small).shape == (2, 5, 16), "the output should have the input's shape"
-print("visible tests passed")
+
+# %% nbgrader={"grade": true, "grade_id": "test_encoder_structure", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("structure", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
+assert isinstance(small.layers, nn.ModuleList) and len(small.layers) == 2, "self.layers: a ModuleList of 2 layers"
+assert isinstance(small.norm, nn.LayerNorm), "self.norm should be the final nn.LayerNorm"
+assert small(x_small).shape == (2, 5, 16), "the output should have the input's shape"
+print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_gradients", "locked": true, "points": 3}
+### BEGIN HIDDEN TESTS
+from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("gradients", TransformerEncoderCheckpointed)
+### END HIDDEN TESTS
 out_plain = small(x_small, use_checkpointing=False)
 out_ckpt = small(x_small, use_checkpointing=True)
 assert torch.allclose(out_plain, out_ckpt, atol=1e-6), "checkpointing must not change the output"
 print("visible test passed")
-### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("gradients", TransformerEncoderCheckpointed)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_recomputation", "locked": true, "points": 2}
 # Count how many times the first layer's forward starts in one checkpointed training step. A forward PRE-hook
 # is used because it also fires during the recomputation (a forward hook may not: recomputation stops early).
+### BEGIN HIDDEN TESTS
+from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("recomputation", TransformerEncoderCheckpointed)
+### END HIDDEN TESTS
 calls = []
 hook = small.layers[0].register_forward_pre_hook(lambda module, args: calls.append(1))
 small.train()
@@ -207,11 +213,11 @@ hook.remove()
 small.zero_grad(set_to_none=True)
 assert len(calls) == 2, f"a checkpointed step should run each layer's forward twice, the first layer ran {len(calls)}x"
 print("visible test passed")
-### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("recomputation", TransformerEncoderCheckpointed)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_memory", "locked": true, "points": 2}
+### BEGIN HIDDEN TESTS
+from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("memory", TransformerEncoderCheckpointed)
+### END HIDDEN TESTS
 torch.manual_seed(0)
 four = TransformerEncoderCheckpointed(num_layers=4, d_model=32, num_heads=4)
 x_four = torch.randn(4, 32, 32)
@@ -224,9 +230,6 @@ for use_checkpointing in (False, True):
 four.zero_grad(set_to_none=True)
 assert peaks_four[True] < peaks_four[False], f"checkpointing should lower the peak: {peaks_four}"
 print("visible test passed")
-### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("memory", TransformerEncoderCheckpointed)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. Exercise 2b: measure the trade-off
@@ -269,12 +272,12 @@ def train_step_cost(model, x, use_checkpointing):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure", "locked": true, "points": 2}
-peak_small, seconds_small = train_step_cost(small, x_small, use_checkpointing=True)
-assert peak_small > 0 and seconds_small > 0, "both the peak and the time should be positive"
-print("visible test passed")
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("measure", train_step_cost)
 ### END HIDDEN TESTS
+peak_small, seconds_small = train_step_cost(small, x_small, use_checkpointing=True)
+assert peak_small > 0 and seconds_small > 0, "both the peak and the time should be positive"
+print("visible test passed")
 
 # %% [markdown]
 # Now the sweep: encoders of 1 to 8 layers (`d_model=64`, 4 heads, batch 4, 64 tokens), one training step each,
@@ -428,21 +431,21 @@ def peak_by_k(model, x):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_segments", "locked": true, "points": 2}
+### BEGIN HIDDEN TESTS
+from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("segments", checkpoint_every)
+### END HIDDEN TESTS
 small.train()
 assert torch.allclose(checkpoint_every(small, x_small, 1), small(x_small, use_checkpointing=False), atol=1e-6), (
     "checkpoint_every should compute the same function as the model")
 print("visible test passed")
-### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("segments", checkpoint_every)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_peak_by_k", "locked": true, "points": 2}
-peaks_small = peak_by_k(small, x_small)
-assert sorted(peaks_small) == [1, 2], "peak_by_k of a 2-layer model should have the keys 1 and 2"
-print("visible test passed")
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("peak_by_k", peak_by_k)
 ### END HIDDEN TESTS
+peaks_small = peak_by_k(small, x_small)
+assert sorted(peaks_small) == [1, 2], "peak_by_k of a 2-layer model should have the keys 1 and 2"
+print("visible test passed")
 
 # %% [markdown]
 # The comparison, on a 9-layer encoder (`d_model=64`, batch 4, 64 tokens): the peak for every k, the memory-optimal
