@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # nbgrader shells out to `alembic`: the environment's bin/ must be on PATH for every command below.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup system-packages grade test build lab clean
+.PHONY: help setup system-packages grade test build lab formgrader clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,7 +34,11 @@ build: setup  ## regenerate every derived file: release/, solutions/, notebooks/
 lab: setup  ## JupyterLab with nbgrader's extensions on a scratch copy of the student notebooks
 	$(PY) -m autograder.build sources release
 	mkdir -p build/student && cp -rn release/transformer_block build/student/
-	cd build/student && jupyter lab
+	cd build/student && jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
+
+formgrader: setup  ## JupyterLab at the course root for instructors: Formgrader, manual grading, the sources
+	$(PY) -m autograder.build sources release
+	jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --ServerApp.default_url=/formgrader
 
 clean:  ## remove the example course, nbgrader's working folders and built sources (not .venv)
 	rm -rf example_course submitted autograded feedback reports build gradebook.db grades.csv source/*/*.ipynb
