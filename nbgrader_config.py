@@ -34,3 +34,16 @@ c.IgnorePattern.pattern = r"\w*Warning\b"
 
 # A student who deletes a test cell gets it back (and its hidden tests run) instead of silently losing it.
 c.OverwriteCells.add_missing_cells = True
+
+# Every kernel that grades a submission runs in the sandbox (autograder/sandbox: bubblewrap, no network, limits,
+# signed verdicts, kernel deaths survived). Grading refuses to start without bwrap unless AUTOGRADER_UNSANDBOXED=1.
+c.Autograde.autograde_preprocessors = [
+    "autograder.sandbox.execute.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.SandboxedExecute.timeout = int(os.environ.get("NBGRADER_CELL_TIMEOUT", "120"))
