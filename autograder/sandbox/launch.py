@@ -35,6 +35,8 @@ def scratch_copy(cwd: Path, work: Path) -> None:
     """The student's folder as the kernel sees it: a throw-away copy, without notebooks (which hold the tests)."""
     total = 0
     work.mkdir()
+    if any((cwd / name).exists() for name in ("nbgrader_config.py", "gradebook.db", "source")):
+        return  # a course root, not a submission folder: copy nothing (the kernel must not see course files)
     for path in sorted(cwd.rglob("*")):
         rel = path.relative_to(cwd)
         if path.is_symlink() or ".ipynb_checkpoints" in rel.parts or path.suffix == ".ipynb":
@@ -98,12 +100,26 @@ def bwrap_command(runtime: Path, cwd: Path, env: dict[str, str], as_root: bool) 
     return cmd
 
 
+def seed_matplotlib_cache(runtime: Path) -> None:
+    """Matplotlib rebuilds its font list (seconds) in a fresh home: give the kernel a copy of the grader's."""
+    home = Path(os.path.expanduser("~"))
+    for cache in [os.environ.get("MPLCONFIGDIR"), home / ".cache" / "matplotlib", home / ".config" / "matplotlib"]:
+        if cache and Path(cache).is_dir():
+            found = sorted(Path(cache).glob("fontlist-*.json"))
+            if found:
+                (runtime / "mpl").mkdir(exist_ok=True)
+                for path in found:
+                    shutil.copy2(path, runtime / "mpl" / path.name)
+                return
+
+
 def kernel_env(stage: Path, runtime: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items()
             if k.startswith("AG_SB_") or k in ("NBGRADER_EXECUTION", "LANG", "LC_ALL", "TZ")}
     keep.update({
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/tmp/home", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/home/.mpl", "MPLBACKEND": "agg",
+        "HOME": "/tmp/home", "TMPDIR": "/tmp", "MPLCONFIGDIR": str(runtime / "mpl"),
+        "FONTCONFIG_FILE": "/etc/fonts/fonts.conf", "XDG_CACHE_HOME": "/tmp/home/.cache", "MPLBACKEND": "agg",
         "PYTHONPATH": str(stage), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
         "AG_SB_KEY_FILE": str(runtime / "verdict.key"),
         "OMP_NUM_THREADS": os.environ.get("AG_SB_THREADS", "1"),
@@ -120,6 +136,8 @@ def main(argv: list[str]) -> None:
     stage = runtime / "py"
     stage_python(stage)
     scratch_copy(cwd, runtime / "work")
+    (runtime / "mpl").mkdir()
+    seed_matplotlib_cache(runtime)
     env = kernel_env(stage, runtime)
     boot = [sys.executable, "-s", "-m", "autograder.sandbox.boot", "-f", str(conn)]
     sandboxed = os.environ.get("AG_SB_MODE", "sandbox") == "sandbox"
