@@ -47,3 +47,12 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.SandboxedExecute.timeout = int(os.environ.get("NBGRADER_CELL_TIMEOUT", "120"))
+# A submitted notebook that is not readable JSON is graded as the release notebook, with the reason in a first cell.
+c.Autograde.exporter_class = "autograder.sandbox.feedback.ReadableNotebookExporter"
+# Feedback without the hidden-test code (nbgrader shows it by design, #917). Set enabled = False to show it.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.sandbox.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+c.HideHiddenTests.enabled = True
