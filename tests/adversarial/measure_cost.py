@@ -1,0 +1,52 @@
+"""The sandbox's cost per notebook: the same class of N correct students autograded by nbgrader's own Execute
+(no sandbox) and by SandboxedExecute (bwrap jail, limits, guard, signed verdicts), alternating, in one scratch
+course. Usage: python tests/adversarial/measure_cost.py [N] [ROUNDS]
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness_adv import ASSIGNMENT, Case, CASES, make_course, make_submission  # noqa: E402
+
+PLAIN = ["nbgrader.preprocessors.Execute", "nbgrader.preprocessors.IgnorePattern",
+         "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+         "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+         "nbgrader.preprocessors.CheckCellMetadata"]
+
+
+def main(n: int = 4, rounds: int = 2) -> None:
+    from autograder.nbgrader_cli import run_nbgrader
+
+    root = Path(tempfile.mkdtemp(prefix="sandbox-cost-"))
+    make_course(root)
+    perfect = Case.load(CASES / "perfect.py")
+    for i in range(n):
+        perfect.name = f"student{i:02d}"
+        make_submission(root, perfect)
+    modes = {
+        "nbgrader Execute (no sandbox)": [f"--Autograde.autograde_preprocessors={p}" for p in PLAIN]
+        + ["--Autograde.exporter_class=nbconvert.exporters.NotebookExporter"],
+        "SandboxedExecute (bwrap)": [],
+    }
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(rounds):
+        for mode, args in modes.items():
+            started = time.monotonic()
+            run_nbgrader("autograde", ASSIGNMENT, "--force", *args, course_root=root, quiet=True,
+                         env={"NBGRADER_CELL_TIMEOUT": "120"})
+            times[mode].append((time.monotonic() - started) / n)
+    print(f"{n} notebooks per run, {rounds} runs per mode, alternating; seconds per notebook "
+          "(whole `nbgrader autograde` wall time / notebooks):")
+    for mode, values in times.items():
+        print(f"  {mode:32s} " + "  ".join(f"{v:.2f}" for v in values) + f"   best {min(values):.2f}")
+    plain, boxed = (min(v) for v in times.values())
+    print(f"  sandbox cost: {boxed - plain:+.2f} s per notebook ({(boxed / plain - 1) * 100:+.0f}%)")
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:]))
