@@ -48,6 +48,33 @@ def hide_check_sources() -> None:
     linecache.clearcache()
 
 
+def cap_output(shell, limit: int) -> None:
+    """At most `limit` characters of stdout+stderr per cell reach nbgrader (megabytes of output would take minutes
+    to pass through Jupyter's messages); the guard's verdict lines always pass."""
+    from autograder.sandbox.guard import VERDICT_PREFIX
+
+    state = {"n": 0, "cut": False}
+
+    def new_cell(*args, **kwargs):
+        state["n"], state["cut"] = 0, False
+
+    shell.events.register("pre_run_cell", new_cell)
+    for stream in (sys.stdout, sys.stderr):
+        def write(text, _write=stream.write):
+            if isinstance(text, str) and text.startswith(VERDICT_PREFIX):
+                return _write(text)
+            if state["cut"]:
+                return len(text)
+            state["n"] += len(text)
+            if state["n"] > limit:
+                state["cut"] = True
+                _write(f"\n[the rest of this cell's output was cut by the grader: over {limit} characters]\n")
+                return len(text)
+            return _write(text)
+
+        stream.write = write
+
+
 def main() -> None:
     set_limits()
     key = read_key()
@@ -58,6 +85,7 @@ def main() -> None:
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
     app.initialize(sys.argv[1:])
+    cap_output(app.shell, _int_env("AG_SB_MAX_OUTPUT_CHARS", 1_000_000))
     guard.capture_streams()
     if os.environ.get("AG_SB_UNSANDBOXED") != "1":
         # the connection file (and its message-signing key) is no business of student code

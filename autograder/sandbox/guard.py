@@ -145,7 +145,7 @@ def install(key: bytes) -> None:
         during = snap.changed()
         restore_all()
         status = "passed" if error is None and not during else "failed"
-        print_(f"{VERDICT_PREFIX}{seq} {group} {status} {sign(key, seq, group, status)}]")
+        print_(f"{VERDICT_PREFIX}{seq} {group} {status} {sign(key, seq, group, status)}]\n", end="")
         if during:
             raise failed_type("the code under test changed the grader's own functions while it was being checked "
                               f"({', '.join(during[:5])}): this is not accepted")

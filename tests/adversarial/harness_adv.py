@@ -148,7 +148,7 @@ def read_scores(root: Path, students: list[str]) -> dict[str, float | None]:
     return scores
 
 
-def grade_class(root: Path, cases: list[Case], cell_timeout: int = 8, shards: int = 2) -> ClassRun:
+def grade_class(root: Path, cases: list[Case], cell_timeout: int = 10, shards: int = 2) -> ClassRun:
     """Grade the class in `shards` course roots at once (one nbgrader process each: the machine's cores), the
     control students in every shard, so that each shard shows its hostile students did not affect the others."""
     from autograder.nbgrader_cli import nbgrader_env
