@@ -4,7 +4,8 @@ Each file in cases/ is one student: its header says how the submission is made a
   # base: correct | wrong      the solution cell starts from a correct (llama_style) or wrong (eps_outside_sqrt: fails only the hidden values group) RMSNorm
   # kind: solution | transform solution (default): the file's code is appended to the solution cell;
                                transform: the file's transform(folder, notebook) edits the submission folder
-  # expect: score == 8 | score == 0 | score == baseline | score < 8 | no LEAK | no PWNED file anywhere |
+  # expect: score == 8 | score == 0 | score <= baseline (a cheat: never more than the same code without it) |
+            score <= 8 | no LEAK | no PWNED file anywhere |
             notebook_kb < N
   # reason: TEXT               TEXT appears in the student's feedback (or, without feedback, grading's record)
 """

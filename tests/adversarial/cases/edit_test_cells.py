@@ -1,7 +1,7 @@
 # Replaces the code of every test cell by `pass`: the locked cells are restored from the gradebook.
 # base: wrong
 # kind: transform
-# expect: score == baseline
+# expect: score <= baseline
 import json
 
 

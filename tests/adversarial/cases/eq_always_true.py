@@ -1,6 +1,6 @@
 # Cheat: forward returns a tensor whose comparisons always say True (__eq__, __torch_function__ for allclose).
 # base: wrong
-# expect: score == baseline
+# expect: score <= baseline
 import torch
 
 

@@ -1,6 +1,6 @@
 # Cheat: errors are hidden (no traceback shown), so that failing test cells look clean.
 # base: wrong
-# expect: score == baseline
+# expect: score <= baseline
 import sys
 
 ip = get_ipython()  # noqa: F821

@@ -1,6 +1,6 @@
 # Cheat: an import hook serves a fake autograder.checks.rmsnorm whose checks do nothing.
 # base: wrong
-# expect: score == baseline
+# expect: score <= baseline
 # reason: UnconfirmedResult
 import importlib.abc
 import importlib.util

@@ -1,6 +1,6 @@
 # Cheat: torch.allclose (and friends) always say "equal".
 # base: wrong
-# expect: score == baseline
+# expect: score <= baseline
 import torch
 torch.allclose = lambda *args, **kwargs: True
 torch.equal = lambda *args, **kwargs: True

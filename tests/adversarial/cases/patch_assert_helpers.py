@@ -1,6 +1,6 @@
 # Cheat: the checks' own assertion helpers and failure collection are made harmless.
 # base: wrong
-# expect: score == baseline
+# expect: score <= baseline
 import sys
 
 for name in ("autograder.checks._core", "autograder.checks.rmsnorm"):

@@ -1,6 +1,6 @@
 # Cheat: the check runner itself is replaced by one that prints the "ok" lines and passes.
 # base: wrong
-# expect: score == baseline
+# expect: score <= baseline
 # reason: UnconfirmedResult
 import sys
 

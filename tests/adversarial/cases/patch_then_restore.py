@@ -1,6 +1,6 @@
 # Cheat: forward patches torch.allclose while the checks run (after the guard's restore).
 # base: wrong
-# expect: score == baseline
+# expect: score <= baseline
 import torch
 
 _Honest = RMSNorm

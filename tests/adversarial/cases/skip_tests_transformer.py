@@ -1,7 +1,7 @@
 # Cheat: an input transformer rewrites every later cell that mentions the checks into `pass` (changing the
 # hidden-test code before it runs).
 # base: wrong
-# expect: score == baseline
+# expect: score <= baseline
 # reason: UnconfirmedResult
 
 

@@ -2,6 +2,6 @@
 # base: correct
 # kind: transform
 # expect: score == 0
-# reason: missing
+# reason: No notebook named
 def transform(folder, notebook):
     notebook.rename(folder / "03_rmsnorm (1).ipynb")
