@@ -15,6 +15,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent  # the autograder package
 SCRATCH_LIMIT_BYTES = 200 * 2**20
+TMP_SIZE_BYTES = 512 * 2**20  # the jail's /tmp is RAM: bounded
 KERNEL_UID_BASE = 200_000  # per-kernel uids: 200000..299999 (RLIMIT_NPROC counts per uid, so kernels don't share)
 
 
@@ -82,7 +83,7 @@ def bwrap_command(runtime: Path, cwd: Path, env: dict[str, str], as_root: bool) 
     for path in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf", "/etc/fonts"):
         if os.path.exists(path):
             cmd += ["--ro-bind", path, path]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--dir", "/tmp/home"]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_SIZE_BYTES), "--tmpfs", "/tmp", "--perms", "1777", "--dir", "/tmp/home"]
     # bwrap would create the parents of bind targets with the host's modes (/root is 0700): make them traversable
     parents = sorted({str(p) for target in [*python_roots(), str(cwd)] for p in Path(target).parents
                       if str(p) not in ("/", "/tmp", "/usr") and not str(p).startswith("/usr/")})
