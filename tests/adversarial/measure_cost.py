@@ -1,6 +1,7 @@
 """The sandbox's cost per notebook: the same class of N correct students autograded by nbgrader's own Execute
 (no sandbox) and by SandboxedExecute (bwrap jail, limits, guard, signed verdicts), alternating, in one scratch
 course. Usage: python tests/adversarial/measure_cost.py [N] [ROUNDS]
+       python tests/adversarial/measure_cost.py startup [ROUNDS]   (kernel start-up alone)
 """
 from __future__ import annotations
 
@@ -51,5 +52,42 @@ def main(n: int = 4, rounds: int = 2) -> None:
           f"({(boxed / plain - 1) * 100:+.0f}%)")
 
 
+def startup(rounds: int = 5) -> None:
+    """Kernel start to first executed cell (`import torch`) and shutdown: plain ipykernel vs the sandboxed kernel."""
+    import asyncio
+    import os
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    from autograder.sandbox.execute import SandboxKernelManager
+
+    async def once(make) -> float:
+        started = time.monotonic()
+        km = make()
+        await km.start_kernel(env=dict(os.environ, AG_SB_MODE="sandbox"))
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=120)
+        await kc.execute_interactive("import torch", timeout=120)
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
+        await km.cleanup_resources()
+        return time.monotonic() - started
+
+    makers = {"plain ipykernel": lambda: AsyncKernelManager(kernel_name="python3"),
+              "sandboxed kernel": lambda: SandboxKernelManager()}
+    times: dict[str, list[float]] = {m: [] for m in makers}
+    os.chdir(tempfile.mkdtemp(prefix="sandbox-startup-"))
+    for _ in range(rounds):
+        for name, make in makers.items():
+            times[name].append(asyncio.run(once(make)))
+    print(f"kernel start + `import torch` + shutdown, seconds ({rounds} alternating rounds):")
+    for name, values in times.items():
+        print(f"  {name:18s} " + " ".join(f"{v:.2f}" for v in values) + f"   median {sorted(values)[len(values) // 2]:.2f}")
+
+
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:]))
+    if sys.argv[1:2] == ["startup"]:
+        startup(*(int(a) for a in sys.argv[2:]))
+    else:
+        main(*(int(a) for a in sys.argv[1:]))
