@@ -94,8 +94,12 @@ def install(key: bytes) -> None:
     import autograder.checks as checks_pkg
     from autograder.checks import _core
 
-    modules = [importlib.import_module(f"autograder.checks.{m.name}")
-               for m in pkgutil.iter_modules(checks_pkg.__path__)]
+    modules = []
+    for info in pkgutil.iter_modules(checks_pkg.__path__):
+        try:
+            modules.append(importlib.import_module(f"autograder.checks.{info.name}"))
+        except Exception as exc:  # noqa: BLE001: one broken check module must not stop every notebook
+            print(f"autograder.sandbox: cannot load autograder.checks.{info.name}: {exc!r}", file=sys.__stderr__)
     snap = _Snapshot()
     snap.add("builtins", builtins)
     for mod in (torch, torch.nn, torch.nn.functional, torch.linalg, torch.testing):

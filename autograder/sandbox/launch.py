@@ -20,7 +20,8 @@ KERNEL_UID_BASE = 200_000  # per-kernel uids: 200000..299999 (RLIMIT_NPROC count
 
 
 def stage_python(stage: Path) -> None:
-    """What the jail may import from this repository: the checks and the boot/guard code. Nothing else."""
+    """What the jail may import from this repository: the checks, the code provided to students, and the
+    boot/guard code. Nothing else (not the variants, the build, the grading code)."""
     pkg = stage / "autograder"
     (pkg / "checks").mkdir(parents=True)
     (pkg / "sandbox").mkdir()
@@ -30,6 +31,11 @@ def stage_python(stage: Path) -> None:
         shutil.copy2(PACKAGE / "sandbox" / name, pkg / "sandbox" / name)
     for src in (PACKAGE / "checks").glob("*.py"):
         shutil.copy2(src, pkg / "checks" / src.name)
+    # the code the course provides to students (in the release notebooks anyway): checks build on it
+    if (PACKAGE / "provided").is_dir():
+        (pkg / "provided").mkdir()
+        for src in (PACKAGE / "provided").glob("*.py"):
+            shutil.copy2(src, pkg / "provided" / src.name)
 
 
 def scratch_copy(cwd: Path, work: Path) -> None:
