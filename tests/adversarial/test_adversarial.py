@@ -62,9 +62,9 @@ def test_case(graded, case):
     feedback = graded.feedback(case.name)
     for expect in case.expects:
         if expect.startswith("score"):
-            op, value = re.match(r"score\s*(==|<=|<)\s*(\S+)", expect).groups()
+            op, value = re.match(r"score\s*(==|<=|>=|<)\s*(\S+)", expect).groups()
             target = baseline if value == "baseline" else float(value)
-            ok = {"==": score == target, "<=": score <= target, "<": score < target}[op]
+            ok = {"==": score == target, "<=": score <= target, ">=": score >= target, "<": score < target}[op]
             assert ok, f"{case.name}: score {score}, expected {expect} (baseline {baseline})\n{text[-3000:]}"
         elif expect == "no LEAK":
             assert "LEAK" not in text.replace('"LEAK', "").replace("'LEAK", ""), text

@@ -1,9 +1,10 @@
 # Reverses the order of the test cells (they still follow the solution). nbgrader restores their code, not their
-# order: the dtypes test uses x_small from the basics test, which now runs after it, and fails (NameError).
+# order: self-contained test cells keep full marks; a visible test that uses a variable of an earlier test cell
+# (x_small, in the first version of this notebook) fails with NameError. Never more than full marks.
 # base: correct
 # kind: transform
-# expect: score == 6
-# reason: NameError
+# expect: score >= 6
+# expect: score <= 8
 import json
 
 
