@@ -38,7 +38,39 @@ c.Execute.shutdown_kernel = "immediate"
 # A correct solution that prints a PyTorch warning to stderr must not lose the points of a test cell: nbgrader
 # zeroes a test cell with any stderr output, so stderr lines that are warnings are dropped before grading.
 c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"\w*Warning\b"
+# \b first: without it, re.search is quadratic on a long word (3 MB of stderr took hours to filter).
+c.IgnorePattern.pattern = r"\b\w*Warning\b"
 
 # A student who deletes a test cell gets it back (and its hidden tests run) instead of silently losing it.
 c.OverwriteCells.add_missing_cells = True
+
+# Every kernel that grades a submission runs in the sandbox (autograder/sandbox: bubblewrap, no network, limits,
+# signed verdicts, kernel deaths survived). Grading refuses to start without bwrap unless AUTOGRADER_UNSANDBOXED=1.
+c.Autograde.autograde_preprocessors = [
+    "autograder.sandbox.execute.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.SandboxedExecute.timeout = int(os.environ.get("NBGRADER_CELL_TIMEOUT", "120"))
+# A submitted notebook that is not readable JSON is graded as the release notebook, with the reason in a first cell.
+c.Autograde.exporter_class = "autograder.sandbox.feedback.ReadableNotebookExporter"
+# Feedback without the hidden-test code (nbgrader shows it by design, #917). Set enabled = False to show it.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.sandbox.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+c.HideHiddenTests.enabled = True
+# A duplicated test cell: DeduplicateIds empties its metadata, which OverwriteCells then fails on (KeyError).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "autograder.sandbox.sanitize.DropEmptyNbgraderMetadata",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]

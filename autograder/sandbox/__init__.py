@@ -1,0 +1,70 @@
+"""Grading kernels in a sandbox: every notebook nbgrader autogrades runs in its own bubblewrap (bwrap) jail.
+
+How it plugs in: nbgrader_config.py replaces nbgrader's `Execute` preprocessor with
+`autograder.sandbox.execute.SandboxedExecute`, so every `nbgrader autograde` (one process for the class or one per
+student) starts each notebook's kernel through `python -m autograder.sandbox.launch`, which:
+
+- runs it under bwrap with new user, pid, network, IPC, UTS and cgroup namespaces (no network at all: the kernel
+  talks to nbgrader over Unix sockets, Jupyter's `ipc` transport), a read-only view of /usr and of the Python
+  installation only, an empty /tmp, and, at the notebook's path, a throw-away copy of the student's folder without
+  its notebooks; nothing of the course root (source/, the gradebook, other students, the grader's code) exists in it;
+- as a fresh unprivileged uid (when grading as root) with no capabilities, and rlimits on memory (address space),
+  CPU seconds, processes, file size and open files; nbgrader's per-cell timeout plus a per-notebook wall clock;
+- starts `autograder.sandbox.boot` inside, which loads torch and the hidden checks BEFORE any student code, installs
+  the guard (`autograder.sandbox.guard`) and deletes the check sources from the jail, then starts ipykernel.
+
+Where bwrap is missing or cannot create namespaces, grading refuses (loudly) unless AUTOGRADER_UNSANDBOXED=1 is set,
+and then runs the same kernel (limits, guard, verdicts) without the jail, saying so in the log.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from functools import lru_cache
+
+UNSANDBOXED_FLAG = "AUTOGRADER_UNSANDBOXED"
+
+
+class SandboxUnavailable(RuntimeError):
+    pass
+
+
+def unsandboxed_requested() -> bool:
+    return os.environ.get(UNSANDBOXED_FLAG, "") == "1"
+
+
+@lru_cache(maxsize=None)
+def probe() -> str | None:
+    """None when bwrap can build the jail here; otherwise why not."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    try:
+        result = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bwrap could not be run: {exc}"
+    if result.returncode != 0:
+        return (f"bwrap cannot create namespaces here (exit {result.returncode}: {result.stderr.strip()}); "
+                "unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1)")
+    return None
+
+
+def require() -> bool:
+    """True: sandboxed. False: unsandboxed because explicitly asked. Raises SandboxUnavailable otherwise."""
+    problem = probe()
+    if problem is None:
+        return True
+    if unsandboxed_requested():
+        return False
+    raise SandboxUnavailable(
+        f"REFUSING TO GRADE: the grading sandbox is unavailable: {problem}. Student code would run with the "
+        f"grader's rights. Install bubblewrap, or set {UNSANDBOXED_FLAG}=1 to grade unsandboxed on purpose.")
+
+
+if __name__ == "__main__":  # python -m autograder.sandbox: say whether grading here would be sandboxed
+    import sys
+    problem = probe()
+    print("sandbox: available (bwrap)" if problem is None else f"sandbox: UNAVAILABLE: {problem}")
+    sys.exit(0 if problem is None else 1)

@@ -1,0 +1,100 @@
+"""Inside the jail, before any student code: limits, the guard, then ipykernel. Run as
+`python -m autograder.sandbox.boot -f CONNECTION_FILE` (from a staged copy: see launch.py)."""
+from __future__ import annotations
+
+import os
+import resource
+import sys
+from pathlib import Path
+
+
+def _int_env(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def set_limits() -> None:
+    mib = 2**20
+    limits = [
+        (resource.RLIMIT_AS, _int_env("AG_SB_MEMORY_MB", 4096) * mib),
+        (resource.RLIMIT_NPROC, _int_env("AG_SB_MAX_PROCESSES", 64)),
+        (resource.RLIMIT_FSIZE, _int_env("AG_SB_MAX_FILE_MB", 64) * mib),
+        (resource.RLIMIT_NOFILE, 256),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    cpu = _int_env("AG_SB_CPU_SECONDS", 600)
+    # soft: SIGXCPU (kills the kernel), hard a little later: SIGKILL
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    for which, value in limits:
+        resource.setrlimit(which, (value, value))
+
+
+def read_key() -> bytes:
+    path = Path(os.environ.pop("AG_SB_KEY_FILE", ""))
+    key = path.read_bytes()
+    path.unlink()
+    return key
+
+
+def hide_check_sources() -> None:
+    """The checks are loaded: remove their files so that student code cannot read them (see the threat model)."""
+    import autograder.checks as pkg
+    for directory in pkg.__path__:
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+    import linecache
+    linecache.clearcache()
+
+
+def cap_output(shell, limit: int) -> None:
+    """At most `limit` characters of stdout+stderr per cell reach nbgrader (megabytes of output would take minutes
+    to pass through Jupyter's messages); the guard's verdict lines always pass."""
+    from autograder.sandbox.guard import VERDICT_PREFIX
+
+    state = {"n": 0, "cut": False}
+
+    def new_cell(*args, **kwargs):
+        state["n"], state["cut"] = 0, False
+
+    shell.events.register("pre_run_cell", new_cell)
+    for stream in (sys.stdout, sys.stderr):
+        def write(text, _write=stream.write):
+            if isinstance(text, str) and text.startswith(VERDICT_PREFIX):
+                return _write(text)
+            if state["cut"]:
+                return len(text)
+            state["n"] += len(text)
+            if state["n"] > limit:
+                state["cut"] = True
+                _write(f"\n[the rest of this cell's output was cut by the grader: over {limit} characters]\n")
+                return len(text)
+            return _write(text)
+
+        stream.write = write
+
+
+def main() -> None:
+    set_limits()
+    key = read_key()
+    from autograder.sandbox import guard
+    guard.install(key)
+    del key
+    hide_check_sources()
+    from ipykernel.kernelapp import IPKernelApp
+    app = IPKernelApp.instance()
+    app.initialize(sys.argv[1:])
+    cap_output(app.shell, _int_env("AG_SB_MAX_OUTPUT_CHARS", 1_000_000))
+    guard.capture_streams()
+    if os.environ.get("AG_SB_UNSANDBOXED") != "1":
+        # the connection file (and its message-signing key) is no business of student code
+        try:
+            os.unlink(app.connection_file)
+        except OSError:
+            pass
+    app.start()
+
+
+if __name__ == "__main__":
+    main()

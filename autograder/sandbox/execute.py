@@ -1,0 +1,217 @@
+"""nbgrader's Execute, sandboxed: `c.Autograde.autograde_preprocessors` names SandboxedExecute instead of Execute.
+
+- Each notebook's kernel is started by SandboxKernelManager: Jupyter's ipc transport (Unix sockets in a private
+  folder), the launcher in autograder/sandbox/launch.py as the kernel command, interrupts sent as messages.
+- A kernel that dies (os._exit, a signal, a resource limit) no longer ends the notebook with nbgrader's generic
+  error and a removed autograded/ folder: the cell that was running gets an error output saying what happened, the
+  graded cells after it get "not run", and the notebook is graded and saved like any other.
+- A cell that does not answer within Execute.timeout is interrupted; when the kernel does not come back from the
+  interrupt, it is killed. The whole notebook also has a wall-clock budget (notebook_timeout).
+- Verdicts: every graded cell that calls hidden check groups must show, for each group, a `passed` verdict signed
+  with this kernel's key (see guard.py); otherwise it gets an error output, which nbgrader scores 0.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from traitlets import Bool, Integer, default
+
+from nbgrader.preprocessors import Execute
+
+from . import require, UNSANDBOXED_FLAG
+from .guard import VERDICT_PREFIX, sign
+
+GROUP_CALL = re.compile(r"""GROUPS\.run\(\s*["'](\w+)["']""")
+VERDICT_LINE = re.compile(r"^\[verdict (\d+) (\w+) (passed|failed) ([0-9a-f]{32})\]$", re.M)
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel is the sandbox launcher, over Unix sockets in a private folder."""
+
+    def __init__(self, *args, sandbox_env: dict[str, str] | None = None, **kwargs):
+        self.runtime = Path(tempfile.mkdtemp(prefix="ag-kernel-"))
+        os.chmod(self.runtime, 0o711)
+        super().__init__(*args, **kwargs)
+        self.transport = "ipc"
+        self.ip = str(self.runtime / "k")
+        self.connection_file = str(self.runtime / "kernel.json")
+        self.verdict_key = secrets.token_bytes(32)
+        self.sandbox_env = dict(sandbox_env or {})
+        self._kernel_spec = KernelSpec(
+            argv=[sys.executable, "-m", "autograder.sandbox.launch", "{connection_file}"],
+            display_name="Python 3 (grading sandbox)", language="python", interrupt_mode="message",
+            env={}, metadata={})
+
+    async def _async_pre_start_kernel(self, **kw):
+        key_file = self.runtime / "verdict.key"
+        key_file.write_bytes(self.verdict_key)
+        os.chmod(key_file, 0o600)
+        env = dict(kw.pop("env", None) or os.environ)
+        env.update(self.sandbox_env)
+        kw["env"] = env
+        return await super()._async_pre_start_kernel(**kw)
+
+    async def cleanup_resources(self, restart: bool = False) -> None:
+        await self._async_cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(self.runtime, ignore_errors=True)
+
+
+def error_output(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute with the kernel in the sandbox, kernel deaths survived and signed verdicts required."""
+
+    memory_mb = Integer(4096, help="Address-space limit of a grading kernel, MiB").tag(config=True)
+    cpu_seconds = Integer(600, help="CPU-time limit of a grading kernel (all cells), seconds").tag(config=True)
+    max_processes = Integer(64, help="Process/thread limit of a grading kernel").tag(config=True)
+    max_file_mb = Integer(64, help="Largest file a grading kernel may write, MiB").tag(config=True)
+    notebook_timeout = Integer(900, help="Wall-clock budget of one notebook (all cells), seconds").tag(config=True)
+    require_verdicts = Bool(True, help="Graded cells that call hidden check groups need a signed passed verdict "
+                                       "for each group").tag(config=True)
+
+    @default("shutdown_kernel")
+    def _shutdown_kernel_default(self):
+        return "immediate"  # the kernel's state is thrown away: no need to wait for a graceful exit (about 2 s)
+
+    def _settings_env(self) -> dict[str, str]:
+        return {"AG_SB_MEMORY_MB": str(self.memory_mb), "AG_SB_CPU_SECONDS": str(self.cpu_seconds),
+                "AG_SB_MAX_PROCESSES": str(self.max_processes), "AG_SB_MAX_FILE_MB": str(self.max_file_mb),
+                "AG_SB_MODE": "sandbox" if self._sandboxed else "unsandboxed"}
+
+    def create_kernel_manager(self):
+        self._sandboxed = require()
+        if not self._sandboxed:
+            self.log.warning("!" * 100)
+            self.log.warning("GRADING UNSANDBOXED (%s=1): student code runs with the grader's rights", UNSANDBOXED_FLAG)
+            self.log.warning("!" * 100)
+        self.km = SandboxKernelManager(config=self.config, sandbox_env=self._settings_env())
+        return self.km
+
+    # --- execution, surviving a dead or stuck kernel ---------------------------------------------------------
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._started = time.monotonic()
+        self._current = None
+        self._stuck = 0
+        self._death_reason = None
+        try:
+            super().preprocess(nb, resources, km)
+        except DeadKernelError:
+            self._record_death(nb)
+        finally:
+            self._current = None
+        if self.require_verdicts and getattr(self, "_key", None):
+            self._check_verdicts(nb)
+        return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        self._current = index
+        if self.km is not None:
+            self._key = self.km.verdict_key
+        if time.monotonic() - self._started > self.notebook_timeout:
+            self._death_reason = (f"the notebook used up its time budget ({self.notebook_timeout} s) and its "
+                                  "kernel was stopped")
+            raise DeadKernelError("notebook time budget used up")
+        return super().preprocess_cell(cell, resources, index)
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        left = max(1, int(self.notebook_timeout - (time.monotonic() - self._started)))
+        return left if timeout is None else min(timeout, left)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._stuck += 1
+        if self._stuck == 1:
+            reply = await super()._async_handle_timeout(timeout, cell)
+            # give the interrupt a few seconds; a kernel that ignores it is stopped
+            for _ in range(20):
+                await asyncio.sleep(0.25)
+                if await self._kernel_idle():
+                    self._stuck = 0
+                    return reply
+        self._death_reason = (f"this cell ran longer than {timeout} s and did not stop when interrupted, so its "
+                              "kernel was stopped")
+        await self.km._async_kill_kernel()
+        raise DeadKernelError("kernel stopped after a timeout")
+
+    async def _kernel_idle(self) -> bool:
+        try:
+            msg_id = self.kc.kernel_info()
+            reply = await asyncio.wait_for(self.kc._async_get_shell_msg(timeout=1), 1.5)
+            return reply.get("parent_header", {}).get("msg_id") == msg_id or True
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _exit_description(self) -> str:
+        code = None
+        try:
+            process = getattr(self.km.provisioner, "process", None) if self.km else None
+            code = process.poll() if process is not None else None
+        except Exception:  # noqa: BLE001
+            pass
+        limits = (f"limits: {self.memory_mb} MiB of memory, {self.cpu_seconds} s of CPU, {self.max_processes} "
+                  f"processes")
+        if code is None:
+            return f"the kernel stopped while running this cell ({limits})"
+        if code < 0 or code > 128:
+            signum = -code if code < 0 else code - 128
+            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+            if name == "SIGXCPU":
+                return f"the kernel used up its CPU time ({self.cpu_seconds} s) and was stopped"
+            return f"the kernel was killed by {name} while running this cell ({limits})"
+        return (f"the kernel exited with status {code} while running this cell (os._exit, a crash, or a "
+                f"resource limit; {limits})")
+
+    def _record_death(self, nb) -> None:
+        index = self._current if self._current is not None else len(nb.cells)
+        reason = self._death_reason or self._exit_description()
+        self.log.warning("Kernel died in cell %s: %s", index, reason)
+        if index < len(nb.cells) and nb.cells[index].cell_type == "code":
+            nb.cells[index].outputs.append(error_output("KernelDied", reason))
+        for cell in nb.cells[index + 1:]:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+                cell.outputs.append(error_output("NotRun", f"not run: in an earlier cell, {reason}"))
+
+    # --- verdicts ---------------------------------------------------------------------------------------------
+
+    def _check_verdicts(self, nb) -> None:
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or not meta.get("grade"):
+                continue
+            groups = GROUP_CALL.findall(cell.source)
+            if not groups or any(o.output_type == "error" for o in cell.outputs):
+                continue  # nothing to confirm, or already failing
+            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            verdicts = {}
+            for seq, group, status, mac in VERDICT_LINE.findall(text):
+                if hmac_ok(self._key, int(seq), group, status, mac):
+                    verdicts[group] = status
+            missing = [g for g in groups if verdicts.get(g) != "passed"]
+            if missing:
+                cell.outputs.append(error_output(
+                    "UnconfirmedResult",
+                    f"the hidden checks {', '.join(missing)} did not report a passing result: the cell's tests "
+                    "were skipped, hidden or tampered with (or printing was redirected), so it gets no points"))
+
+
+def hmac_ok(key: bytes, seq: int, group: str, status: str, mac: str) -> bool:
+    import hmac as _hmac
+    return _hmac.compare_digest(sign(key, seq, group, status), mac)

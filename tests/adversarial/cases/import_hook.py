@@ -1,0 +1,31 @@
+# Cheat: an import hook serves a fake autograder.checks.rmsnorm whose checks do nothing.
+# base: wrong
+# expect: score <= baseline
+# reason: UnconfirmedResult
+import importlib.abc
+import importlib.util
+import sys
+import types
+
+
+class FakeChecks(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith("autograder.checks.") and name != "autograder.checks._core":
+            return importlib.util.spec_from_loader(name, self)
+        return None
+
+    def create_module(self, spec):
+        module = types.ModuleType(spec.name)
+        module.GROUPS = types.SimpleNamespace(run=lambda *args: print("[ok  ] everything"))
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.insert(0, FakeChecks())
+for name in [n for n in sys.modules if n.startswith("autograder.checks.") and not n.endswith("_core")]:
+    del sys.modules[name]
+checks_pkg = sys.modules.get("autograder.checks")
+if checks_pkg is not None and hasattr(checks_pkg, "rmsnorm"):
+    del checks_pkg.rmsnorm

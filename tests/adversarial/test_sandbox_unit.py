@@ -1,0 +1,48 @@
+"""Fast checks of the sandbox's parts that need no grading run."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+import autograder.sandbox as sandbox
+from autograder.sandbox.feedback import HideHiddenTests
+from autograder.sandbox.guard import sign
+from autograder.sandbox.execute import VERDICT_LINE, hmac_ok
+
+
+def test_refuses_loudly_without_bwrap(monkeypatch):
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    sandbox.probe.cache_clear()
+    monkeypatch.delenv(sandbox.UNSANDBOXED_FLAG, raising=False)
+    try:
+        with pytest.raises(sandbox.SandboxUnavailable, match="REFUSING TO GRADE.*AUTOGRADER_UNSANDBOXED=1"):
+            sandbox.require()
+        monkeypatch.setenv(sandbox.UNSANDBOXED_FLAG, "1")
+        assert sandbox.require() is False
+    finally:
+        sandbox.probe.cache_clear()
+
+
+def test_verdicts_are_signed():
+    key = b"k" * 32
+    line = f"[verdict 3 values passed {sign(key, 3, 'values', 'passed')}]"
+    seq, group, status, mac = VERDICT_LINE.findall(line)[0]
+    assert hmac_ok(key, int(seq), group, status, mac)
+    assert not hmac_ok(b"x" * 32, int(seq), group, status, mac)
+    assert not hmac_ok(key, int(seq), group, "passed", sign(key, 3, "values", "failed"))
+
+
+def test_feedback_hides_hidden_tests():
+    cell = nbformat.v4.new_code_cell(
+        "assert True\nprint('visible')\n### BEGIN HIDDEN TESTS\nfrom autograder.checks import rmsnorm as _c; "
+        "_c.GROUPS.run('values', RMSNorm)\n### END HIDDEN TESTS\n")
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": "t", "points": 1}
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="[FAIL] x: y\n[verdict 1 values failed ab]\n"),
+                    nbformat.v4.new_output("error", ename="CheckFailed", evalue="1 of 1 checks failed",
+                                           traceback=["... _c.GROUPS.run('values', RMSNorm) ..."])]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+    out = nb.cells[0]
+    assert "GROUPS" not in out.source and "visible" in out.source
+    assert out.outputs[0].text == "[FAIL] x: y\n"
+    assert out.outputs[1].traceback == ["CheckFailed: 1 of 1 checks failed"]
