@@ -80,11 +80,12 @@ _API = {}
 
 
 def _start_worker(env: dict[str, str], log_dir: str) -> None:
-    """In a new worker: set the environment, and send its stderr and its kernels' to a log file (kernels
+    """In a new worker: set the environment, and send its stdout and stderr, and its kernels', to a log file (kernels
     print start-up chatter there that would drown the progress lines; nbgrader's own log is kept per student)."""
     os.environ.update(env)
     Path(log_dir).mkdir(parents=True, exist_ok=True)
     log = open(Path(log_dir) / f"worker-{os.getpid()}.log", "a")
+    os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
 
 
@@ -167,6 +168,18 @@ def autograde_class(course_root: Path = REPO, assignment: str = ASSIGNMENT, stud
                  f"in {result.seconds:.1f}s, ETA {eta:.0f}s")
         if result.status == "failed":
             progress(f"[autograde]   {result.student} failed: {result.detail.strip()[:500]}")
+    # A submission without the expected notebook (missing, misnamed) gets a 0 and feedback saying what was found,
+    # instead of no grade at all (nbgrader skips or fails such a folder).
+    from .course import course_config
+    from .sandbox.missing import record_missing
+
+    missing = record_missing(course_root, assignment, course_config(course_root).CourseDirectory.db_url)
+    for student, notebook in missing:
+        progress(f"[autograde] {student}: no {notebook}.ipynb in the submission: recorded 0, feedback says why")
+        for result in results:
+            if result.student == student and result.status == "failed":
+                result.status = "graded"
+                result.detail = f"no {notebook}.ipynb in the submission"
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return sorted(results, key=lambda r: r.student)
