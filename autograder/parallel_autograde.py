@@ -111,7 +111,7 @@ def _grade_one(course_root: str, assignment: str, student: str) -> StudentResult
     return StudentResult(student, "graded" if graded else "failed", seconds, detail)
 
 
-def _grade_all(course_root: Path, assignment: str, students: list[str], workers: int):
+def _grade_all(course_root: Path, assignment: str, students: list[str], workers: int, grade=_grade_one):
     """Yield one StudentResult per student as they finish.
 
     If a worker process dies (student code can kill its kernel's parent), every student in flight in that pool
@@ -123,7 +123,7 @@ def _grade_all(course_root: Path, assignment: str, students: list[str], workers:
     suspects = []
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(students))), mp_context=context,
                              initializer=_start_worker, initargs=setup) as pool:
-        futures = {pool.submit(_grade_one, str(course_root), assignment, s): s for s in students}
+        futures = {pool.submit(grade, str(course_root), assignment, s): s for s in students}
         for future in as_completed(futures):
             try:
                 yield future.result()
@@ -133,7 +133,7 @@ def _grade_all(course_root: Path, assignment: str, students: list[str], workers:
         with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
                                  initargs=setup) as pool:
             try:
-                yield pool.submit(_grade_one, str(course_root), assignment, student).result()
+                yield pool.submit(grade, str(course_root), assignment, student).result()
             except BrokenProcessPool:
                 yield StudentResult(student, "failed", 0.0, "grading this submission killed the grading process")
 
