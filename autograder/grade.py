@@ -28,19 +28,29 @@ from .paths import ASSIGNMENT, REPO
 EXAMPLE_COURSE = REPO / "example_course"
 
 
+def _snapshot(folder: Path, pattern: str) -> list[tuple[str, bytes]]:
+    return sorted((p.name, p.read_bytes()) for p in folder.glob(pattern))
+
+
 def prepare_example_course(example_root: Path, repo: Path, assignment: str) -> None:
     """example_root becomes a course with the repository's config, sources and release, and a gradebook that
-    knows the assignment. nbgrader refuses to regenerate an assignment that has submissions once its notebooks
-    changed, so an example course whose release is stale is rebuilt from scratch: everything in it is derived
-    from the repository (an external gradebook, NBGRADER_DB_URL, is never reset: nbgrader's error stands)."""
-    release, graded_release = repo / "release" / assignment, example_root / "release" / assignment
-    stale = graded_release.is_dir() and sorted(
-        (p.name, p.read_bytes()) for p in graded_release.glob("*.ipynb")) != sorted(
-        (p.name, p.read_bytes()) for p in release.glob("*.ipynb"))
+    knows the assignment (and its hidden tests, which nbgrader takes from the gradebook when grading).
+
+    nbgrader refuses to regenerate an assignment that has submissions once its notebooks changed, so an example
+    course whose sources or release differ from the repository's is rebuilt from scratch: everything in it is
+    derived from the repository. An external gradebook (NBGRADER_DB_URL) is never reset: there the sources are
+    refreshed and nbgrader's own refusal, if any, stands."""
+    sources, release = repo / "source" / assignment, repo / "release" / assignment
+    copied_sources, copied_release = example_root / "source" / assignment, example_root / "release" / assignment
+    stale = example_root.exists() and (
+        _snapshot(copied_sources, "*.py") != _snapshot(sources, "*.py")
+        or _snapshot(copied_release, "*.ipynb") != _snapshot(release, "*.ipynb"))
     if stale and "NBGRADER_DB_URL" not in os.environ:
         shutil.rmtree(example_root)
     if example_root.exists():
         shutil.copy(repo / "nbgrader_config.py", example_root)
+        shutil.copytree(repo / "source", example_root / "source", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"))
     else:
         copy_course(example_root, repo)
     build_release(example_root, assignment)

@@ -32,8 +32,9 @@ def run_nbgrader(*args: str, course_root: Path = REPO, check: bool = True, quiet
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise TimeoutError(f"`nbgrader {' '.join(args)}` ran longer than {timeout:.0f}s and was stopped")
+            stdout, stderr = proc.communicate()
+            tail = ((stdout or "") + (stderr or ""))[-2000:]
+            raise TimeoutError(f"`nbgrader {' '.join(args)}` ran longer than {timeout:.0f}s and was stopped\n{tail}")
     result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     if check and result.returncode != 0:
         detail = (stdout or "") + (stderr or "")

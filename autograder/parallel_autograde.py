@@ -27,6 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from .course import course_config
 from .nbgrader_cli import nbgrader_env
 from .paths import ASSIGNMENT, REPO
 
@@ -51,12 +52,15 @@ def _digest_files(paths: list[Path], root: Path) -> str:
 
 
 def grading_inputs_digest(course_root: Path, assignment: str) -> str:
-    """What every student's grade depends on besides their own files: release, config, and the checks."""
-    files = [*(course_root / "release" / assignment).glob("*.ipynb"), course_root / "nbgrader_config.py",
-             *(REPO / "autograder" / "checks").glob("*.py")]
+    """What every student's grade depends on besides their own files: the release notebooks, the source
+    notebooks (hidden tests live there and in the gradebook, not in release/), the config, the checks and the
+    sandbox that runs them."""
+    files = [*(course_root / "release" / assignment).glob("*.ipynb"), *(course_root / "source" / assignment).glob("*"),
+             course_root / "nbgrader_config.py", *(REPO / "autograder" / "checks").glob("*.py"),
+             *(REPO / "autograder" / "sandbox").glob("*.py")]
     h = hashlib.sha256()
     for path in sorted(p for p in files if p.is_file()):
-        h.update(path.name.encode())
+        h.update(str(path.relative_to(path.parent.parent)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
@@ -94,8 +98,6 @@ def _grade_one(course_root: str, assignment: str, student: str) -> StudentResult
     start = time.perf_counter()
     if course_root not in _API:
         from nbgrader.apps import NbGraderAPI
-
-        from .course import course_config
 
         os.chdir(course_root)
         _API[course_root] = NbGraderAPI(config=course_config(Path(course_root)))
@@ -145,7 +147,7 @@ def autograde_class(course_root: Path = REPO, assignment: str = ASSIGNMENT, stud
         else students
     workers = workers or os.cpu_count() or 1
     manifest_path = course_root / "autograded" / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() and not force else {}
+    manifest = _read_manifest(manifest_path)
     common = grading_inputs_digest(course_root, assignment)
     digests = {s: submission_digest(course_root, assignment, s, common) for s in students}
     todo = [s for s in students if force or manifest.get(s) != digests[s]
@@ -161,6 +163,7 @@ def autograde_class(course_root: Path = REPO, assignment: str = ASSIGNMENT, stud
             manifest[result.student] = digests[result.student]
         else:
             manifest.pop(result.student, None)
+        _write_manifest(manifest_path, manifest)  # after every student: an interrupted run resumes from here
         elapsed = time.perf_counter() - started
         eta = elapsed / done * (len(todo) - done)
         bar = "#" * (20 * done // len(todo))
@@ -170,19 +173,43 @@ def autograde_class(course_root: Path = REPO, assignment: str = ASSIGNMENT, stud
             progress(f"[autograde]   {result.student} failed: {result.detail.strip()[:500]}")
     # A submission without the expected notebook (missing, misnamed) gets a 0 and feedback saying what was found,
     # instead of no grade at all (nbgrader skips or fails such a folder).
-    from .course import course_config
     from .sandbox.missing import record_missing
 
-    missing = record_missing(course_root, assignment, course_config(course_root).CourseDirectory.db_url)
+    config = course_config(course_root).CourseDirectory
+    missing = record_missing(course_root, assignment, config.db_url, config.course_id)
     for student, notebook in missing:
         progress(f"[autograde] {student}: no {notebook}.ipynb in the submission: recorded 0, feedback says why")
         for result in results:
-            if result.student == student and result.status == "failed":
+            if result.student != student or result.status != "failed":
+                continue
+            submitted = course_root / "submitted" / student / assignment
+            if not any(submitted.glob("*.ipynb")) or "No notebooks found" in result.detail:
+                # nbgrader failed only because there was nothing to grade: the 0 and the feedback are the grade
                 result.status = "graded"
                 result.detail = f"no {notebook}.ipynb in the submission"
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+                manifest[student] = digests[student]
+            else:
+                result.detail += f"\n(and no {notebook}.ipynb in the submission)"
+    _write_manifest(manifest_path, manifest)
     return sorted(results, key=lambda r: r.student)
+
+
+def _read_manifest(path: Path) -> dict:
+    """The digests of the last grading of each student; an unreadable file means: grade everyone again."""
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        print(f"[autograde] {path} is unreadable: every student is graded again", file=sys.stderr)
+        return {}
+
+
+def _write_manifest(path: Path, manifest: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)  # atomic: a crash never leaves half a manifest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r.student for r in results if r.status == "failed"]
     print(f"[autograde] graded {sum(r.status == 'graded' for r in results)}, "
           f"skipped {sum(r.status == 'skipped' for r in results)}, failed {len(failed)} {failed or ''}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -64,17 +64,19 @@ def check_failures(autograded: Path, assignment: str) -> dict[str, dict[str, Che
     for path in sorted(autograded.glob(f"*/{assignment}/*.ipynb")):
         student = path.parent.parent.name
         nb = nbformat.read(str(path), as_version=4)
-        seen = set()
+        last: dict[str, str] = {}
         for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if not meta.get("grade") or meta.get("solution") or cell.cell_type != "code":
+                continue  # only test cells: a student's own cell could print check lines to fool the report
             text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
             for status, check in CHECK_LINE.findall(text):
-                if check in seen:
-                    continue
-                seen.add(check)
-                outcome = failures[path.stem][check]
-                outcome.ran.append(student)
-                if status == "FAIL":
-                    outcome.failed.append(student)
+                last[check] = status  # the checks print after any student output in the cell: the last line is theirs
+        for check, status in last.items():
+            outcome = failures[path.stem][check]
+            outcome.ran.append(student)
+            if status == "FAIL":
+                outcome.failed.append(student)
     return failures
 
 

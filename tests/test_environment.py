@@ -23,7 +23,6 @@ def test_torch_is_a_range_that_2_13_0_satisfies():
     torch = next(r for r in requirements() if r.name == "torch")
     assert torch.specifier, "an open torch requirement pulls a multi-GB CUDA build"
     assert torch.specifier.contains("2.13.0")
-    assert not torch.specifier.contains("2.14.1"), "2.14.1 on this disk is a CUDA build"
 
 
 def test_pyproject_takes_its_dependencies_from_requirements_txt():

@@ -59,3 +59,24 @@ def test_regrading_skips_unchanged_submissions(graded):
     course, _ = graded
     results = autograde_class(course, ASSIGNMENT, progress=lambda line: None)
     assert {r.status for r in results} == {"skipped"}
+
+
+def test_a_hidden_test_edit_or_a_changed_submission_triggers_regrading(tmp_path):
+    """The resumability digest covers what decides a grade: a hidden-test edit (only in source/, not in release/)
+    and a changed submission each change what is graded again; nothing else does."""
+    from conftest import make_course_copy
+
+    from autograder.parallel_autograde import grading_inputs_digest, submission_digest
+
+    course = make_course_copy(tmp_path / "course")
+    example_class.write_submissions(course, example_class.load_class()[:2], release=course / "release")
+    common = grading_inputs_digest(course, ASSIGNMENT)
+    before = {s: submission_digest(course, ASSIGNMENT, s, common) for s in ("alice", "bob")}
+    source = course / "source" / ASSIGNMENT / "03_rmsnorm.py"
+    source.write_text(source.read_text().replace('_checks.GROUPS.run("values", RMSNorm)',
+                                                  '_checks.GROUPS.run("dtypes", RMSNorm)'))
+    assert grading_inputs_digest(course, ASSIGNMENT) != common, "a hidden-test edit must regrade everyone"
+    bob = course / "submitted" / "bob" / ASSIGNMENT / "03_rmsnorm.ipynb"
+    bob.write_text(bob.read_text().replace("replace this line with your code", "still nothing"))
+    after = {s: submission_digest(course, ASSIGNMENT, s, common) for s in ("alice", "bob")}
+    assert after["alice"] == before["alice"] and after["bob"] != before["bob"]

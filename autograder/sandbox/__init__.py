@@ -61,10 +61,3 @@ def require() -> bool:
     raise SandboxUnavailable(
         f"REFUSING TO GRADE: the grading sandbox is unavailable: {problem}. Student code would run with the "
         f"grader's rights. Install bubblewrap, or set {UNSANDBOXED_FLAG}=1 to grade unsandboxed on purpose.")
-
-
-if __name__ == "__main__":  # python -m autograder.sandbox: say whether grading here would be sandboxed
-    import sys
-    problem = probe()
-    print("sandbox: available (bwrap)" if problem is None else f"sandbox: UNAVAILABLE: {problem}")
-    sys.exit(0 if problem is None else 1)

@@ -16,13 +16,14 @@ from pathlib import Path
 import nbformat
 
 
-def record_missing(course_root: Path, assignment: str, db_url: str | None = None) -> list[tuple[str, str]]:
+def record_missing(course_root: Path, assignment: str, db_url: str | None = None,
+                   course_id: str = "default_course") -> list[tuple[str, str]]:
     from nbgrader.api import Gradebook
 
     course_root = Path(course_root)
     db_url = db_url or f"sqlite:///{course_root / 'gradebook.db'}"
     done = []
-    with Gradebook(db_url) as gb:
+    with Gradebook(db_url, course_id) as gb:
         expected = [nb.name for nb in gb.find_assignment(assignment).notebooks]
         for folder in sorted((course_root / "submitted").glob(f"*/{assignment}")):
             student = folder.parent.name

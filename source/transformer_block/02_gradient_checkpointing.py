@@ -352,11 +352,12 @@ if sweep_results is not None:
 # as the plain one in two runs on that (busy) machine: more than the one-third extra compute, because at this tiny
 # size the time per operation, not the arithmetic, dominates.
 #
-# Where do the 0.44 MiB per layer go, when a layer should keep only its input (4 x 64 x 64 floats = 64 KiB)? The
-# parameters' gradients (195 KiB per layer) are part of any training step. The rest is the attention weights that
-# the provided `MultiHeadAttention` keeps in `self.attn_weights` for plotting (batch x heads x seq x seq = 256 KiB
-# per layer): a tensor kept "just for inspection" stays alive whatever checkpointing does. With those parameters
-# frozen the checkpointed slope measured 0.31 MiB per layer, which is exactly the input plus the attention weights.
+# Where do the 0.44 MiB per layer go, when a layer should keep only its input (4 x 64 x 64 floats = 64 KiB)? With
+# the layers' parameters frozen the checkpointed slope measured 0.31 MiB per layer: exactly the input (64 KiB) plus
+# the attention weights that the provided `MultiHeadAttention` keeps in `self.attn_weights` for plotting
+# (batch x heads x seq x seq = 256 KiB per layer), a tensor kept "just for inspection" that stays alive whatever
+# checkpointing does. The remaining ~0.13 MiB per layer are parameter gradients alive at the peak (a layer's
+# gradients total 195 KiB, but not all of them exist yet when the peak is reached).
 #
 # On one H100 GPU, with this notebook's encoder and meter (torch 2.11.0+cu130, float32, d_model=1024, 16 heads,
 # batch 8, 512 tokens; median of 5 steps), measured when this lab was written:
