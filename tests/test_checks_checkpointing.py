@@ -11,7 +11,7 @@ from check_harness import reference_namespace, variants
 from autograder.checks import checkpointing
 from autograder.provided.attention import MultiHeadAttention
 from autograder.provided.memory_meter import PeakMemory
-from autograder.variants import mistake
+from autograder.variants import load_variant, mistake
 
 # Small tensors: several threads only add contention (and make a loaded machine very slow).
 torch.set_num_threads(1)
@@ -37,9 +37,7 @@ def load_answer(path) -> dict:
     """A variant runs after the notebook's provided cells, as a solution cell does: inject what they define."""
     prelude = {"MultiHeadAttention": MultiHeadAttention, "PeakMemory": PeakMemory, "torch": torch,
                "nn": torch.nn, "math": math, "time": time}
-    namespace = {"__name__": "__variant__", **prelude}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    return namespace
+    return load_variant(path, prelude)
 
 
 def failures(namespace: dict) -> dict[str, str]:

@@ -14,7 +14,7 @@ from check_harness import reference_namespace, variants
 
 from autograder.checks import decoder
 from autograder.paths import REPO, SOURCE, ASSIGNMENT
-from autograder.variants import mistake
+from autograder.variants import load_variant, mistake
 
 NOTEBOOK = "01_decoder_block"
 ALL_CHECKS = list(decoder.GROUPS.checks)
@@ -40,9 +40,7 @@ def kind(path: Path) -> str:
 
 def load(path: Path) -> dict:
     """A variant's namespace, run as in the notebook: after the provided MultiHeadAttention cell."""
-    namespace = {"__name__": "__variant__", "MultiHeadAttention": provided_attention()}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    return namespace
+    return load_variant(path, {"MultiHeadAttention": provided_attention()})
 
 
 def failures(namespace: dict, cell: str) -> dict[str, str]:

@@ -11,15 +11,16 @@ def variant_paths(exercise: str, kind: str) -> list[Path]:
     return sorted((HERE / exercise / kind).glob("*.py"))
 
 
-def load_namespace(code: str, name: str = "<variant>") -> dict:
-    """Run a solution cell's code as a notebook would, and return its namespace."""
-    namespace: dict = {"__name__": "__variant__"}
+def load_namespace(code: str, name: str = "<variant>", prelude: dict | None = None) -> dict:
+    """Run a solution cell's code as a notebook would, and return its namespace. `prelude`: what the notebook's
+    earlier (provided) cells define, e.g. the provided MultiHeadAttention."""
+    namespace: dict = {"__name__": "__variant__", **(prelude or {})}
     exec(compile(code, name, "exec"), namespace)
     return namespace
 
 
-def load_variant(path: Path) -> dict:
-    return load_namespace(path.read_text(), str(path))
+def load_variant(path: Path, prelude: dict | None = None) -> dict:
+    return load_namespace(path.read_text(), str(path), prelude)
 
 
 def mistake(path: Path) -> str:
