@@ -43,21 +43,30 @@ def reference_answers(notebook: str, assignment: str = ASSIGNMENT) -> dict[str, 
             for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution")}
 
 
-def answered_notebook(release_nb: Path, answers: str | dict, notebook: str) -> nbformat.NotebookNode:
+def notebook_with_code(release_nb: Path, notebook: str, code_for_cell: dict[str, str]) -> nbformat.NotebookNode:
+    """The release notebook as a student submits it: every solution cell holds the reference answer, except the
+    cells named in code_for_cell (grade_id -> code), which hold that code."""
     nb = nbformat.read(str(release_nb), as_version=4)
     replacements = reference_answers(notebook)
-    if isinstance(answers, dict):
-        unknown = set(answers) - set(replacements)
-        if unknown:
-            raise KeyError(f"{notebook}: no solution cell(s) {sorted(unknown)}")
-        replacements.update({gid: (VARIANTS / f"{variant}.py").read_text() for gid, variant in answers.items()})
-    elif answers != "solution":
-        raise ValueError(f"{notebook}: answers must be 'solution' or a table of grade_id = variant")
+    unknown = set(code_for_cell) - set(replacements)
+    if unknown:
+        raise KeyError(f"{notebook}: no solution cell(s) {sorted(unknown)}")
+    replacements.update(code_for_cell)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in replacements:
             cell.source = replacements[grade_id]
     return nb
+
+
+def answered_notebook(release_nb: Path, answers: str | dict, notebook: str) -> nbformat.NotebookNode:
+    """answers: "solution", or {grade_id: variant} naming files of autograder/variants/."""
+    if answers == "solution":
+        return notebook_with_code(release_nb, notebook, {})
+    if not isinstance(answers, dict):
+        raise ValueError(f"{notebook}: answers must be 'solution' or a table of grade_id = variant")
+    return notebook_with_code(release_nb, notebook, {gid: (VARIANTS / f"{variant}.py").read_text()
+                                                     for gid, variant in answers.items()})
 
 
 def write_submissions(root: Path, students: list[Student] | None = None, assignment: str = ASSIGNMENT,
