@@ -8,6 +8,9 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 .PHONY: help setup system-packages grade test build lab formgrader clean lock
 # The exact versions `make setup` installs (pip constraints; requirements.txt keeps the ranges). `make lock`.
 LOCK   := requirements.lock
+# Jupyter config dir of `make lab` (the student's JupyterLab, without nbgrader's instructor extensions).
+STUDENT_JUPYTER ?= build/student-jupyter
+INSTRUCTOR_PLUGINS := @jupyter/nbgrader:create-assignment @jupyter/nbgrader:formgrader @jupyter/nbgrader:course-list
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -46,10 +49,24 @@ test: setup  ## the test suite (what CI runs)
 build: setup  ## regenerate every derived file: release/, solutions/, notebooks/*.ipynb
 	$(PY) -m autograder.build
 
-lab: setup  ## JupyterLab with nbgrader's extensions on a scratch copy of the student notebooks
+lab: setup $(STUDENT_JUPYTER)/.configured  ## the student's JupyterLab (Validate; no instructor tools) on a scratch copy of the student notebooks
 	$(PY) -m autograder.build sources release
 	mkdir -p build/student && cp -rn release/transformer_block build/student/
-	cd build/student && jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
+	cd build/student && JUPYTER_CONFIG_DIR=$(abspath $(STUDENT_JUPYTER)) jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# The student's JupyterLab: a Jupyter config dir of its own (for `make lab` only; the environment's config, which
+# `make formgrader` uses, keeps every nbgrader extension) with nbgrader's instructor extensions turned off and locked:
+# the Create Assignment panel, Formgrader and the course list. Validate and the assignment list stay. The server
+# side is written as a file: `jupyter server extension disable --user` refuses an extension enabled elsewhere, and a
+# ServerApp.jpserver_extensions entry in the config dir wins over the environment's jupyter_server_config.d.
+$(STUDENT_JUPYTER)/.configured: $(VENV)/.installed Makefile
+	rm -rf $(STUDENT_JUPYTER)
+	JUPYTER_CONFIG_DIR=$(abspath $(STUDENT_JUPYTER)) jupyter labextension disable --level=user $(INSTRUCTOR_PLUGINS)
+	JUPYTER_CONFIG_DIR=$(abspath $(STUDENT_JUPYTER)) jupyter labextension lock --level=user $(INSTRUCTOR_PLUGINS)
+	printf '%s\n' '{"ServerApp": {"jpserver_extensions": {' \
+	  '  "nbgrader.server_extensions.formgrader": false, "nbgrader.server_extensions.course_list": false}}}' \
+	  > $(STUDENT_JUPYTER)/jupyter_server_config.json
+	touch $@
 
 formgrader: setup  ## JupyterLab at the course root for instructors: Formgrader, manual grading, the sources
 	$(PY) -m autograder.build sources release
