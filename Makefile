@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # nbgrader shells out to `alembic`: the environment's bin/ must be on PATH for every command below.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup system-packages grade test build lab formgrader clean lock test-fast
+.PHONY: help setup system-packages grade test build lab formgrader clean lock lint test-fast
 # The exact versions `make setup` installs (pip constraints; requirements.txt keeps the ranges). `make lock`.
 LOCK   := requirements.lock
 # Jupyter config dir of `make lab` (the student's JupyterLab, without nbgrader's instructor extensions).
@@ -50,6 +50,9 @@ test: setup  ## the test suite (what CI runs)
 # executed notebooks (solutions/, notebooks/) are nbval's and all slow.
 test-fast: setup  ## the quick loop (under 2 min): checks, build, leaks; no grading, sandbox, browser, PostgreSQL, nbval
 	$(PY) -m pytest tests -m "not slow and not sandbox and not browser and not postgres"
+
+lint: setup  ## ruff (rules in pyproject.toml)
+	$(PY) -m ruff check .
 
 build: setup  ## regenerate every derived file: release/, solutions/, notebooks/*.ipynb
 	$(PY) -m autograder.build
