@@ -7,6 +7,8 @@ from typing import Callable
 
 import torch
 
+from autograder.protocol import check_line
+
 
 class CheckFailed(AssertionError):
     """A check's verdict: the message says what is wrong without giving the answer away."""
@@ -60,8 +62,7 @@ class CheckGroups:
         names = self.groups[group]
         failed = self.failures(names, *args)
         for name in names:
-            status = "FAIL" if name in failed else "ok  "
-            print(f"[{status}] {name}: {self.checks[name].description}")
+            print(check_line(name, name not in failed, self.checks[name].description))
         if failed:
             details = "\n".join(f"- {name}: {msg}" for name, msg in failed.items())
             raise CheckFailed(f"{len(failed)} of {len(names)} checks failed:\n{details}")

@@ -5,26 +5,20 @@ Before each check group runs, the guard puts back everything it recorded at star
 Module methods, builtins, import machinery, the check modules and their helpers) and, after the group ran, checks
 that nothing of it was changed while the student's code was being called: a change fails the group. Each group's
 verdict is printed as a line signed with a key that only the grader and this guard know
-(`[verdict SEQ GROUP passed|failed MAC]`); nbgrader's side (SandboxedExecute) accepts a graded cell only when it
+(`[verdict SEQ GROUP passed|failed MAC]`, autograder/protocol.py); nbgrader's side (SandboxedExecute) accepts a graded cell only when it
 finds a valid `passed` verdict for every check group the cell calls. A cell that hides its error, skips its tests,
 swaps the check module, or exits early therefore gets no credit.
 """
 from __future__ import annotations
 
 import builtins
-import hashlib
-import hmac
 import importlib
 import itertools
 import pkgutil
 import sys
 import types
 
-VERDICT_PREFIX = "[verdict "
-
-
-def sign(key: bytes, seq: int, group: str, status: str) -> str:
-    return hmac.new(key, f"{seq}:{group}:{status}".encode(), hashlib.sha256).hexdigest()[:32]
+from autograder import protocol
 
 
 class _Snapshot:
@@ -99,14 +93,14 @@ def install(key: bytes) -> None:
         try:
             modules.append(importlib.import_module(f"autograder.checks.{info.name}"))
         except Exception as exc:  # noqa: BLE001: one broken check module must not stop every notebook
-            print(f"autograder.sandbox: cannot load autograder.checks.{info.name}: {exc!r}", file=sys.__stderr__)
+            print(f"autograder.jail: cannot load autograder.checks.{info.name}: {exc!r}", file=sys.__stderr__)
     snap = _Snapshot()
     snap.add("builtins", builtins)
     for mod in (torch, torch.nn, torch.nn.functional, torch.linalg, torch.testing):
         snap.add(mod.__name__, mod)
     for cls in (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.Generator, torch.Size):
         snap.add(f"{cls.__module__}.{cls.__qualname__}", cls, strict=True)
-    for mod in [checks_pkg, _core, *modules]:
+    for mod in [checks_pkg, _core, protocol, *modules]:
         snap.add(mod.__name__, mod)
     for cls in (_core.CheckGroups, _core.Check, _core.CheckFailed):
         snap.add(f"_core.{cls.__name__}", cls, strict=True)
@@ -126,6 +120,7 @@ def install(key: bytes) -> None:
     counter = itertools.count(1)
     disable_torch_function = torch._C.DisableTorchFunction
     print_ = builtins.print
+    verdict_line = protocol.verdict_line
     failed_type = _core.CheckFailed
 
     def restore_all() -> None:
@@ -149,7 +144,7 @@ def install(key: bytes) -> None:
         during = snap.changed()
         restore_all()
         status = "passed" if error is None and not during else "failed"
-        print_(f"{VERDICT_PREFIX}{seq} {group} {status} {sign(key, seq, group, status)}]\n", end="")
+        print_(verdict_line(key, seq, group, status) + "\n", end="")  # one write: see boot.cap_output
         if during:
             raise failed_type("the code under test changed the grader's own functions while it was being checked "
                               f"({', '.join(during[:5])}): this is not accepted")

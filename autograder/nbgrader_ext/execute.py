@@ -1,7 +1,7 @@
 """nbgrader's Execute, sandboxed: `c.Autograde.autograde_preprocessors` names SandboxedExecute instead of Execute.
 
 - Each notebook's kernel is started by SandboxKernelManager: Jupyter's ipc transport (Unix sockets in a private
-  folder), the launcher in autograder/sandbox/launch.py as the kernel command, interrupts sent as messages.
+  folder), the launcher in autograder/jail/launch.py as the kernel command, interrupts sent as messages.
 - A kernel that dies (os._exit, a signal, a resource limit) no longer ends the notebook with nbgrader's generic
   error and a removed autograded/ folder: the cell that was running gets an error output saying what happened, the
   graded cells after it get "not run", and the notebook is graded and saved like any other.
@@ -31,11 +31,10 @@ from traitlets import Bool, Integer, default
 
 from nbgrader.preprocessors import Execute
 
-from . import require, UNSANDBOXED_FLAG
-from .guard import VERDICT_PREFIX, sign
+from ..jail import require, UNSANDBOXED_FLAG
+from ..protocol import signed_verdicts
 
 GROUP_CALL = re.compile(r"""GROUPS\.run\(\s*["'](\w+)["']""")
-VERDICT_LINE = re.compile(r"^\[verdict (\d+) (\w+) (passed|failed) ([0-9a-f]{32})\]$", re.M)
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -51,7 +50,7 @@ class SandboxKernelManager(AsyncKernelManager):
         self.verdict_key = secrets.token_bytes(32)
         self.sandbox_env = dict(sandbox_env or {})
         self._kernel_spec = KernelSpec(
-            argv=[sys.executable, "-m", "autograder.sandbox.launch", "{connection_file}"],
+            argv=[sys.executable, "-m", "autograder.jail.launch", "{connection_file}"],
             display_name="Python 3 (grading sandbox)", language="python", interrupt_mode="message",
             env={}, metadata={})
 
@@ -153,9 +152,10 @@ class SandboxedExecute(Execute):
 
     async def _kernel_idle(self) -> bool:
         try:
-            msg_id = self.kc.kernel_info()
-            reply = await asyncio.wait_for(self.kc._async_get_shell_msg(timeout=1), 1.5)
-            return reply.get("parent_header", {}).get("msg_id") == msg_id or True
+            self.kc.kernel_info()
+            await asyncio.wait_for(self.kc._async_get_shell_msg(timeout=1), 1.5)
+            # any shell reply (ours, or the interrupted cell's execute_reply) means the kernel answers again
+            return True
         except Exception:  # noqa: BLE001
             return False
 
@@ -200,10 +200,7 @@ class SandboxedExecute(Execute):
             if not groups or any(o.output_type == "error" for o in cell.outputs):
                 continue  # nothing to confirm, or already failing
             text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-            verdicts = {}
-            for seq, group, status, mac in VERDICT_LINE.findall(text):
-                if hmac_ok(self._key, int(seq), group, status, mac):
-                    verdicts[group] = status
+            verdicts = signed_verdicts(text, self._key)
             missing = [g for g in groups if verdicts.get(g) != "passed"]
             if missing:
                 cell.outputs.append(error_output(
@@ -211,7 +208,3 @@ class SandboxedExecute(Execute):
                     f"the hidden checks {', '.join(missing)} did not report a passing result: the cell's tests "
                     "were skipped, hidden or tampered with (or printing was redirected), so it gets no points"))
 
-
-def hmac_ok(key: bytes, seq: int, group: str, status: str, mac: str) -> bool:
-    import hmac as _hmac
-    return _hmac.compare_digest(sign(key, seq, group, status), mac)
