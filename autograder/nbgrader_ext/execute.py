@@ -239,8 +239,8 @@ class SandboxedExecute(Execute):
 
 
 def partial_points(points: float, passed: int, total: int) -> float:
-    """points x passed / total, to a hundredth (below the cell's points whenever a check failed: at most
-    (N-1)/N of them, rounded)."""
-    return round(points * passed / total, 2)
+    """points x passed / total, to a hundredth; always below the cell's points when a check failed."""
+    score = round(points * passed / total, 2)
+    return min(score, round(points - 0.01, 2)) if passed < total else score
 
 
