@@ -11,6 +11,7 @@ from check_harness import reference_namespace, variants
 from autograder.checks import checkpointing
 from autograder.provided.attention import MultiHeadAttention
 from autograder.provided.memory_meter import PeakMemory
+from autograder.provided.weighted_loss import weighted_loss
 from autograder.variants import load_variant, mistake
 
 # Small tensors: several threads only add contention (and make a loaded machine very slow).
@@ -35,8 +36,8 @@ GROUP_ARGS = {
 
 def load_answer(path) -> dict:
     """A variant runs after the notebook's provided cells, as a solution cell does: inject what they define."""
-    prelude = {"MultiHeadAttention": MultiHeadAttention, "PeakMemory": PeakMemory, "torch": torch,
-               "nn": torch.nn, "math": math, "time": time}
+    prelude = {"MultiHeadAttention": MultiHeadAttention, "PeakMemory": PeakMemory, "weighted_loss": weighted_loss,
+               "PlainEncoder": checkpointing.PlainEncoder, "torch": torch, "nn": torch.nn, "math": math, "time": time}
     return load_variant(path, prelude)
 
 
