@@ -385,8 +385,8 @@ if sweep_results is not None:
 #
 # On the 2-core CPU this lab was written on (torch 2.13.0+cpu, one thread, the sweep above), the 8-layer encoder's
 # training step peaked at **17.34 MiB without checkpointing and 3.78 MiB with it (22%)**. Each extra layer added
-# 2.13 MiB to the plain peak and 0.19 MiB to the checkpointed one. The checkpointed step took 1.6x to 1.7x as long
-# as the plain one in two runs on that (busy) machine: more than the one-third extra compute, because at this tiny
+# 2.13 MiB to the plain peak and 0.19 MiB to the checkpointed one. The checkpointed step took 1.6x to 1.8x as long
+# as the plain one in three runs on that (busy) machine: more than the one-third extra compute, because at this tiny
 # size the time per operation, not the arithmetic, dominates.
 #
 # Where do the 0.19 MiB per layer go, when a layer should keep only its input (4 x 64 x 64 floats = 64 KiB)? With
@@ -540,8 +540,8 @@ else:
 # 1453 MiB for k = 2, 1845 MiB for k = 3, 2237 MiB for k = 4 and for `checkpoint_sequential` with
 # $\mathrm{round}(\sqrt{12}) = 3$ segments (of 4 layers), 5373 MiB for k = 12. Every k took 139 ms a step there
 # (each layer's forward runs twice whatever the segments); `checkpoint_sequential` took 127 ms, because its last
-# segment is not run again. The earlier 24-layer H100 measurement gave 4629 MiB for `checkpoint_sequential` at $\sqrt{24}$ segments against
-# 1425 MiB for per-layer checkpointing. Your run of the cell above is the one that counts for your machine.
+# segment is not run again. The earlier 24-layer H100 measurement gave 4629 MiB for `checkpoint_sequential` at
+# $\sqrt{24}$ segments against 1425 MiB for per-layer checkpointing. Your run of the cell above is the one that counts for your machine.
 #
 # **Takeaways.** The $\sqrt{L}$ rule assumes that a layer keeps about as much as it passes on. A Transformer layer
 # keeps far more: the input of every linear layer, the attention scores (one `seq x seq` matrix per head), the
