@@ -47,7 +47,8 @@ print("torch", torch.__version__)
 # - `mask` is anything that broadcasts to `(batch, num_heads, q_len, k_len)`. **True (nonzero) means "may
 #   attend"**, False means "blocked". (PyTorch's `nn.MultiheadAttention` uses the *opposite* convention: there
 #   True means blocked. Mixing the two up is the most common masking bug.)
-# - After a call, `attn_weights` holds the attention weights `(batch, num_heads, q_len, k_len)`, for plotting.
+# - With `keep_weights=True` (off by default; `mha.keep_weights = True` switches it on), `attn_weights` holds the
+#   last call's attention weights `(batch, num_heads, q_len, k_len)`, for plotting.
 
 # %% include="autograder/provided/attention.py" nbgrader={"grade_id": "provided_mha", "locked": true}
 
@@ -322,6 +323,7 @@ print("visible test passed")
 # %%
 torch.manual_seed(0)
 demo_block = TransformerDecoderBlock(16, 2, dropout=0.0).eval()
+demo_block.self_attn.keep_weights = demo_block.cross_attn.keep_weights = True  # for the plots below
 x_demo, enc_demo = torch.randn(2, 6, 16), torch.randn(2, 5, 16)
 src_lengths = torch.tensor([5, 3])
 with torch.no_grad():
