@@ -50,10 +50,10 @@ c.IgnorePattern.pattern = r"\b\w*Warning\b"
 # A student who deletes a test cell gets it back (and its hidden tests run) instead of silently losing it.
 c.OverwriteCells.add_missing_cells = True
 
-# Every kernel that grades a submission runs in the sandbox (autograder/sandbox: bubblewrap, no network, limits,
+# Every kernel that grades a submission runs in the sandbox (autograder/jail: bubblewrap, no network, limits,
 # signed verdicts, kernel deaths survived). Grading refuses to start without bwrap unless AUTOGRADER_UNSANDBOXED=1.
 c.Autograde.autograde_preprocessors = [
-    "autograder.sandbox.execute.SandboxedExecute",
+    "autograder.nbgrader_ext.execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -62,12 +62,15 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.SandboxedExecute.timeout = int(os.environ.get("NBGRADER_CELL_TIMEOUT", "120"))
+# A graded cell whose hidden checks partly pass scores its points x passed / checks (the feedback says how many).
+# False: each graded cell scores all or nothing.
+c.SandboxedExecute.partial_credit = True
 # A submitted notebook that is not readable JSON is graded as the release notebook, with the reason in a first cell.
-c.Autograde.exporter_class = "autograder.sandbox.feedback.ReadableNotebookExporter"
+c.Autograde.exporter_class = "autograder.nbgrader_ext.exporter.ReadableNotebookExporter"
 # Feedback without the hidden-test code (nbgrader shows it by design, #917). Set enabled = False to show it.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.sandbox.feedback.HideHiddenTests",
+    "autograder.nbgrader_ext.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.HideHiddenTests.enabled = True
@@ -75,7 +78,7 @@ c.HideHiddenTests.enabled = True
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
-    "autograder.sandbox.sanitize.DropEmptyNbgraderMetadata",
+    "autograder.nbgrader_ext.sanitize.DropEmptyNbgraderMetadata",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
