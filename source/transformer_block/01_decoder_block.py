@@ -76,11 +76,11 @@ print("torch", torch.__version__)
 # input to output and trains stably without one. GPT-2 and most models since use pre-norm (with one final
 # LayerNorm after the last block, outside the block).
 #
-# **The causal mask.** In training, the whole target sentence goes in at once (teacher forcing) and the output
-# at position $i$ is trained to predict token $i+1$; at generation time the model produces one token at a time.
-# The **causal mask** lets position $i$ attend to positions $0, \dots, i$ only; the cross-attention gets no such
-# mask. *Why* the self-attention needs it and the cross-attention does not is question 1c: keep it in mind as you
-# build the block, and try the experiment after Figure 2.
+# **The masks of the two attentions.** In training, the whole target sentence goes in at once (teacher
+# forcing) and position $i$ is trained to predict token $i+1$. The **causal mask** lets target position $i$
+# attend to target positions $0, \dots, i$ only; the cross-attention has no such mask, and every target position
+# may attend to every real source token. Why each is so is question 1c; exercise 4 trains a small language model
+# once without the causal mask and measures what happens.
 #
 # **Padding.** Sentences in a batch have different lengths, so short ones are padded to the longest. A
 # **padding mask** keeps attention away from padded keys: padded source tokens get no weight in the
@@ -342,8 +342,8 @@ print("cross-attention weight on padded source positions:",
 # %% [markdown]
 # ### Try it: what can each position see?
 #
-# The cell below changes only the **last** target token of the example above (or, on the right, the last source
-# token) and prints, for every target position, whether your block's output there changed: once with the causal
+# The cell below changes only the **last** target token of the example above and, separately, only the last
+# source token of sentence 0, and prints the target positions whose output changed: once with the causal
 # self-mask, once without it. Before running it, predict the answer.
 
 # %%
@@ -372,9 +372,9 @@ with torch.no_grad():
 # what would it lose if its cross-attention were made causal (target position `i` only seeing source positions
 # `0..i`)?
 #
-# Use the experiment above, and, if you have done it, exercise 4b of notebook `04_tiny_language_model`, which
-# trains the same small language model with and without the causal mask and compares its training loss with
-# what it generates.
+# Use the experiment above and, if you have done it, exercise 4b of notebook `04_tiny_language_model`, which
+# trains a small language model once with and once without the causal mask and compares its training loss
+# with what it generates.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "explain_cross_attention", "points": 2, "solution": true}
 # ### BEGIN SOLUTION
