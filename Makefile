@@ -60,7 +60,9 @@ build: setup  ## regenerate every derived file: release/, solutions/, notebooks/
 lab: setup $(STUDENT_JUPYTER)/.configured  ## the student's JupyterLab (Validate; no instructor tools) on a scratch copy of the student notebooks
 	$(PY) -m autograder.build sources release
 	mkdir -p build/student && cp -rn release/transformer_block build/student/
-	cd build/student && JUPYTER_CONFIG_DIR=$(abspath $(STUDENT_JUPYTER)) jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
+	cp release/transformer_block/nbgrader_config.py build/student/transformer_block/
+	# Started in the assignment's folder, as a student does: Validate reads the nbgrader_config.py there.
+	cd build/student/transformer_block && JUPYTER_CONFIG_DIR=$(abspath $(STUDENT_JUPYTER)) jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The student's JupyterLab: a Jupyter config dir of its own (for `make lab` only; the environment's config, which
 # `make formgrader` uses, keeps every nbgrader extension) with nbgrader's instructor extensions turned off and locked:

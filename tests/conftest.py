@@ -38,7 +38,7 @@ MARKS = {
     "test_postgres_gradebook.py": ("postgres", "sandbox", "slow"),  # grades into a real PostgreSQL server
     "browser": ("browser", "slow"),  # JupyterLab in headless Chromium
     "test_student_lab.py": ("slow",),  # starts JupyterLab twice
-    "test_validate.py": ("slow",),  # nbgrader validate executes six whole notebooks (10-60 s each here)
+    "test_validate.py": ("slow",),  # nbgrader validate runs notebooks (whole solutions: 10-60 s each here)
 }
 
 
