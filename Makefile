@@ -10,7 +10,8 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed  ## create the virtual environment (.venv) if it is missing
+setup: $(VENV)/.installed  ## create .venv if it is missing; as root with apt-get, also the system packages
+	@bash .ci/system-packages --if-possible
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,17 +20,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-system-packages:  ## Debian packages the sandbox, browser and PostgreSQL tests use (needs root)
+system-packages:  ## Debian packages of the grading jail, the browser and PostgreSQL tests (needs root)
 	bash .ci/system-packages
 
-grade: setup  ## main job: regenerate release/, grade the example class, write grades, feedback and report
-	$(PY) -m autograder.grade
+grade: setup  ## main job: grade the example class in example_course/, write grades, feedback and report
+	$(VENV)/bin/lab grade
 
 test: setup  ## the test suite (what CI runs)
 	$(PY) -m pytest
 
 build: setup  ## regenerate every derived file: release/, solutions/, notebooks/*.ipynb
-	$(PY) -m autograder.build
+	$(VENV)/bin/lab build
 
 lab: setup  ## JupyterLab with nbgrader's extensions on a scratch copy of the student notebooks
 	$(PY) -m autograder.build sources release

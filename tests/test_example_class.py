@@ -4,7 +4,7 @@ import csv
 import pytest
 
 from autograder import example_class
-from autograder.grade import grade_example_class
+from autograder.example_class.grade import grade_example_class
 from autograder.paths import ASSIGNMENT, assignment_notebook_names
 
 
@@ -15,7 +15,7 @@ def graded(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("graded")
     repo = make_course_copy(scratch / "repo")
     example = scratch / "example_course"
-    return example, grade_example_class(example_root=example, repo=repo)
+    return example, grade_example_class(repo, example_root=example)
 
 
 def test_every_student_gets_exactly_the_expected_scores(graded):
@@ -54,7 +54,7 @@ def test_report_names_the_checks_each_mistake_fails(graded):
 
 
 def test_regrading_skips_unchanged_submissions(graded):
-    from autograder.parallel_autograde import autograde_class
+    from autograder.autograde import autograde_class
 
     course, _ = graded
     results = autograde_class(course, ASSIGNMENT, progress=lambda line: None)
@@ -66,7 +66,7 @@ def test_a_hidden_test_edit_or_a_changed_submission_triggers_regrading(tmp_path)
     and a changed submission each change what is graded again; nothing else does."""
     from conftest import make_course_copy
 
-    from autograder.parallel_autograde import grading_inputs_digest, submission_digest
+    from autograder.autograde import grading_inputs_digest, submission_digest
 
     course = make_course_copy(tmp_path / "course")
     example_class.write_submissions(course, example_class.load_class()[:2], release=course / "release")
@@ -80,3 +80,18 @@ def test_a_hidden_test_edit_or_a_changed_submission_triggers_regrading(tmp_path)
     bob.write_text(bob.read_text().replace("replace this line with your code", "still nothing"))
     after = {s: submission_digest(course, ASSIGNMENT, s, common) for s in ("alice", "bob")}
     assert after["alice"] == before["alice"] and after["bob"] != before["bob"]
+
+
+def test_the_summary_says_whether_the_jail_was_used(graded):
+    """Where bubblewrap cannot run, the example class (this repository's own code) is graded without the jail, and
+    the summary says so with the command that enables it; otherwise it says every notebook ran in the jail."""
+    from autograder.example_class.grade import summary
+    from autograder.jail import probe
+
+    _, result = graded
+    text = summary(result)
+    assert result["unsandboxed"] == probe()
+    if probe() is None:
+        assert "graded in the bubblewrap jail" in text
+    else:
+        assert "NOT USED" in text and "make system-packages" in text

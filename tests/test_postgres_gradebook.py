@@ -10,7 +10,7 @@ import pytest
 from conftest import make_course_copy, require
 
 from autograder import example_class
-from autograder.grade import grade_example_class
+from autograder.example_class.grade import grade_example_class
 
 STUDENTS = ["alice", "bob", "carol"]  # a subset keeps the test short; the golden test covers everyone on SQLite
 
@@ -45,7 +45,7 @@ def test_postgres_gradebook_matches_the_golden_scores(postgres_url, tmp_path, mo
     monkeypatch.setenv("NBGRADER_DB_URL", postgres_url)
     repo = make_course_copy(tmp_path / "repo")
     example = tmp_path / "example_course"
-    result = grade_example_class(example_root=example, repo=repo, only=STUDENTS)
+    result = grade_example_class(repo, example_root=example, only=STUDENTS)
     assert not (example / "gradebook.db").exists(), "grading wrote to SQLite instead of PostgreSQL"
     assert all(r.status == "graded" for r in result["results"])
     for student in example_class.load_class():

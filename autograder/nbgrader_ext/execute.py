@@ -32,8 +32,10 @@ from traitlets import Bool, Integer, default
 from nbgrader.preprocessors import Execute
 
 from ..jail import require, UNSANDBOXED_FLAG
+from ..jail.limits import KernelLimits
 from ..protocol import signed_verdicts
 
+LIMITS = KernelLimits()
 GROUP_CALL = re.compile(r"""GROUPS\.run\(\s*["'](\w+)["']""")
 
 
@@ -77,10 +79,15 @@ def error_output(ename: str, evalue: str) -> NotebookNode:
 class SandboxedExecute(Execute):
     """nbgrader's Execute with the kernel in the sandbox, kernel deaths survived and signed verdicts required."""
 
-    memory_mb = Integer(4096, help="Address-space limit of a grading kernel, MiB").tag(config=True)
-    cpu_seconds = Integer(600, help="CPU-time limit of a grading kernel (all cells), seconds").tag(config=True)
-    max_processes = Integer(64, help="Process/thread limit of a grading kernel").tag(config=True)
-    max_file_mb = Integer(64, help="Largest file a grading kernel may write, MiB").tag(config=True)
+    # the defaults are KernelLimits' (autograder/jail/limits.py), the one list of them
+    memory_mb = Integer(LIMITS.memory_mb, help="Address-space limit of a grading kernel, MiB").tag(config=True)
+    cpu_seconds = Integer(LIMITS.cpu_seconds, help="CPU-time limit of a grading kernel (all cells), seconds"
+                          ).tag(config=True)
+    max_processes = Integer(LIMITS.max_processes, help="Process/thread limit of a grading kernel").tag(config=True)
+    max_file_mb = Integer(LIMITS.max_file_mb, help="Largest file a grading kernel may write, MiB").tag(config=True)
+    max_output_chars = Integer(LIMITS.max_output_chars, help="stdout+stderr of one cell that reach nbgrader"
+                               ).tag(config=True)
+    threads = Integer(LIMITS.threads, help="torch/OpenMP threads of a grading kernel").tag(config=True)
     notebook_timeout = Integer(900, help="Wall-clock budget of one notebook (all cells), seconds").tag(config=True)
     require_verdicts = Bool(True, help="Graded cells that call hidden check groups need a signed passed verdict "
                                        "for each group").tag(config=True)
@@ -89,10 +96,14 @@ class SandboxedExecute(Execute):
     def _shutdown_kernel_default(self):
         return "immediate"  # the kernel's state is thrown away: no need to wait for a graceful exit (about 2 s)
 
+    @property
+    def limits(self) -> KernelLimits:
+        return KernelLimits(memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds, max_processes=self.max_processes,
+                            max_file_mb=self.max_file_mb, max_output_chars=self.max_output_chars,
+                            threads=self.threads)
+
     def _settings_env(self) -> dict[str, str]:
-        return {"AG_SB_MEMORY_MB": str(self.memory_mb), "AG_SB_CPU_SECONDS": str(self.cpu_seconds),
-                "AG_SB_MAX_PROCESSES": str(self.max_processes), "AG_SB_MAX_FILE_MB": str(self.max_file_mb),
-                "AG_SB_MODE": "sandbox" if self._sandboxed else "unsandboxed"}
+        return {**self.limits.kernel_env(), "AG_SB_MODE": "sandbox" if self._sandboxed else "unsandboxed"}
 
     def create_kernel_manager(self):
         self._sandboxed = require()
