@@ -185,6 +185,9 @@ def check_jail(allow_unsandboxed: bool = False) -> str | None:
     """None when grading here runs in the jail. Otherwise why not, when grading without it is allowed (asked for
     with AUTOGRADER_UNSANDBOXED=1, or allow_unsandboxed: the bundled example class, this repository's own code);
     raises jail.SandboxUnavailable when it is not."""
+    from .jail.provisioner import require_registered
+
+    require_registered()  # the grading kernel's launch is this package's entry point: installed?
     problem = jail.probe()
     if problem is None:
         return None

@@ -152,10 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     from .course import NotACourse
     from .example_class.grade import GradingFailed
     from .jail import SandboxUnavailable
+    from .jail.provisioner import ProvisionerNotRegistered
 
     try:
         return args.func(args)
-    except NotACourse as exc:
+    except (NotACourse, ProvisionerNotRegistered) as exc:
         log.error("%s", exc)
         return EXIT_SETUP
     except SandboxUnavailable as exc:

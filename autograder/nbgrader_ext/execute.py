@@ -1,7 +1,8 @@
 """nbgrader's Execute, sandboxed: `c.Autograde.autograde_preprocessors` names SandboxedExecute instead of Execute.
 
-- Each notebook's kernel is started by SandboxKernelManager: Jupyter's ipc transport (Unix sockets in a private
-  folder), the launcher in autograder/jail/launch.py as the kernel command, interrupts sent as messages.
+- Each notebook's kernel is started through jupyter_client's public extension point, a kernel provisioner
+  (autograder/jail/provisioner.py): Jupyter's ipc transport (Unix sockets in a private folder), the launcher in
+  autograder/jail/launch.py as the kernel command, interrupts sent as messages.
 - A kernel that dies (os._exit, a signal, a resource limit) no longer ends the notebook with nbgrader's generic
   error and a removed autograded/ folder: the cell that was running gets an error output saying what happened, the
   graded cells after it get "not run", and the notebook is graded and saved like any other.
@@ -13,18 +14,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import secrets
-import shutil
 import signal
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Integer, default
@@ -33,42 +26,11 @@ from nbgrader.preprocessors import Execute
 
 from ..jail import require, UNSANDBOXED_FLAG
 from ..jail.limits import KernelLimits
+from ..jail.provisioner import jail_kernel_manager
 from ..protocol import signed_verdicts
 
 LIMITS = KernelLimits()
 GROUP_CALL = re.compile(r"""GROUPS\.run\(\s*["'](\w+)["']""")
-
-
-class SandboxKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel is the sandbox launcher, over Unix sockets in a private folder."""
-
-    def __init__(self, *args, sandbox_env: dict[str, str] | None = None, **kwargs):
-        self.runtime = Path(tempfile.mkdtemp(prefix="ag-kernel-"))
-        os.chmod(self.runtime, 0o711)
-        super().__init__(*args, **kwargs)
-        self.transport = "ipc"
-        self.ip = str(self.runtime / "k")
-        self.connection_file = str(self.runtime / "kernel.json")
-        self.verdict_key = secrets.token_bytes(32)
-        self.sandbox_env = dict(sandbox_env or {})
-        self._kernel_spec = KernelSpec(
-            argv=[sys.executable, "-m", "autograder.jail.launch", "{connection_file}"],
-            display_name="Python 3 (grading sandbox)", language="python", interrupt_mode="message",
-            env={}, metadata={})
-
-    async def _async_pre_start_kernel(self, **kw):
-        key_file = self.runtime / "verdict.key"
-        key_file.write_bytes(self.verdict_key)
-        os.chmod(key_file, 0o600)
-        env = dict(kw.pop("env", None) or os.environ)
-        env.update(self.sandbox_env)
-        kw["env"] = env
-        return await super()._async_pre_start_kernel(**kw)
-
-    async def cleanup_resources(self, restart: bool = False) -> None:
-        await self._async_cleanup_resources(restart=restart)
-        if not restart:
-            shutil.rmtree(self.runtime, ignore_errors=True)
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -111,12 +73,13 @@ class SandboxedExecute(Execute):
             self.log.warning("!" * 100)
             self.log.warning("GRADING UNSANDBOXED (%s=1): student code runs with the grader's rights", UNSANDBOXED_FLAG)
             self.log.warning("!" * 100)
-        self.km = SandboxKernelManager(config=self.config, sandbox_env=self._settings_env())
+        self.km, self._key = jail_kernel_manager(config=self.config, env=self._settings_env())
         return self.km
 
     # --- execution, surviving a dead or stuck kernel ---------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
+        self._key = None
         self._started = time.monotonic()
         self._current = None
         self._stuck = 0
@@ -127,14 +90,12 @@ class SandboxedExecute(Execute):
             self._record_death(nb)
         finally:
             self._current = None
-        if self.require_verdicts and getattr(self, "_key", None):
+        if self.require_verdicts and self._key:
             self._check_verdicts(nb)
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
         self._current = index
-        if self.km is not None:
-            self._key = self.km.verdict_key
         if time.monotonic() - self._started > self.notebook_timeout:
             self._death_reason = (f"the notebook used up its time budget ({self.notebook_timeout} s) and its "
                                   "kernel was stopped")
@@ -158,13 +119,14 @@ class SandboxedExecute(Execute):
                     return reply
         self._death_reason = (f"this cell ran longer than {timeout} s and did not stop when interrupted, so its "
                               "kernel was stopped")
-        await self.km._async_kill_kernel()
+        await self.km.provisioner.kill()
+        await self.km.provisioner.wait()
         raise DeadKernelError("kernel stopped after a timeout")
 
     async def _kernel_idle(self) -> bool:
         try:
             self.kc.kernel_info()
-            await asyncio.wait_for(self.kc._async_get_shell_msg(timeout=1), 1.5)
+            await asyncio.wait_for(self.kc.get_shell_msg(timeout=1), 1.5)
             # any shell reply (ours, or the interrupted cell's execute_reply) means the kernel answers again
             return True
         except Exception:  # noqa: BLE001
