@@ -109,3 +109,19 @@ def test_autograde_grades_the_course_it_is_run_in(course_copy, monkeypatch):
     assert notebooks and "No notebook named" in nbformat.read(graded / notebooks[0], as_version=4).cells[0].source
     now = (REPO / "gradebook.db").stat().st_mtime if (REPO / "gradebook.db").exists() else None
     assert now == repo_gradebook, "the repository's gradebook was written"
+
+
+def test_every_student_failed_is_a_message_and_exit_1_without_a_traceback(course_copy, monkeypatch, caplog, capsys):
+    """`lab grade` when no student could be graded: what happened, exit status 1, no Python traceback."""
+    from autograder import cli
+    from autograder.autograde import StudentResult
+    from autograder.example_class import grade
+
+    monkeypatch.setattr(grade, "prepare_example_course", lambda root, course: course)
+    monkeypatch.setattr(grade, "write_submissions", lambda root, roster, **kw: [s.id for s in roster])
+    monkeypatch.setattr(grade, "autograde_class", lambda course, students, **kw: [
+        StudentResult(s, "failed", 0.1, "nbclient.exceptions.DeadKernelError: Kernel died") for s in students])
+    assert cli.main(["grade", "--course", str(course_copy)]) == 1
+    said = caplog.text + capsys.readouterr().err
+    assert "grading failed for every student" in said and "alice: nbclient.exceptions.DeadKernelError" in said
+    assert "Traceback" not in said
