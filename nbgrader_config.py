@@ -56,6 +56,9 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.SandboxedExecute.timeout = int(os.environ.get("NBGRADER_CELL_TIMEOUT", "120"))
+# A graded cell whose hidden checks partly pass scores its points x passed / checks (the feedback says how many).
+# False: each graded cell scores all or nothing.
+c.SandboxedExecute.partial_credit = True
 # A submitted notebook that is not readable JSON is graded as the release notebook, with the reason in a first cell.
 c.Autograde.exporter_class = "autograder.nbgrader_ext.exporter.ReadableNotebookExporter"
 # Feedback without the hidden-test code (nbgrader shows it by design, #917). Set enabled = False to show it.

@@ -3,8 +3,10 @@
 - Check lines, one per hidden check, written by `autograder.checks._core` for students to read in their feedback and
   read back by the instructor's report: `[ok  ] name: description` or `[FAIL] name: description`.
 - Verdict lines, one per check group, written by the guard (`autograder.jail.guard`) inside the grading kernel and
-  read by `SandboxedExecute` (is the cell's result real?) and by the feedback preprocessor (which drops them):
-  `[verdict SEQ GROUP passed|failed MAC]`, MAC an HMAC of the rest with a key only the grader and the guard know.
+  read by `SandboxedExecute` (is the cell's result real, and how many of its checks passed?) and by the feedback
+  preprocessor (which drops them): `[verdict SEQ GROUP K/N MAC]` when the group ran (K of its N checks passed) or
+  `[verdict SEQ GROUP failed MAC]` when it could not be trusted (the code under test tampered with the grader, or
+  the group itself raised); MAC an HMAC of the rest with a key only the grader and the guard know.
 
 Standard library only: the module is also staged into the grading jail, where the guard imports it.
 """
@@ -18,7 +20,21 @@ CHECK_PASSED, CHECK_FAILED = "ok  ", "FAIL"
 CHECK_LINE = re.compile(r"^\[(ok  |FAIL)\] (\w+):", re.MULTILINE)
 
 VERDICT_PREFIX = "[verdict "
-VERDICT_LINE = re.compile(r"^\[verdict (\d+) (\w+) (passed|failed) ([0-9a-f]{32})\]$", re.M)
+VERDICT_LINE = re.compile(r"^\[verdict (\d+) (\w+) (failed|\d+/\d+) ([0-9a-f]{32})\]$", re.M)
+VERDICT_FAILED = "failed"
+
+
+def verdict_status(passed: int, total: int) -> str:
+    """The status a verdict line carries for a group that ran: K/N."""
+    return f"{passed}/{total}"
+
+
+def verdict_counts(status: str) -> tuple[int, int] | None:
+    """(K, N) from a verdict status, or None for a failed (untrusted) group."""
+    if status == VERDICT_FAILED:
+        return None
+    passed, total = (int(n) for n in status.split("/"))
+    return (passed, total) if 0 <= passed <= total and total > 0 else None
 
 
 def check_line(name: str, passed: bool, description: str) -> str:
@@ -47,7 +63,7 @@ def signature_ok(key: bytes, seq: int, group: str, status: str, mac: str) -> boo
 
 
 def signed_verdicts(text: str, key: bytes) -> dict[str, str]:
-    """{check group: "passed" | "failed"} from the verdict lines in text that carry a valid signature (the last
+    """{check group: "K/N" | "failed"} from the verdict lines in text that carry a valid signature (the last
     one of a group wins); lines with a wrong signature are ignored."""
     verdicts = {}
     for seq, group, status, mac in VERDICT_LINE.findall(text):

@@ -8,12 +8,19 @@
   graded cells after it get "not run", and the notebook is graded and saved like any other.
 - A cell that does not answer within Execute.timeout is interrupted; when the kernel does not come back from the
   interrupt, it is killed. The whole notebook also has a wall-clock budget (notebook_timeout).
-- Verdicts: every graded cell that calls hidden check groups must show, for each group, a `passed` verdict signed
-  with this kernel's key (see guard.py); otherwise it gets an error output, which nbgrader scores 0.
+- Verdicts: every graded cell that calls hidden check groups must show, for each group, a verdict signed with this
+  kernel's key (see jail/guard.py); otherwise it gets an error output, which nbgrader scores 0. The verdicts say how
+  many of the cell's hidden checks passed: all of them keeps the cell's points; some of them gives partial credit
+  (`partial_credit`, on by default: points x passed / checks, written as the cell's last output, the value nbgrader
+  reads) or, with `partial_credit = False`, an error output (all or nothing).
+- Outputs nbgrader would read as a score and that this class did not write are taken away: nbgrader scores a
+  graded cell by its first `execute_result` (any text that is not a number counts as full marks), and code under
+  test can publish one (`sys.displayhook`). They are kept, as display data, for the feedback.
 """
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import signal
 import time
@@ -27,7 +34,7 @@ from nbgrader.preprocessors import Execute
 from ..jail import require, UNSANDBOXED_FLAG
 from ..jail.limits import KernelLimits
 from ..jail.provisioner import jail_kernel_manager
-from ..protocol import signed_verdicts
+from ..protocol import signed_verdicts, verdict_counts
 
 LIMITS = KernelLimits()
 GROUP_CALL = re.compile(r"""GROUPS\.run\(\s*["'](\w+)["']""")
@@ -51,8 +58,10 @@ class SandboxedExecute(Execute):
                                ).tag(config=True)
     threads = Integer(LIMITS.threads, help="torch/OpenMP threads of a grading kernel").tag(config=True)
     notebook_timeout = Integer(900, help="Wall-clock budget of one notebook (all cells), seconds").tag(config=True)
-    require_verdicts = Bool(True, help="Graded cells that call hidden check groups need a signed passed verdict "
-                                       "for each group").tag(config=True)
+    require_verdicts = Bool(True, help="Graded cells that call hidden check groups need a signed verdict for each "
+                                       "group").tag(config=True)
+    partial_credit = Bool(True, help="A graded cell whose hidden checks partly pass scores points x passed / "
+                                     "checks; False: all or nothing").tag(config=True)
 
     @default("shutdown_kernel")
     def _shutdown_kernel_default(self):
@@ -167,17 +176,44 @@ class SandboxedExecute(Execute):
     def _check_verdicts(self, nb) -> None:
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "code" or not meta.get("grade"):
+            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
                 continue
+            for output in cell.outputs:
+                if output.output_type == "execute_result":  # not ours: shown, never read as a score
+                    output.output_type = "display_data"
+                    output.pop("execution_count", None)
             groups = GROUP_CALL.findall(cell.source)
             if not groups or any(o.output_type == "error" for o in cell.outputs):
                 continue  # nothing to confirm, or already failing
             text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
             verdicts = signed_verdicts(text, self._key)
-            missing = [g for g in groups if verdicts.get(g) != "passed"]
+            counts = {g: verdict_counts(verdicts[g]) if g in verdicts else None for g in groups}
+            missing = [g for g, c in counts.items() if c is None]
             if missing:
                 cell.outputs.append(error_output(
                     "UnconfirmedResult",
-                    f"the hidden checks {', '.join(missing)} did not report a passing result: the cell's tests "
-                    "were skipped, hidden or tampered with (or printing was redirected), so it gets no points"))
+                    f"the hidden checks {', '.join(missing)} did not report a result: the cell's tests were skipped, "
+                    "hidden or tampered with (or printing was redirected), so it gets no points"))
+                continue
+            passed, total = (sum(c[i] for c in counts.values()) for i in (0, 1))
+            if passed == total:
+                continue
+            if not self.partial_credit:
+                cell.outputs.append(error_output(
+                    "HiddenChecksFailed", f"{passed} of {total} hidden checks passed; this course grades each cell "
+                                          "all or nothing"))
+                continue
+            points = float(meta.get("points", 0))
+            score = partial_points(points, passed, total)
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                f"partial credit: {passed} of {total} hidden checks passed, {score:g} of {points:g} points\n")))
+            # last, so that an error anywhere in the cell still scores 0 (nbgrader reads outputs in order)
+            cell.outputs.append(NotebookNode(output_type="execute_result", execution_count=None, metadata={},
+                                             data={"text/plain": f"{score:g}"}))
+
+
+def partial_points(points: float, passed: int, total: int) -> float:
+    """points x passed / total, rounded down to a hundredth (never more than earned)."""
+    return math.floor(points * passed / total * 100 + 1e-9) / 100
+
 

@@ -26,13 +26,14 @@ def test_refuses_loudly_without_bwrap(monkeypatch):
 
 def test_verdicts_are_signed():
     key = b"k" * 32
-    line = f"[verdict 3 values passed {sign(key, 3, 'values', 'passed')}]"
+    line = f"[verdict 3 values 5/5 {sign(key, 3, 'values', '5/5')}]"
     seq, group, status, mac = VERDICT_LINE.findall(line)[0]
     assert signature_ok(key, int(seq), group, status, mac)
     assert not signature_ok(b"x" * 32, int(seq), group, status, mac)
-    assert not signature_ok(key, int(seq), group, "passed", sign(key, 3, "values", "failed"))
-    forged = f"[verdict 4 shapes passed {sign(b'x' * 32, 4, 'shapes', 'passed')}]"
-    assert signed_verdicts(f"noise\n{line}\n{forged}\n", key) == {"values": "passed"}
+    assert not signature_ok(key, int(seq), group, "5/5", sign(key, 3, "values", "failed"))
+    assert not signature_ok(key, int(seq), group, "5/5", sign(key, 3, "values", "4/5"))
+    forged = f"[verdict 4 shapes 2/2 {sign(b'x' * 32, 4, 'shapes', '2/2')}]"
+    assert signed_verdicts(f"noise\n{line}\n{forged}\n", key) == {"values": "5/5"}
 
 
 def test_check_lines_round_trip():
