@@ -95,3 +95,18 @@ def test_the_summary_says_whether_the_jail_was_used(graded):
         assert "graded in the bubblewrap jail" in text
     else:
         assert "NOT USED" in text and "make system-packages" in text
+
+
+def test_lab_report_and_missing_act_on_the_course_named(graded, capsys):
+    """`lab report` rebuilds the report and the score table from the named course's gradebook; `lab missing` finds
+    nothing to add there (every example student submitted every notebook)."""
+    from autograder import cli
+
+    course, _ = graded
+    png = course / "reports" / "score_report.png"
+    png.unlink()
+    assert cli.main(["report", "--course", str(course)]) == 0
+    out = capsys.readouterr().out
+    assert png.stat().st_size > 10_000 and all(s.id in out for s in example_class.load_class())
+    assert cli.main(["missing", "--course", str(course)]) == 0
+    assert "recorded 0" not in capsys.readouterr().out
