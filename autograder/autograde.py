@@ -209,7 +209,9 @@ def autograde_class(course: Course | Path, assignment: str | None = None, studen
     workers = workers or os.cpu_count() or 1
     manifest_path = course_root / "autograded" / MANIFEST
     manifest = _read_manifest(manifest_path)
-    common = grading_inputs_digest(course_root, assignment)
+    # whether the jail was used is part of what a grade depends on: grades made without it are redone with it
+    jail_state = "unsandboxed" if unsandboxed_because else "jail"
+    common = hashlib.sha256(f"{grading_inputs_digest(course_root, assignment)}\n{jail_state}".encode()).hexdigest()
     digests = {s: submission_digest(course_root, assignment, s, common) for s in students}
     todo = [s for s in students if force or manifest.get(s) != digests[s]
             or not (course_root / "autograded" / s / assignment).is_dir()]
