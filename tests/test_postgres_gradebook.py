@@ -17,15 +17,20 @@ STUDENTS = ["alice", "bob", "carol"]  # a subset keeps the test short; the golde
 
 
 def _bindir():
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    return Path(found[-1]).parent if found else None
+    """The newest PostgreSQL server installed whose programs can be run here (None if there is none)."""
+    for pg_ctl in sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True):
+        bindir = Path(pg_ctl).parent
+        if all(os.access(bindir / name, os.X_OK) for name in ("pg_ctl", "initdb", "postgres", "createdb")):
+            return bindir
+    return None
 
 
 @pytest.fixture(scope="module")
 def postgres():
     """A throw-away PostgreSQL server; the fixture's value makes a new database and returns its URL."""
     bindir = _bindir()
-    require(bindir is not None, "a PostgreSQL server (Debian package postgresql; `make system-packages`)")
+    require(bindir is not None, "needs a PostgreSQL server (Debian package postgresql)",
+            "`make system-packages` as root (Debian/Ubuntu: apt-get install postgresql)")
     home = Path(tempfile.mkdtemp(prefix="pg-gradebook-"))
     as_postgres = []
     if os.geteuid() == 0:  # the server refuses to run as root: run it as the package's `postgres` user
