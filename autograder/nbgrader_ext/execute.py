@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import signal
 import time
@@ -213,7 +212,8 @@ class SandboxedExecute(Execute):
 
 
 def partial_points(points: float, passed: int, total: int) -> float:
-    """points x passed / total, rounded down to a hundredth (never more than earned)."""
-    return math.floor(points * passed / total * 100 + 1e-9) / 100
+    """points x passed / total, to a hundredth; always below the cell's points when a check failed."""
+    score = round(points * passed / total, 2)
+    return min(score, round(points - 0.01, 2)) if passed < total else score
 
 
