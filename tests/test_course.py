@@ -6,7 +6,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import make_course_copy
 
 from autograder.autograde import failure_reason
 from autograder.build import build_release

@@ -9,7 +9,7 @@ from conftest import make_course_copy, require_jail
 
 from autograder import example_class
 from autograder.build import build_release
-from autograder.autograde import StudentResult, _grade_all, autograde_class, failure_reason
+from autograder.autograde import StudentResult, _grade_all, autograde_class
 from autograder.paths import ASSIGNMENT
 
 KILL_THE_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)  # outside the sandbox: the grading worker"
