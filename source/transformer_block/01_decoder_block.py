@@ -76,14 +76,11 @@ print("torch", torch.__version__)
 # input to output and trains stably without one. GPT-2 and most models since use pre-norm (with one final
 # LayerNorm after the last block, outside the block).
 #
-# **Why the self-attention is causal.** In training, the whole target sentence goes in at once (teacher
-# forcing) and position $i$ is trained to predict token $i+1$. If position $i$ could attend to position $i+1$
-# it could simply copy the answer, and at generation time, when token $i+1$ does not exist yet, the model would
-# fail. The **causal mask** lets position $i$ attend to positions $0, \dots, i$ only.
-#
-# **Why the cross-attention is not.** The source sentence is known completely before decoding starts; the
-# encoder output hides nothing about the future of the *target*. Every target position may attend to every real
-# source token (word order differs between languages: the first target word may depend on the last source word).
+# **The masks of the two attentions.** In training, the whole target sentence goes in at once (teacher
+# forcing) and position $i$ is trained to predict token $i+1$. The **causal mask** lets target position $i$
+# attend to target positions $0, \dots, i$ only; the cross-attention has no such mask, and every target position
+# may attend to every real source token. Why each is so is question 1c; exercise 4 trains a small language model
+# once without the causal mask and measures what happens.
 #
 # **Padding.** Sentences in a batch have different lengths, so short ones are padded to the longest. A
 # **padding mask** keeps attention away from padded keys: padded source tokens get no weight in the
