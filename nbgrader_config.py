@@ -15,6 +15,12 @@ c.CourseDirectory.root = str(COURSE_ROOT)
 c.CourseDirectory.solution_directory = "solutions"
 # nbgrader copies EVERY non-notebook file of source/<assignment>/ into release/. The .py files there are the
 # jupytext text sources of the notebooks (they hold solutions and hidden tests), so they must never ship.
+# The same list filters what autograde copies from a submission into the grading folder (no student .py file
+# reaches the kernel's folder) and what nbgrader's exchange releases and collects. So the students' own
+# nbgrader_config.py, which the build writes into release/ after nbgrader (settings for Validate), travels with
+# a git or LMS copy of release/ but not through the exchange, and a submitted copy is never graded with. On a
+# JupyterHub, Validate reads the configuration of the student's server, not the assignment folder: put that file's
+# settings in the hub's system-wide nbgrader_config.py (README: "Validate gives the grading verdict").
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "*.md"]
 
 # The gradebook: SQLite beside this file unless NBGRADER_DB_URL names another SQLAlchemy URL
@@ -44,10 +50,10 @@ c.IgnorePattern.pattern = r"\b\w*Warning\b"
 # A student who deletes a test cell gets it back (and its hidden tests run) instead of silently losing it.
 c.OverwriteCells.add_missing_cells = True
 
-# Every kernel that grades a submission runs in the sandbox (autograder/sandbox: bubblewrap, no network, limits,
+# Every kernel that grades a submission runs in the sandbox (autograder/jail: bubblewrap, no network, limits,
 # signed verdicts, kernel deaths survived). Grading refuses to start without bwrap unless AUTOGRADER_UNSANDBOXED=1.
 c.Autograde.autograde_preprocessors = [
-    "autograder.sandbox.execute.SandboxedExecute",
+    "autograder.nbgrader_ext.execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -56,12 +62,15 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.SandboxedExecute.timeout = int(os.environ.get("NBGRADER_CELL_TIMEOUT", "120"))
+# A graded cell whose hidden checks partly pass scores its points x passed / checks (the feedback says how many).
+# False: each graded cell scores all or nothing.
+c.SandboxedExecute.partial_credit = True
 # A submitted notebook that is not readable JSON is graded as the release notebook, with the reason in a first cell.
-c.Autograde.exporter_class = "autograder.sandbox.feedback.ReadableNotebookExporter"
+c.Autograde.exporter_class = "autograder.nbgrader_ext.exporter.ReadableNotebookExporter"
 # Feedback without the hidden-test code (nbgrader shows it by design, #917). Set enabled = False to show it.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.sandbox.feedback.HideHiddenTests",
+    "autograder.nbgrader_ext.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.HideHiddenTests.enabled = True
@@ -69,7 +78,7 @@ c.HideHiddenTests.enabled = True
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
-    "autograder.sandbox.sanitize.DropEmptyNbgraderMetadata",
+    "autograder.nbgrader_ext.sanitize.DropEmptyNbgraderMetadata",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",

@@ -57,7 +57,8 @@ def grading_inputs_digest(course_root: Path, assignment: str) -> str:
     sandbox that runs them."""
     files = [*(course_root / "release" / assignment).glob("*.ipynb"), *(course_root / "source" / assignment).glob("*"),
              course_root / "nbgrader_config.py", *(REPO / "autograder" / "checks").glob("*.py"),
-             *(REPO / "autograder" / "sandbox").glob("*.py")]
+             *(REPO / "autograder" / "jail").glob("*.py"), *(REPO / "autograder" / "nbgrader_ext").glob("*.py"),
+             REPO / "autograder" / "protocol.py"]
     h = hashlib.sha256()
     for path in sorted(p for p in files if p.is_file()):
         h.update(str(path.relative_to(path.parent.parent)).encode())
@@ -173,7 +174,7 @@ def autograde_class(course_root: Path = REPO, assignment: str = ASSIGNMENT, stud
             progress(f"[autograde]   {result.student} failed: {result.detail.strip()[:500]}")
     # A submission without the expected notebook (missing, misnamed) gets a 0 and feedback saying what was found,
     # instead of no grade at all (nbgrader skips or fails such a folder).
-    from .sandbox.missing import record_missing
+    from .nbgrader_ext.missing import record_missing
 
     config = course_config(course_root).CourseDirectory
     missing = record_missing(course_root, assignment, config.db_url, config.course_id)

@@ -8,10 +8,6 @@ SOURCE = REPO / "source"
 RELEASE = REPO / "release"
 SOLUTIONS = REPO / "solutions"
 LESSONS = REPO / "notebooks"
-SUBMITTED = REPO / "submitted"
-AUTOGRADED = REPO / "autograded"
-FEEDBACK = REPO / "feedback"
-REPORTS = REPO / "reports"
 EXAMPLE_CLASS = REPO / "autograder" / "example_class"
 
 

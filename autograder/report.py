@@ -7,14 +7,13 @@ failure rates.
 from __future__ import annotations
 
 import csv
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-CHECK_LINE = re.compile(r"^\[(ok  |FAIL)\] (\w+):", re.MULTILINE)
+from .protocol import parse_check_lines
 
 
 @dataclass
@@ -64,18 +63,18 @@ def check_failures(autograded: Path, assignment: str) -> dict[str, dict[str, Che
     for path in sorted(autograded.glob(f"*/{assignment}/*.ipynb")):
         student = path.parent.parent.name
         nb = nbformat.read(str(path), as_version=4)
-        last: dict[str, str] = {}
+        last: dict[str, bool] = {}
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if not meta.get("grade") or meta.get("solution") or cell.cell_type != "code":
                 continue  # only test cells: a student's own cell could print check lines to fool the report
             text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-            for status, check in CHECK_LINE.findall(text):
-                last[check] = status  # the checks print after any student output in the cell: the last line is theirs
-        for check, status in last.items():
+            for check, passed in parse_check_lines(text):
+                last[check] = passed  # the checks print after any student output in the cell: the last line is theirs
+        for check, passed in last.items():
             outcome = failures[path.stem][check]
             outcome.ran.append(student)
-            if status == "FAIL":
+            if not passed:
                 outcome.failed.append(student)
     return failures
 

@@ -1,15 +1,51 @@
 """What every exercise's checks share: registering checks, grouping them into graded cells, clear failures."""
 from __future__ import annotations
 
+import contextlib
+import random
+import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
+
+from autograder.protocol import check_line
 
 
 class CheckFailed(AssertionError):
     """A check's verdict: the message says what is wrong without giving the answer away."""
+
+
+class GroupFailed(CheckFailed):
+    """Some checks of a group failed: `passed` of `total` passed (what partial credit is computed from)."""
+
+    def __init__(self, message: str, passed: int, total: int):
+        super().__init__(message)
+        self.passed, self.total = passed, total
+
+
+@contextlib.contextmanager
+def isolated_state() -> Iterator[None]:
+    """Run checks without changing what the student's notebook sees afterwards: torch's, Python's and NumPy's
+    global random streams, torch's thread count and grad mode are put back as they were. (A check that seeds the
+    global generator would otherwise change what every later cell of the notebook draws.)"""
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+    python_state = random.getstate()
+    numpy = sys.modules.get("numpy")
+    numpy_state = numpy.random.get_state() if numpy is not None else None
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    devices = list(range(torch.cuda.device_count())) if cuda else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        torch.set_grad_enabled(grad)
+        random.setstate(python_state)
+        if numpy_state is not None:
+            numpy.random.set_state(numpy_state)
 
 
 @dataclass
@@ -42,7 +78,12 @@ class CheckGroups:
         return register
 
     def failures(self, names: list[str], *args) -> dict[str, str]:
-        """Run the named checks; return {check name: message} for those that fail."""
+        """Run the named checks; return {check name: message} for those that fail. The caller's random state,
+        thread count and grad mode are the same afterwards (isolated_state)."""
+        with isolated_state():
+            return self._failures(names, *args)
+
+    def _failures(self, names: list[str], *args) -> dict[str, str]:
         failed = {}
         for name in names:
             try:
@@ -56,15 +97,16 @@ class CheckGroups:
         return failed
 
     def run(self, group: str, *args) -> None:
-        """Run one group, print one line per check, and fail the cell if any check failed."""
+        """Run one group, print one line per check, and fail the cell if any check failed (GroupFailed says how
+        many passed: in the grading kernel the guard turns that into partial credit, see autograder/jail/guard.py)."""
         names = self.groups[group]
         failed = self.failures(names, *args)
         for name in names:
-            status = "FAIL" if name in failed else "ok  "
-            print(f"[{status}] {name}: {self.checks[name].description}")
+            print(check_line(name, name not in failed, self.checks[name].description))
         if failed:
             details = "\n".join(f"- {name}: {msg}" for name, msg in failed.items())
-            raise CheckFailed(f"{len(failed)} of {len(names)} checks failed:\n{details}")
+            raise GroupFailed(f"{len(failed)} of {len(names)} checks failed:\n{details}",
+                              passed=len(names) - len(failed), total=len(names))
 
 
 def expect(condition: bool, message: str) -> None:

@@ -11,37 +11,26 @@ with). The cache's format is the student's choice.
 
 The checks build their own small models from the provided code with random weights (random RMSNorm scales too:
 ones hide mistakes), never the student's trained model, and leave the global random number generator as they found
-it. Teacher-forced logits are the model's own forward on the generated tokens.
+it (their seeds are local; CheckGroups also runs every group in isolated_state). Teacher-forced logits are the
+model's own forward on the generated tokens.
 """
 from __future__ import annotations
 
-import functools
-
 import torch
 
-from autograder.provided import load_together
+from autograder.provided import as_in_notebook
+from autograder.provided.attention import MultiHeadAttention
 
 from ._core import CheckGroups, expect, expect_close
 
 GROUPS = CheckGroups()
 check = GROUPS.check
 
-TinyLM = load_together("attention.py", "tiny_lm.py")["TinyLM"]
+TinyLM = as_in_notebook("tiny_lm.py", {"MultiHeadAttention": MultiHeadAttention})["TinyLM"]
 VOCAB, MAX_LEN = 7, 12
 # float32 through a few layers, computed in a different order (one position at a time against the whole
 # sequence at once): differences of ~1e-6 are rounding, a real mistake changes logits by ~1e-1.
 RTOL, ATOL = 1e-4, 1e-5
-
-
-def keeps_global_rng(fn):
-    """Run the check (and the student's code it calls) without changing the global random number generator."""
-
-    @functools.wraps(fn)
-    def wrapper(*args):
-        with torch.random.fork_rng(devices=[]):
-            return fn(*args)
-
-    return wrapper
 
 
 def build_model(seed: int, num_layers: int = 2, d_model: int = 16, num_heads: int = 2, dropout: float = 0.0,
@@ -118,7 +107,6 @@ CASES = [  # (model seed, layers, d_model, heads, tie_weights, batch, prompt len
 # --- the values: cached logits equal teacher-forced ones ---------------------------------------------------
 
 @check("values")
-@keeps_global_rng
 def step_logits_match_teacher_forcing(generate) -> None:
     """each step's logits equal the teacher-forced logits of the same prefix (rtol 1e-4, atol 1e-5)"""
     for seed, layers, d_model, heads, tie, batch, length, n in CASES:
@@ -133,7 +121,6 @@ def step_logits_match_teacher_forcing(generate) -> None:
 
 
 @check("values")
-@keeps_global_rng
 def tokens_are_the_greedy_choices(generate) -> None:
     """the prompt comes first, then each new token is the argmax of its step's logits"""
     model = build_model(3)
@@ -145,7 +132,6 @@ def tokens_are_the_greedy_choices(generate) -> None:
 
 
 @check("values")
-@keeps_global_rng
 def stops_at_the_requested_length(generate) -> None:
     """generate returns exactly num_new_tokens new tokens, for 1 and for several"""
     model = build_model(4)
@@ -154,7 +140,6 @@ def stops_at_the_requested_length(generate) -> None:
 
 
 @check("values")
-@keeps_global_rng
 def calls_are_independent(generate) -> None:
     """a second call, with another prompt and batch size, gives what it gives on a fresh model"""
     second = prompt(16, 2, 2)
@@ -177,7 +162,6 @@ def attention_calls(generate, seed=6, batch=2, length=4, n=5, **model_kwargs):
 
 
 @check("cache")
-@keeps_global_rng
 def one_new_position_per_step(generate) -> None:
     """after the prompt, every step runs only the newest token through each layer (attention queries counted)"""
     length, n = 4, 5
@@ -198,7 +182,6 @@ def one_new_position_per_step(generate) -> None:
 
 
 @check("cache")
-@keeps_global_rng
 def cache_grows_by_one_position_per_step(generate) -> None:
     """at step i the newest token attends to the prompt and every token generated so far, one more each step"""
     length, n = 3, 6
@@ -214,7 +197,6 @@ def cache_grows_by_one_position_per_step(generate) -> None:
 
 
 @check("cache")
-@keeps_global_rng
 def eval_mode_without_gradients(generate) -> None:
     """generation runs in eval mode (no dropout) with gradients off, even when given a model in training mode"""
     model = build_model(8, dropout=0.5).train()

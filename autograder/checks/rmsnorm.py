@@ -2,8 +2,14 @@
 
 What the notebook states, and so all these checks rely on: an nn.Module with ONE learnable scale vector of shape
 (d_model,) initialised to ones, normalising over the last dimension, y = x / sqrt(mean(x**2) + eps) * scale,
-returning the input's dtype, computing the statistic in float32 for float16/bfloat16 inputs, leaving its input
+returning the input's dtype, computing the statistic in float32 (at least) for float16 inputs, leaving its input
 unchanged. The scale's attribute name is not stated, so it is found as the module's only parameter.
+
+Half precision: what matters is float16's range. Its largest value is 65504, so x**2 overflows for |x| > 256
+(256**2 = 65536): a float16 statistic gives inf/NaN or zeros on large activations, which the checks see.
+bfloat16 has float32's range, and torch accumulates a bfloat16 mean in float32 anyway, so at bfloat16's precision
+no check can tell a float32 statistic from a bfloat16 one: the notebook does not require it, and nothing here
+checks it (bfloat16 inputs must still give bfloat16 outputs of the right values).
 """
 from __future__ import annotations
 
@@ -161,18 +167,23 @@ def float32_and_float64_kept(cls) -> None:
 
 @check("dtypes")
 def half_precision_large_values(cls) -> None:
-    """float16 and bfloat16 inputs with large values: same dtype out, finite, correct (statistic in float32)"""
+    """float16 and bfloat16 inputs with large values: same dtype out, finite, correct (float16: statistic in float32)"""
     for dtype, tol in ((torch.float16, 2e-3), (torch.bfloat16, 1.6e-2)):
         module, scale = with_random_scale(cls, 64, seed=19)
         # |x| up to ~1000: x**2 overflows float16 (max 65504) unless the statistic is computed in float32
         x = (torch.randn(4, 64, generator=_generator(20)) * 400).to(dtype)
         y = module(x)
         expect(y.dtype == dtype, f"a {dtype} input gave a {y.dtype} output: cast the result back to the input's dtype")
-        expect(bool(torch.isfinite(y.float()).all()),
-               f"{dtype} input with large values gave inf/NaN: compute the mean of squares in float32")
+        if dtype == torch.float16:
+            expect(bool(torch.isfinite(y.float()).all()),
+                   "a float16 input with values up to about 1000 gave inf/NaN: squares above 65504 overflow in "
+                   "float16, so compute the mean of squares in float32")
+            hint = " (squares above 65504 overflow in float16: is the mean of squares computed in float32?)"
+        else:
+            expect(bool(torch.isfinite(y.float()).all()), "a bfloat16 input with large values gave inf/NaN")
+            hint = ""
         expected = reference(x.float(), scale, 1e-6)
-        expect_close(y.float(), expected.to(dtype).float(),
-                     f"{dtype} input with large values (is the mean of squares computed in float32?)",
+        expect_close(y.float(), expected.to(dtype).float(), f"{dtype} input with large values{hint}",
                      rtol=tol, atol=tol)
 
 

@@ -1,8 +1,7 @@
-"""Code the course provides to students, written once and pasted into the notebooks by the build (an include cell).
+"""Code the course gives students, written once: the build pastes each file into the notebooks that include it.
 
-A file here may use what an earlier provided cell of the same notebook defines (tiny_lm.py builds on attention.py's
-MultiHeadAttention without importing it: release notebooks import nothing from this repository), so such files are
-loaded with `load_together`, in notebook order, into one namespace.
+A provided file may use names that an earlier provided cell of the notebook defines (plain_encoder.py uses
+MultiHeadAttention), so it has no import of them; `as_in_notebook` runs such a file the way the notebook does.
 """
 from __future__ import annotations
 
@@ -11,10 +10,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def load_together(*names: str) -> dict:
-    """Run the named provided files in order in one fresh namespace, as a notebook's include cells do."""
-    namespace: dict = {"__name__": "autograder.provided.notebook"}
-    for name in names:
-        path = HERE / name
-        exec(compile(path.read_text(), str(path), "exec"), namespace)
+def as_in_notebook(filename: str, earlier_cells: dict) -> dict:
+    """The names a provided file defines when it runs after cells that defined `earlier_cells`."""
+    namespace = {"__name__": f"provided_{Path(filename).stem}", **earlier_cells}
+    path = HERE / filename
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
     return namespace

@@ -42,7 +42,7 @@ class SelfAttention(MultiHeadAttention):
         weights = torch.softmax(scores, dim=-1)
         if mask is not None:
             weights = weights * allowed.any(dim=-1, keepdim=True)  # fully masked rows attend to nothing
-        self.attn_weights = weights.detach()
+        self.attn_weights = weights.detach() if self.keep_weights else None
         return self.W_o(self.merge_heads(self.dropout(weights) @ v))
 
     def forward(self, x, mask=None):

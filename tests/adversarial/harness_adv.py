@@ -175,7 +175,7 @@ def grade_class(root: Path, cases: list[Case], cell_timeout: int = 10, shards: i
     logs = [p.communicate()[0] for p in procs]
     seconds = time.monotonic() - started
     for r in shard_roots:
-        from autograder.sandbox.missing import record_missing
+        from autograder.nbgrader_ext.missing import record_missing
         record_missing(r, ASSIGNMENT)
         result = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ASSIGNMENT, "--force"],
                                 cwd=r, env=env, capture_output=True, text=True)

@@ -59,7 +59,7 @@ def startup(rounds: int = 5) -> None:
 
     from jupyter_client.manager import AsyncKernelManager
 
-    from autograder.sandbox.execute import SandboxKernelManager
+    from autograder.nbgrader_ext.execute import SandboxKernelManager
 
     async def once(make) -> float:
         started = time.monotonic()

@@ -19,7 +19,7 @@ CASES = all_cases()
 
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
-    from autograder.sandbox import probe
+    from autograder.jail import probe
     if probe() is not None and os.environ.get("AUTOGRADER_UNSANDBOXED") != "1":
         pytest.fail(f"the grading sandbox is unavailable: {probe()}")
     return grade_class(tmp_path_factory.mktemp("adversarial-course"), CASES)

@@ -4,10 +4,9 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-import autograder.sandbox as sandbox
-from autograder.sandbox.feedback import HideHiddenTests
-from autograder.sandbox.guard import sign
-from autograder.sandbox.execute import VERDICT_LINE, hmac_ok
+import autograder.jail as sandbox
+from autograder.nbgrader_ext.feedback import HideHiddenTests
+from autograder.protocol import VERDICT_LINE, check_line, parse_check_lines, sign, signature_ok, signed_verdicts
 
 
 def test_refuses_loudly_without_bwrap(monkeypatch):
@@ -25,11 +24,19 @@ def test_refuses_loudly_without_bwrap(monkeypatch):
 
 def test_verdicts_are_signed():
     key = b"k" * 32
-    line = f"[verdict 3 values passed {sign(key, 3, 'values', 'passed')}]"
+    line = f"[verdict 3 values 5/5 {sign(key, 3, 'values', '5/5')}]"
     seq, group, status, mac = VERDICT_LINE.findall(line)[0]
-    assert hmac_ok(key, int(seq), group, status, mac)
-    assert not hmac_ok(b"x" * 32, int(seq), group, status, mac)
-    assert not hmac_ok(key, int(seq), group, "passed", sign(key, 3, "values", "failed"))
+    assert signature_ok(key, int(seq), group, status, mac)
+    assert not signature_ok(b"x" * 32, int(seq), group, status, mac)
+    assert not signature_ok(key, int(seq), group, "5/5", sign(key, 3, "values", "failed"))
+    assert not signature_ok(key, int(seq), group, "5/5", sign(key, 3, "values", "4/5"))
+    forged = f"[verdict 4 shapes 2/2 {sign(b'x' * 32, 4, 'shapes', '2/2')}]"
+    assert signed_verdicts(f"noise\n{line}\n{forged}\n", key) == {"values": "5/5"}
+
+
+def test_check_lines_round_trip():
+    text = "student output [FAIL] fake: no\n" + check_line("shape", True, "d") + "\n" + check_line("scale", False, "d")
+    assert parse_check_lines(text) == [("shape", True), ("scale", False)]
 
 
 def test_feedback_hides_hidden_tests():

@@ -1,14 +1,20 @@
 """nbgrader's Execute, sandboxed: `c.Autograde.autograde_preprocessors` names SandboxedExecute instead of Execute.
 
 - Each notebook's kernel is started by SandboxKernelManager: Jupyter's ipc transport (Unix sockets in a private
-  folder), the launcher in autograder/sandbox/launch.py as the kernel command, interrupts sent as messages.
+  folder), the launcher in autograder/jail/launch.py as the kernel command, interrupts sent as messages.
 - A kernel that dies (os._exit, a signal, a resource limit) no longer ends the notebook with nbgrader's generic
   error and a removed autograded/ folder: the cell that was running gets an error output saying what happened, the
   graded cells after it get "not run", and the notebook is graded and saved like any other.
 - A cell that does not answer within Execute.timeout is interrupted; when the kernel does not come back from the
   interrupt, it is killed. The whole notebook also has a wall-clock budget (notebook_timeout).
-- Verdicts: every graded cell that calls hidden check groups must show, for each group, a `passed` verdict signed
-  with this kernel's key (see guard.py); otherwise it gets an error output, which nbgrader scores 0.
+- Verdicts: every graded cell that calls hidden check groups must show, for each group, a verdict signed with this
+  kernel's key (see jail/guard.py); otherwise it gets an error output, which nbgrader scores 0. The verdicts say how
+  many of the cell's hidden checks passed: all of them keeps the cell's points; some of them gives partial credit
+  (`partial_credit`, on by default: points x passed / checks, written as the cell's last output, the value nbgrader
+  reads) or, with `partial_credit = False`, an error output (all or nothing).
+- Outputs nbgrader would read as a score and that this class did not write are taken away: nbgrader scores a
+  graded cell by its first `execute_result` (any text that is not a number counts as full marks), and code under
+  test can publish one (`sys.displayhook`). They are kept, as display data, for the feedback.
 """
 from __future__ import annotations
 
@@ -31,11 +37,10 @@ from traitlets import Bool, Integer, default
 
 from nbgrader.preprocessors import Execute
 
-from . import require, UNSANDBOXED_FLAG
-from .guard import VERDICT_PREFIX, sign
+from ..jail import require, UNSANDBOXED_FLAG
+from ..protocol import signed_verdicts, verdict_counts
 
 GROUP_CALL = re.compile(r"""GROUPS\.run\(\s*["'](\w+)["']""")
-VERDICT_LINE = re.compile(r"^\[verdict (\d+) (\w+) (passed|failed) ([0-9a-f]{32})\]$", re.M)
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -51,7 +56,7 @@ class SandboxKernelManager(AsyncKernelManager):
         self.verdict_key = secrets.token_bytes(32)
         self.sandbox_env = dict(sandbox_env or {})
         self._kernel_spec = KernelSpec(
-            argv=[sys.executable, "-m", "autograder.sandbox.launch", "{connection_file}"],
+            argv=[sys.executable, "-m", "autograder.jail.launch", "{connection_file}"],
             display_name="Python 3 (grading sandbox)", language="python", interrupt_mode="message",
             env={}, metadata={})
 
@@ -83,8 +88,10 @@ class SandboxedExecute(Execute):
     max_processes = Integer(64, help="Process/thread limit of a grading kernel").tag(config=True)
     max_file_mb = Integer(64, help="Largest file a grading kernel may write, MiB").tag(config=True)
     notebook_timeout = Integer(900, help="Wall-clock budget of one notebook (all cells), seconds").tag(config=True)
-    require_verdicts = Bool(True, help="Graded cells that call hidden check groups need a signed passed verdict "
-                                       "for each group").tag(config=True)
+    require_verdicts = Bool(True, help="Graded cells that call hidden check groups need a signed verdict for each "
+                                       "group").tag(config=True)
+    partial_credit = Bool(True, help="A graded cell whose hidden checks partly pass scores points x passed / "
+                                     "checks; False: all or nothing").tag(config=True)
 
     @default("shutdown_kernel")
     def _shutdown_kernel_default(self):
@@ -153,9 +160,10 @@ class SandboxedExecute(Execute):
 
     async def _kernel_idle(self) -> bool:
         try:
-            msg_id = self.kc.kernel_info()
-            reply = await asyncio.wait_for(self.kc._async_get_shell_msg(timeout=1), 1.5)
-            return reply.get("parent_header", {}).get("msg_id") == msg_id or True
+            self.kc.kernel_info()
+            await asyncio.wait_for(self.kc._async_get_shell_msg(timeout=1), 1.5)
+            # any shell reply (ours, or the interrupted cell's execute_reply) means the kernel answers again
+            return True
         except Exception:  # noqa: BLE001
             return False
 
@@ -194,24 +202,45 @@ class SandboxedExecute(Execute):
     def _check_verdicts(self, nb) -> None:
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "code" or not meta.get("grade"):
+            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
                 continue
+            for output in cell.outputs:
+                if output.output_type == "execute_result":  # not ours: shown, never read as a score
+                    output.output_type = "display_data"
+                    output.pop("execution_count", None)
             groups = GROUP_CALL.findall(cell.source)
             if not groups or any(o.output_type == "error" for o in cell.outputs):
                 continue  # nothing to confirm, or already failing
             text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-            verdicts = {}
-            for seq, group, status, mac in VERDICT_LINE.findall(text):
-                if hmac_ok(self._key, int(seq), group, status, mac):
-                    verdicts[group] = status
-            missing = [g for g in groups if verdicts.get(g) != "passed"]
+            verdicts = signed_verdicts(text, self._key)
+            counts = {g: verdict_counts(verdicts[g]) if g in verdicts else None for g in groups}
+            missing = [g for g, c in counts.items() if c is None]
             if missing:
                 cell.outputs.append(error_output(
                     "UnconfirmedResult",
-                    f"the hidden checks {', '.join(missing)} did not report a passing result: the cell's tests "
-                    "were skipped, hidden or tampered with (or printing was redirected), so it gets no points"))
+                    f"the hidden checks {', '.join(missing)} did not report a result: the cell's tests were skipped, "
+                    "hidden or tampered with (or printing was redirected), so it gets no points"))
+                continue
+            passed, total = (sum(c[i] for c in counts.values()) for i in (0, 1))
+            if passed == total:
+                continue
+            if not self.partial_credit:
+                cell.outputs.append(error_output(
+                    "HiddenChecksFailed", f"{passed} of {total} hidden checks passed; this course grades each cell "
+                                          "all or nothing"))
+                continue
+            points = float(meta.get("points", 0))
+            score = partial_points(points, passed, total)
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                f"partial credit: {passed} of {total} hidden checks passed, {score:g} of {points:g} points\n")))
+            # last, so that an error anywhere in the cell still scores 0 (nbgrader reads outputs in order)
+            cell.outputs.append(NotebookNode(output_type="execute_result", execution_count=None, metadata={},
+                                             data={"text/plain": f"{score:g}"}))
 
 
-def hmac_ok(key: bytes, seq: int, group: str, status: str, mac: str) -> bool:
-    import hmac as _hmac
-    return _hmac.compare_digest(sign(key, seq, group, status), mac)
+def partial_points(points: float, passed: int, total: int) -> float:
+    """points x passed / total, to a hundredth; always below the cell's points when a check failed."""
+    score = round(points * passed / total, 2)
+    return min(score, round(points - 0.01, 2)) if passed < total else score
+
+

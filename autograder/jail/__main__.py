@@ -1,4 +1,4 @@
-"""`python -m autograder.sandbox`: say whether grading here would be sandboxed (exit 1 if not)."""
+"""`python -m autograder.jail`: say whether grading here would be sandboxed (exit 1 if not)."""
 import sys
 
 from . import probe

@@ -1,4 +1,4 @@
-"""Kernel launcher: `python -m autograder.sandbox.launch CONNECTION_FILE` (started by SandboxKernelManager).
+"""Kernel launcher: `python -m autograder.jail.launch CONNECTION_FILE` (started by SandboxKernelManager).
 
 Runs as the grader, in the notebook's folder (autograded/<student>/<assignment>/). Prepares the kernel's private
 runtime folder (next to the connection file: Unix sockets, a staged copy of the checks, a scratch copy of the
@@ -21,14 +21,15 @@ KERNEL_UID_BASE = 200_000  # per-kernel uids: 200000..299999 (RLIMIT_NPROC count
 
 def stage_python(stage: Path) -> None:
     """What the jail may import from this repository: the checks, the code provided to students, and the
-    boot/guard code. Nothing else (not the variants, the build, the grading code)."""
+    boot/guard code and the line formats they print. Nothing else (not the variants, the build, the grading code)."""
     pkg = stage / "autograder"
     (pkg / "checks").mkdir(parents=True)
-    (pkg / "sandbox").mkdir()
+    (pkg / "jail").mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "sandbox" / "__init__.py").write_text("")
+    (pkg / "jail" / "__init__.py").write_text("")
+    shutil.copy2(PACKAGE / "protocol.py", pkg / "protocol.py")
     for name in ("boot.py", "guard.py"):
-        shutil.copy2(PACKAGE / "sandbox" / name, pkg / "sandbox" / name)
+        shutil.copy2(PACKAGE / "jail" / name, pkg / "jail" / name)
     for src in (PACKAGE / "checks").glob("*.py"):
         shutil.copy2(src, pkg / "checks" / src.name)
     # the code the course provides to students (in the release notebooks anyway): checks build on it
@@ -146,7 +147,7 @@ def main(argv: list[str]) -> None:
     (runtime / "mpl").mkdir()
     seed_matplotlib_cache(runtime)
     env = kernel_env(stage, runtime)
-    boot = [sys.executable, "-s", "-m", "autograder.sandbox.boot", "-f", str(conn)]
+    boot = [sys.executable, "-s", "-m", "autograder.jail.boot", "-f", str(conn)]
     sandboxed = os.environ.get("AG_SB_MODE", "sandbox") == "sandbox"
     assert info.get("transport") == "ipc" or not sandboxed, "the sandboxed kernel needs the ipc transport"
     if not sandboxed:

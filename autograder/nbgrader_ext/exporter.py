@@ -1,54 +1,16 @@
-"""What students get back, and what nbgrader reads, made robust.
+"""Autograde's exporter, for submissions nbgrader cannot read.
 
-- HideHiddenTests (a GenerateFeedback preprocessor, `c.HideHiddenTests.enabled`, on by default): feedback keeps each
-  hidden check's one-line verdict ("[FAIL] name: what is wrong", written for students) but not the hidden-test code:
-  the region between the hidden-test markers is replaced by a comment, tracebacks of graded cells are cut to their
-  last line (a traceback quotes the code that raised), and the guard's signed verdict lines are dropped.
-- ReadableNotebookExporter (Autograde's exporter): a submitted notebook that cannot be read (not JSON, empty, not a
-  valid notebook) is graded as the unchanged release notebook with a first cell that says why; the submitted file
-  itself is left as it is. nbgrader alone fails the whole submission and records no grade.
+ReadableNotebookExporter: a submitted notebook that cannot be read (not JSON, empty, not a valid notebook) is graded
+as the unchanged release notebook with a first cell that says why; the submitted file itself is left as it is.
+nbgrader alone fails the whole submission and records no grade.
 """
 from __future__ import annotations
 
 import os
-import re
 
 import nbformat
 from nbconvert.exporters import NotebookExporter
 from nbconvert.exporters.exporter import ResourcesDict
-from traitlets import Bool, Unicode
-
-from nbgrader.preprocessors import NbGraderPreprocessor
-
-from .guard import VERDICT_PREFIX
-
-HIDDEN = re.compile(r"^[ \t]*#+[ \t]*BEGIN HIDDEN TESTS.*?^[ \t]*#+[ \t]*END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
-
-
-class HideHiddenTests(NbGraderPreprocessor):
-    enabled = Bool(True, help="Remove hidden-test code (and tracebacks quoting it) from students' feedback"
-                   ).tag(config=True)
-    placeholder = Unicode("# (hidden tests ran here: their results are below)\n").tag(config=True)
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code":
-            return cell, resources
-        if not cell.metadata.get("nbgrader", {}).get("grade"):
-            return cell, resources
-        if HIDDEN.search(cell.source):
-            cell.source = HIDDEN.sub(self.placeholder, cell.source)
-        outputs = []
-        for out in cell.get("outputs", []):
-            if out.output_type == "stream":
-                out.text = "".join(line for line in out.text.splitlines(keepends=True)
-                                   if not line.startswith(VERDICT_PREFIX))
-                if not out.text:
-                    continue
-            elif out.output_type == "error":
-                out.traceback = [f"{out.ename}: {out.evalue}"]
-            outputs.append(out)
-        cell.outputs = outputs
-        return cell, resources
 
 
 class ReadableNotebookExporter(NotebookExporter):

@@ -2,7 +2,7 @@
 
 nbgrader skips a submission folder with no notebook in it (no grade at all) and fails one whose notebooks all have
 other names ("No notebooks found"); either way the student gets neither a grade nor a reason. Run after
-`nbgrader autograde`: `python -m autograder.sandbox.missing ASSIGNMENT` (in the course root). For each
+`nbgrader autograde`: `python -m autograder.nbgrader_ext.missing ASSIGNMENT` (in the course root). For each
 submitted/<student>/<assignment>/ that lacks a notebook of the assignment and has no graded copy of it, it records 0
 for that notebook's grades and writes autograded/<student>/<assignment>/<notebook>.ipynb: the release notebook with a
 first cell naming what was expected and what was found, which `nbgrader generate_feedback` turns into feedback.

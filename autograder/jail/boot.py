@@ -1,5 +1,5 @@
 """Inside the jail, before any student code: limits, the guard, then ipykernel. Run as
-`python -m autograder.sandbox.boot -f CONNECTION_FILE` (from a staged copy: see launch.py)."""
+`python -m autograder.jail.boot -f CONNECTION_FILE` (from a staged copy: see launch.py)."""
 from __future__ import annotations
 
 import os
@@ -51,7 +51,7 @@ def hide_check_sources() -> None:
 def cap_output(shell, limit: int) -> None:
     """At most `limit` characters of stdout+stderr per cell reach nbgrader (megabytes of output would take minutes
     to pass through Jupyter's messages); the guard's verdict lines always pass."""
-    from autograder.sandbox.guard import VERDICT_PREFIX
+    from autograder.protocol import is_verdict_line
 
     state = {"n": 0, "cut": False}
 
@@ -61,7 +61,7 @@ def cap_output(shell, limit: int) -> None:
     shell.events.register("pre_run_cell", new_cell)
     for stream in (sys.stdout, sys.stderr):
         def write(text, _write=stream.write):
-            if isinstance(text, str) and text.startswith(VERDICT_PREFIX):
+            if isinstance(text, str) and is_verdict_line(text):
                 return _write(text)
             if state["cut"]:
                 return len(text)
@@ -78,7 +78,7 @@ def cap_output(shell, limit: int) -> None:
 def main() -> None:
     set_limits()
     key = read_key()
-    from autograder.sandbox import guard
+    from autograder.jail import guard
     guard.install(key)
     del key
     hide_check_sources()

@@ -1,8 +1,8 @@
 """Grading kernels in a sandbox: every notebook nbgrader autogrades runs in its own bubblewrap (bwrap) jail.
 
 How it plugs in: nbgrader_config.py replaces nbgrader's `Execute` preprocessor with
-`autograder.sandbox.execute.SandboxedExecute`, so every `nbgrader autograde` (one process for the class or one per
-student) starts each notebook's kernel through `python -m autograder.sandbox.launch`, which:
+`autograder.nbgrader_ext.execute.SandboxedExecute`, so every `nbgrader autograde` (one process for the class or one per
+student) starts each notebook's kernel through `python -m autograder.jail.launch`, which:
 
 - runs it under bwrap with new user, pid, network, IPC, UTS and cgroup namespaces (no network at all: the kernel
   talks to nbgrader over Unix sockets, Jupyter's `ipc` transport), a read-only view of /usr and of the Python
@@ -10,8 +10,8 @@ student) starts each notebook's kernel through `python -m autograder.sandbox.lau
   its notebooks; nothing of the course root (source/, the gradebook, other students, the grader's code) exists in it;
 - as a fresh unprivileged uid (when grading as root) with no capabilities, and rlimits on memory (address space),
   CPU seconds, processes, file size and open files; nbgrader's per-cell timeout plus a per-notebook wall clock;
-- starts `autograder.sandbox.boot` inside, which loads torch and the hidden checks BEFORE any student code, installs
-  the guard (`autograder.sandbox.guard`) and deletes the check sources from the jail, then starts ipykernel.
+- starts `autograder.jail.boot` inside, which loads torch and the hidden checks BEFORE any student code, installs
+  the guard (`autograder.jail.guard`) and deletes the check sources from the jail, then starts ipykernel.
 
 Where bwrap is missing or cannot create namespaces, grading refuses (loudly) unless AUTOGRADER_UNSANDBOXED=1 is set,
 and then runs the same kernel (limits, guard, verdicts) without the jail, saying so in the log.

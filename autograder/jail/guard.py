@@ -5,26 +5,26 @@ Before each check group runs, the guard puts back everything it recorded at star
 Module methods, builtins, import machinery, the check modules and their helpers) and, after the group ran, checks
 that nothing of it was changed while the student's code was being called: a change fails the group. Each group's
 verdict is printed as a line signed with a key that only the grader and this guard know
-(`[verdict SEQ GROUP passed|failed MAC]`); nbgrader's side (SandboxedExecute) accepts a graded cell only when it
-finds a valid `passed` verdict for every check group the cell calls. A cell that hides its error, skips its tests,
-swaps the check module, or exits early therefore gets no credit.
+(`[verdict SEQ GROUP K/N MAC]`: K of the group's N checks passed, or `failed` when the group cannot be trusted;
+autograder/protocol.py). nbgrader's side (SandboxedExecute) scores a graded cell only from the valid verdicts of
+every check group the cell calls: all checks passed gives the cell's points, some passed gives partial credit
+(or nothing, when the course grades all or nothing). A cell that hides its error, skips its tests, swaps the
+check module, or exits early therefore gets no credit.
+
+A group whose checks merely failed does not raise here: the grader, not the kernel, decides what the cell scores,
+so the rest of the cell (its visible tests) still runs. Anything else (tampering, an error in the group itself)
+raises, and the cell gets nothing.
 """
 from __future__ import annotations
 
 import builtins
-import hashlib
-import hmac
 import importlib
 import itertools
 import pkgutil
 import sys
 import types
 
-VERDICT_PREFIX = "[verdict "
-
-
-def sign(key: bytes, seq: int, group: str, status: str) -> str:
-    return hmac.new(key, f"{seq}:{group}:{status}".encode(), hashlib.sha256).hexdigest()[:32]
+from autograder import protocol
 
 
 class _Snapshot:
@@ -99,14 +99,14 @@ def install(key: bytes) -> None:
         try:
             modules.append(importlib.import_module(f"autograder.checks.{info.name}"))
         except Exception as exc:  # noqa: BLE001: one broken check module must not stop every notebook
-            print(f"autograder.sandbox: cannot load autograder.checks.{info.name}: {exc!r}", file=sys.__stderr__)
+            print(f"autograder.jail: cannot load autograder.checks.{info.name}: {exc!r}", file=sys.__stderr__)
     snap = _Snapshot()
     snap.add("builtins", builtins)
     for mod in (torch, torch.nn, torch.nn.functional, torch.linalg, torch.testing):
         snap.add(mod.__name__, mod)
     for cls in (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.Generator, torch.Size):
         snap.add(f"{cls.__module__}.{cls.__qualname__}", cls, strict=True)
-    for mod in [checks_pkg, _core, *modules]:
+    for mod in [checks_pkg, _core, protocol, *modules]:
         snap.add(mod.__name__, mod)
     for cls in (_core.CheckGroups, _core.Check, _core.CheckFailed):
         snap.add(f"_core.{cls.__name__}", cls, strict=True)
@@ -126,7 +126,9 @@ def install(key: bytes) -> None:
     counter = itertools.count(1)
     disable_torch_function = torch._C.DisableTorchFunction
     print_ = builtins.print
-    failed_type = _core.CheckFailed
+    verdict_line, verdict_status, verdict_failed = protocol.verdict_line, protocol.verdict_status, \
+        protocol.VERDICT_FAILED
+    failed_type, group_failed_type = _core.CheckFailed, _core.GroupFailed
 
     def restore_all() -> None:
         snap.restore()
@@ -148,13 +150,24 @@ def install(key: bytes) -> None:
             error = exc
         during = snap.changed()
         restore_all()
-        status = "passed" if error is None and not during else "failed"
-        print_(f"{VERDICT_PREFIX}{seq} {group} {status} {sign(key, seq, group, status)}]\n", end="")
+        total = len(self.groups.get(group, ())) if isinstance(self.groups, dict) else 0
+        if during or total == 0:
+            status = verdict_failed
+        elif error is None:
+            status = verdict_status(total, total)
+        elif type(error) is group_failed_type and error.total == total:
+            status = verdict_status(error.passed, total)
+        else:
+            status = verdict_failed
+        print_(verdict_line(key, seq, group, status) + "\n", end="")  # one write: see boot.cap_output
         if during:
             raise failed_type("the code under test changed the grader's own functions while it was being checked "
                               f"({', '.join(during[:5])}): this is not accepted")
-        if error is not None:
+        if status == verdict_failed and error is not None:
             raise error
+        if error is not None:
+            print_(f"{error.passed} of {total} hidden checks passed (the grader decides the points: partial "
+                   "credit, or none when the course grades all or nothing)")
 
     run.__doc__ = original_run.__doc__
     _core.CheckGroups.run = run
