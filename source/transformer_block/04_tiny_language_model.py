@@ -407,15 +407,16 @@ else:
           f"{long:.1f}x as fast for {SPEED_LENGTHS[1]}: {trend}.")
 
 # %% [markdown]
-# When this notebook was written, in four runs on its 2-core CPU (torch 2.13, one thread, a machine shared with
-# other jobs), the cache made generation **0.9x to 1.2x as fast for 16 new tokens and 2.1x to 6.8x as fast for
-# 256**. For 16 tokens there is little or no gain: the prefixes are at most 24 positions long, and running 24
-# positions through a layer this small took about as long as running one (we did not profile where the time
-# goes at this size). Without the cache, step `t` runs all `t` positions through every layer, so the time per
-# token grows with the length (and the total with its square); with it, a step runs one position through every
-# layer and only its attention reads the `t` cached keys, a small part of the work at this size. The price is
-# memory: two `(batch, heads, length, d_k)` tensors per layer, which for large models and long texts is what
-# limits how many sequences a GPU can serve at once.
+# When this notebook was written, in five runs on its 2-core CPU (torch 2.13, one thread, a machine shared with
+# other jobs), the cache made generation **0.5x to 1.2x as fast for 16 new tokens and 2.1x to 6.8x as fast for
+# 256**. For 16 tokens it brought nothing, and in one run it cost time: the prefixes are at most 24 positions
+# long, a cached step does a few more small operations than a full pass (joining the cache, building the mask),
+# and skipping the recomputation of so few positions in a layer this small saves little (we did not profile where
+# the time goes at this size). Without the cache, step `t` runs all `t` positions through every layer, so the
+# time per token grows with the length (and the total with its square); with it, a step runs one position
+# through every layer and only its attention reads the `t` cached keys, a small part of the work at this size.
+# The price is memory: two `(batch, heads, length, d_k)` tensors per layer, which for large models and long texts
+# is what limits how many sequences a GPU can serve at once.
 #
 # ## 6. Exercise 4b: what the causal mask buys
 #
