@@ -99,9 +99,11 @@ for tie_weights in (False, True):
 #
 # Self-attention without a mask compares every token with every other and takes a weighted average; nothing in it
 # refers to *where* a token is. Permute the input tokens and the outputs are permuted the same way, with the same
-# values: the model cannot tell "dog bites man" from "man bites dog". (The causal mask tells a position how many
-# tokens came before it, but not in which order they came.) Adding a different vector to each position, a
-# **position embedding**, breaks the symmetry: the same tokens in another order now give other outputs.
+# values: the model cannot tell "dog bites man" from "man bites dog". (With the causal mask, a position's output
+# depends on which tokens came before it, and stacked causal layers can learn some position information from that
+# alone (Haviv et al., 2022); but to one attention layer, the order of the earlier tokens is still invisible.)
+# Adding a different vector to each position, a **position embedding**, breaks the symmetry: the same tokens in
+# another order now give other outputs.
 
 # %%
 torch.manual_seed(0)
@@ -192,7 +194,7 @@ print(f"training took {train_seconds:.1f} s on this machine")
 # To measure what the model learned, it **generates**: given the six digits and the separator, it picks the most
 # likely next token (greedy decoding), appends it, and repeats six times. The function below does it the simple
 # way, running the whole sequence through the model again for every new token; exercise 4a does it better. The
-# accuracy is the fraction of answer digits right, on 1000 sequences the model has not seen.
+# accuracy is the fraction of answer digits right, on 1000 random sequences drawn apart from the training batches.
 
 # %% nbgrader={"grade_id": "provided_greedy", "locked": true}
 def greedy_no_cache(model, prompt, num_new_tokens, causal=True):
@@ -218,7 +220,7 @@ generated = greedy_no_cache(model, TEST_SEQUENCES[:, :PROMPT_LEN], NUM_DIGITS)
 accuracy = answer_accuracy(generated)
 final_loss = sum(losses[-20:]) / 20
 print(f"After {len(losses)} steps the training loss was {final_loss:.3f} (mean of the last 20 steps), and greedy "
-      f"generation got {accuracy:.1%} of the answer digits of 1000 new sequences right.")
+      f"generation got {accuracy:.1%} of the answer digits of 1000 test sequences right.")
 print("one of them, generated:", show(generated[0]))
 
 fig, ax = plt.subplots(figsize=(7, 3))
@@ -493,5 +495,7 @@ plt.show()
 # - O. Press, L. Wolf. *Using the Output Embedding to Improve Language Models.* EACL 2017. arXiv:1608.05859.
 # - R. Pope et al. *Efficiently Scaling Transformer Inference.* MLSys 2023. arXiv:2211.05102 (the KV cache's
 #   memory cost at scale).
+# - A. Haviv, O. Ram, O. Press, P. Izsak, O. Levy. *Transformer Language Models without Positional Encodings Still
+#   Learn Positional Information.* Findings of EMNLP 2022. arXiv:2203.16634.
 # - B. Zhang, R. Sennrich. *Root Mean Square Layer Normalization.* NeurIPS 2019. arXiv:1910.07467.
 # - A. Karpathy. *nanoGPT* (github.com/karpathy/nanoGPT): a small GPT trained and sampled on a laptop.
