@@ -20,8 +20,8 @@
 # - write greedy autoregressive generation with a KV cache, and check it against the model's own forward pass;
 # - measure what the cache buys, and explain what the causal mask buys.
 #
-# **Estimated time:** 60 minutes. The solved notebook, training included, ran in 27 s to 64 s on the 2-core CPU it
-# was written on (the longer while other jobs loaded that machine).
+# **Estimated time:** 60 minutes. The solved notebook, training included, ran in 31 s to 39 s (three runs) on the
+# 2-core CPU it was written on, while other jobs loaded that machine.
 #
 # | part | what you do | graded |
 # | --- | --- | --- |
@@ -387,7 +387,8 @@ print(f"same tokens as greedy_no_cache on {agree:.1%} of the 1000 test sequences
 def tokens_per_second(decode, model, prompt, num_new_tokens):
     timer = benchmark.Timer(stmt="decode(model, prompt, n)", num_threads=torch.get_num_threads(),
                             globals={"decode": decode, "model": model, "prompt": prompt, "n": num_new_tokens})
-    return prompt.shape[0] * num_new_tokens / timer.blocked_autorange(min_run_time=0.2).median
+    # repeated until the spread is under 10% of the median, for at most 1 s: one slow run does not decide
+    return prompt.shape[0] * num_new_tokens / timer.adaptive_autorange(threshold=0.1, max_run_time=1.0).median
 
 
 SPEED_LENGTHS = (16, 256)
@@ -409,16 +410,18 @@ else:
           f"{long:.1f}x as fast for {SPEED_LENGTHS[1]}: {trend}.")
 
 # %% [markdown]
-# When this notebook was written, in five runs on its 2-core CPU (torch 2.13, one thread, a machine shared with
-# other jobs), the cache made generation **0.5x to 1.2x as fast for 16 new tokens and 2.1x to 6.8x as fast for
-# 256**. For 16 tokens it brought nothing, and in one run it cost time: the prefixes are at most 24 positions
-# long, a cached step does a few more small operations than a full pass (joining the cache, building the mask),
-# and skipping the recomputation of so few positions in a layer this small saves little (we did not profile where
-# the time goes at this size). Without the cache, step `t` runs all `t` positions through every layer, so the
-# time per token grows with the length (and the total with its square); with it, a step runs one position
-# through every layer and only its attention reads the `t` cached keys, a small part of the work at this size.
-# The price is memory: two `(batch, heads, length, d_k)` tensors per layer, which for large models and long texts
-# is what limits how many sequences a GPU can serve at once.
+# When this notebook was written, in three runs of the cell above on its 2-core CPU (torch 2.13, one thread, a
+# machine shared with other jobs), the cache made generation **1.1x to 1.4x as fast for 16 new tokens and 2.8x to
+# 4.3x as fast for 256**. Earlier versions of the cell, with fewer repeats, measured anything from 0.5x to 2.7x
+# for 16 tokens and from 1.8x to 6.8x for 256 on that busy machine: timings this short are easily disturbed.
+# For 16 tokens the gain is small: the prefixes are at most 24 positions long, a cached step does a few more
+# small operations than a full pass (joining the cache, building the mask), and skipping the recomputation of so
+# few positions in a layer this small saves little (we did not profile where the time goes at this size).
+# Without the cache, step `t` runs all `t` positions through every layer, so the time per token grows with the
+# length (and the total with its square); with it, a step runs one position through every layer and only its
+# attention reads the `t` cached keys, a small part of the work at this size. The price is memory: two
+# `(batch, heads, length, d_k)` tensors per layer, which for large models and long texts is what limits how many
+# sequences a GPU can serve at once.
 #
 # ## 6. Exercise 4b: what the causal mask buys
 #
