@@ -27,3 +27,28 @@ def course_copy(tmp_path: Path) -> Path:
 
 # Notebooks under tests/ are fixtures (broken or hostile submissions), never nbval tests.
 collect_ignore_glob = ["**/*.ipynb"]
+
+# Markers (declared in pyproject.toml) by test file, in one table rather than in each module. `make test-fast`
+# leaves out every test marked here. Notebooks run by nbval (solutions/, notebooks/) are all `slow`.
+TESTS = Path(__file__).resolve().parent
+MARKS = {
+    "adversarial/test_adversarial.py": ("sandbox", "slow"),  # 35 hostile students graded in the jail
+    "test_example_class.py": ("sandbox", "slow"),  # the main job on the example class (golden scores)
+    "test_parallel_autograde.py": ("sandbox", "slow"),  # grading runs that kill kernels and workers
+    "test_postgres_gradebook.py": ("postgres", "sandbox", "slow"),  # grades into a real PostgreSQL server
+    "browser": ("browser", "slow"),  # JupyterLab in headless Chromium
+    "test_student_lab.py": ("slow",),  # starts JupyterLab twice
+    "test_validate.py": ("slow",),  # nbgrader validate runs notebooks (whole solutions: 10-60 s each here)
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        if path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+            continue
+        for where, marks in MARKS.items():
+            if path == TESTS / where or TESTS / where in path.parents:
+                for mark in marks:
+                    item.add_marker(getattr(pytest.mark, mark))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -144,7 +143,7 @@ def read_scores(root: Path, students: list[str]) -> dict[str, float | None]:
                 submission = gb.find_submission(ASSIGNMENT, student)
                 scores[student] = sum(g.score for nb in submission.notebooks for g in nb.grades
                                       if g.auto_score is not None and g.cell.cell_type == "code")
-            except Exception:  # noqa: BLE001: no grade recorded
+            except Exception:  # noqa: BLE001 (no grade recorded)
                 scores[student] = None
     return scores
 
