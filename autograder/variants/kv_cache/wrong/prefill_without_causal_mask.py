@@ -8,7 +8,6 @@ def generate(model, prompt, num_new_tokens):
 
     def run(tokens, start):
         x = model.embed(tokens, start)
-        t = tokens.shape[1]
         mask = None
         for layer, block in enumerate(model.blocks):
             q, k, v = block.attn.project(block.norm1(x))
