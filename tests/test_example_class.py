@@ -27,6 +27,24 @@ def test_every_student_gets_exactly_the_expected_scores(graded):
             assert got == expected, f"{student.id} ({student.about}) {notebook}: got {got}, expected {expected}"
 
 
+def test_all_or_nothing_grading_gives_the_expected_scores(tmp_path):
+    """The other setting of the partial-credit switch: each graded cell scores all or nothing."""
+    from conftest import make_course_copy
+
+    students = [s for s in example_class.load_class() if s.expected_all_or_nothing]
+    assert students, "class.toml should give all-or-nothing scores for some students"
+    repo = make_course_copy(tmp_path / "repo")
+    with (repo / "nbgrader_config.py").open("a") as f:
+        f.write("\nc.SandboxedExecute.partial_credit = False\n")
+    result = grade_example_class(repo, example_root=tmp_path / "example_course", only=[s.id for s in students])
+    for student in students:
+        assert set(student.expected_all_or_nothing) == set(assignment_notebook_names()), student.id
+        for notebook, expected in student.expected_all_or_nothing.items():
+            got = result["scores"].score.get((student.id, notebook))
+            assert got == expected, f"{student.id} all or nothing, {notebook}: got {got}, expected {expected}"
+            assert got < student.expected[notebook] or expected == student.expected[notebook]
+
+
 def test_every_notebook_of_every_student_has_an_expected_score():
     for student in example_class.load_class():
         assert set(student.expected) == set(assignment_notebook_names()), student.id
