@@ -15,7 +15,8 @@ INSTRUCTOR_PLUGINS := @jupyter/nbgrader:create-assignment @jupyter/nbgrader:form
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed  ## create the virtual environment (.venv) if it is missing
+setup: $(VENV)/.installed  ## create .venv if it is missing; as root with apt-get, also the system packages
+	@bash .ci/system-packages --if-possible
 
 $(VENV)/.installed: requirements.txt $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +38,11 @@ lock:  ## refresh requirements.lock from requirements.txt (a fresh venv, pip fre
 	mv $(LOCK).tmp $(LOCK)
 	rm -rf build/lock-venv
 
-system-packages:  ## Debian packages the sandbox, browser and PostgreSQL tests use (needs root)
+system-packages:  ## Debian packages of the grading jail, the browser and PostgreSQL tests (needs root)
 	bash .ci/system-packages
 
-grade: setup  ## main job: regenerate release/, grade the example class, write grades, feedback and report
-	$(PY) -m autograder.grade
+grade: setup  ## main job: grade the example class in example_course/, write grades, feedback and report
+	$(VENV)/bin/lab grade
 
 test: setup  ## the test suite (what CI runs)
 	$(PY) -m pytest
@@ -55,7 +56,7 @@ lint: setup  ## ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
 build: setup  ## regenerate every derived file: release/, solutions/, notebooks/*.ipynb
-	$(PY) -m autograder.build
+	$(VENV)/bin/lab build
 
 lab: setup $(STUDENT_JUPYTER)/.configured  ## the student's JupyterLab (Validate; no instructor tools) on a scratch copy of the student notebooks
 	$(PY) -m autograder.build sources release

@@ -9,12 +9,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from autograder.course import copy_course  # noqa: E402
 
 
-def require(condition: bool, reason: str) -> None:
-    """Skip a test whose tool is missing here, but fail in CI, where .ci/run installs every tool."""
+JAIL_INSTALL = "`make system-packages` as root (Debian/Ubuntu: apt-get install bubblewrap)"
+
+
+def require(condition: bool, reason: str, install: str | None = None) -> None:
+    """Skip a test whose tool is missing here, saying what is missing and how to install it, but fail in CI, where
+    .ci/run installs every tool."""
     if not condition:
+        if install:
+            reason = f"{reason}; install: {install}"
         if os.environ.get("CI"):
             pytest.fail(f"CI must provide this: {reason}")
         pytest.skip(reason)
+
+
+def require_jail() -> None:
+    from autograder.jail import probe
+
+    problem = probe()
+    require(problem is None, f"needs the grading jail: {problem}", JAIL_INSTALL)
 
 
 make_course_copy = copy_course
@@ -39,6 +52,7 @@ MARKS = {
     "browser": ("browser", "slow"),  # JupyterLab in headless Chromium
     "test_student_lab.py": ("slow",),  # starts JupyterLab twice
     "test_validate.py": ("slow",),  # nbgrader validate runs notebooks (whole solutions: 10-60 s each here)
+    "test_course.py": ("slow",),  # runs the lab command line on scratch courses (about 1.5 min)
 }
 
 

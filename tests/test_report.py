@@ -3,12 +3,13 @@ run off the right-hand column)."""
 import nbformat
 import pytest
 
-from autograder.checks import checkpointing, decoder, rmsnorm
+from autograder.checks import checkpointing, decoder, kv_cache, rmsnorm
 from autograder.paths import ASSIGNMENT, RELEASE
 from autograder.report import CheckOutcomes, ClassScores, failure_rows, report_figure
 
 # The lab's own notebooks, test cells and check names: the lengths of these labels decide the layout.
-CHECKS = {"01_decoder_block": decoder, "02_gradient_checkpointing": checkpointing, "03_rmsnorm": rmsnorm}
+CHECKS = {"01_decoder_block": decoder, "02_gradient_checkpointing": checkpointing, "03_rmsnorm": rmsnorm,
+          "04_tiny_language_model": kv_cache}
 NOTEBOOKS = sorted(CHECKS)
 STUDENTS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 
