@@ -1,5 +1,7 @@
 """In-kernel guard for the hidden checks (loaded before any student code; see the README's threat model).
 
+Only guarded checks (behaviour without a data witness) are decided here; judged checks only probe in the kernel
+and are decided by the grader (autograder/nbgrader_ext/judge.py), so nothing below matters for their points.
 The checks run in the same interpreter as the student's code, so the student's code can change what they rely on.
 Before each check group runs, the guard puts back everything it recorded at start-up (torch's functions, Tensor and
 Module methods, builtins, import machinery, the check modules and their helpers) and, after the group ran, checks
@@ -150,7 +152,12 @@ def install(key: bytes) -> None:
             error = exc
         during = snap.changed()
         restore_all()
-        total = len(self.groups.get(group, ())) if isinstance(self.groups, dict) else 0
+        try:  # only guarded checks are signed for: the grader judges the others from their probe data
+            total = len(self.guarded_names(group))
+        except Exception:  # noqa: BLE001: an unknown group (the run above raised already)
+            total = 0
+        if total == 0 and not during and error is None and self.judged_names(group):
+            return  # nothing to sign: every check of this group is judged outside the kernel
         if during or total == 0:
             status = verdict_failed
         elif error is None:
