@@ -82,7 +82,8 @@ class _Snapshot:
 
 
 _MISSING = object()
-_IGNORED = {"__dict__", "__weakref__", "_", "__"}
+_IGNORED = {"__dict__", "__weakref__", "_", "__",
+            "__slotnames__"}  # copyreg caches it on a class the first time one is pickled (torch.save: probes)
 # IPython swaps these while a cell runs (builtin_trap): not something the checks rely on
 _IGNORED_BUILTINS = {"exit", "quit", "help", "copyright", "credits", "license", "display", "get_ipython",
                      "__IPYTHON__", "__builtins__", "__name__", "__doc__", "__package__", "__loader__", "__spec__",
