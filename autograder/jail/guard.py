@@ -53,7 +53,7 @@ class _Snapshot:
                 if now.get(name, _MISSING) is not value:
                     out.append(f"{label}.{name}")
             if strict:
-                out += [f"{label}.{name} (added)" for name in now if name not in saved]
+                out += [f"{label}.{name} (added)" for name in now if name not in saved and name not in _IGNORED]
         return out
 
     def restore(self) -> None:
@@ -71,7 +71,7 @@ class _Snapshot:
                     except (AttributeError, TypeError):
                         pass
             if strict:
-                for name in [n for n in now if n not in saved]:
+                for name in [n for n in now if n not in saved and n not in _IGNORED]:
                     try:
                         if isinstance(owner, dict):
                             del owner[name]
