@@ -34,7 +34,9 @@ build: setup  ## regenerate every derived file: release/, solutions/, notebooks/
 lab: setup  ## JupyterLab with nbgrader's extensions on a scratch copy of the student notebooks
 	$(PY) -m autograder.build sources release
 	mkdir -p build/student && cp -rn release/transformer_block build/student/
-	cd build/student && jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
+	cp release/transformer_block/nbgrader_config.py build/student/transformer_block/
+	# Started in the assignment's folder, as a student does: Validate reads the nbgrader_config.py there.
+	cd build/student/transformer_block && jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
 
 formgrader: setup  ## JupyterLab at the course root for instructors: Formgrader, manual grading, the sources
 	$(PY) -m autograder.build sources release

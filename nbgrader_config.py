@@ -15,6 +15,12 @@ c.CourseDirectory.root = str(COURSE_ROOT)
 c.CourseDirectory.solution_directory = "solutions"
 # nbgrader copies EVERY non-notebook file of source/<assignment>/ into release/. The .py files there are the
 # jupytext text sources of the notebooks (they hold solutions and hidden tests), so they must never ship.
+# The same list filters what autograde copies from a submission into the grading folder (no student .py file
+# reaches the kernel's folder) and what nbgrader's exchange releases and collects. So the students' own
+# nbgrader_config.py, which the build writes into release/ after nbgrader (settings for Validate), travels with
+# a git or LMS copy of release/ but not through the exchange, and a submitted copy is never graded with. On a
+# JupyterHub, Validate reads the configuration of the student's server, not the assignment folder: put that file's
+# settings in the hub's system-wide nbgrader_config.py (README: "Validate gives the grading verdict").
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "*.md"]
 
 # The gradebook: SQLite beside this file unless NBGRADER_DB_URL names another SQLAlchemy URL

@@ -3,6 +3,7 @@
 Steps, in order:
   sources    source/<assignment>/NN_name.py (jupytext text)  ->  source/<assignment>/NN_name.ipynb
   release    nbgrader generate_assignment                      ->  release/<assignment>/
+             and the students' nbgrader_config.py (autograder/student_config.py: Validate decides as grading)
   solutions  nbgrader generate_solution (executed)              ->  solutions/<assignment>/
   lessons    notebooks/NN_name.py, executed                    ->  notebooks/NN_name.ipynb
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import student_config
 from .nbgrader_cli import run_nbgrader
 from .notebook_text import build_notebook, write_notebook
 from .paths import ASSIGNMENT, LESSONS, REPO, SOLUTIONS
@@ -60,6 +62,9 @@ def build_sources(course_root: Path = REPO, assignment: str = ASSIGNMENT) -> lis
 def build_release(course_root: Path = REPO, assignment: str = ASSIGNMENT) -> None:
     build_sources(course_root, assignment)
     run_nbgrader("generate_assignment", assignment, "--force", course_root=course_root, quiet=True)
+    # Written after nbgrader, which copies no .py file from source/ (CourseDirectory.ignore keeps the text sources
+    # out of the release): the students' settings for Validate, from this course's grading settings.
+    student_config.write(course_root / "release" / assignment, course_root)
 
 
 def build_solutions(course_root: Path = REPO, assignment: str = ASSIGNMENT, execute: bool = True) -> None:

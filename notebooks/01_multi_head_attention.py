@@ -345,8 +345,9 @@ print("  head 0 gets features", split[0, 0, 0].int().tolist(), "| head 1 gets", 
 # Here is the class the exercises give you, with everything above in one place: four `nn.Linear` projections
 # `W_q, W_k, W_v, W_o`, the split and merge, the scaling, the mask (True = may attend, broadcast to
 # `(batch, heads, q_len, k_len)`), the NaN fix of section 4, and dropout on the attention weights (it randomly drops
-# some query-key links during training; section 7 of the next lesson says where else dropout goes). It keeps the
-# last weights in `attn_weights` so that you can plot them. The exercise notebooks contain this same code.
+# some query-key links during training; section 5 of the next lesson says where else dropout goes). With
+# `keep_weights=True` it keeps the last weights in `attn_weights` so that you can plot them; that is off by default,
+# because a kept tensor stays in memory (exercise 2 measures memory). The exercise notebooks contain this same code.
 
 # %% include="autograder/provided/attention.py"
 
@@ -363,7 +364,7 @@ print("  head 0 gets features", split[0, 0, 0].int().tolist(), "| head 1 gets", 
 # %%
 torch.manual_seed(0)
 d_model, num_heads = 16, 4
-mha = MultiHeadAttention(d_model, num_heads, dropout=0.0)
+mha = MultiHeadAttention(d_model, num_heads, dropout=0.0, keep_weights=True)
 x = torch.randn(2, seq_len, d_model)
 ours = mha(x, x, x, mask=combined_mask)
 
@@ -428,7 +429,7 @@ class ToyModel(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab, d_model)
         self.position = nn.Parameter(torch.randn(seq_len, d_model))
-        self.attn = MultiHeadAttention(d_model, num_heads, dropout=0.0)
+        self.attn = MultiHeadAttention(d_model, num_heads, dropout=0.0, keep_weights=True)
         self.readout = nn.Linear(d_model, vocab)
 
     def forward(self, tokens, mask=None):

@@ -84,6 +84,12 @@ torch.set_printoptions(precision=3, sci_mode=False)
 # An **encoder** block reads a whole sequence (a sentence to translate, say); every position may attend to every
 # other real position, so its self-attention takes only a padding mask. Here it is, with a switch for post-norm
 # that section 4 uses.
+#
+# **Names.** The parts are named as in the exercises: `attn`, `ffn`, `norm1`, `norm2`, `dropout` are exactly the
+# names exercise 2 asks of each encoder layer. A decoder block (section 3, exercise 1) has two attentions, so there
+# they are called `self_attn` and `cross_attn`, and it has a third norm, `norm3`; that is the one place where the
+# names differ, on purpose. (PyTorch's own layers call their attention `self_attn` in the encoder too: section 2's
+# comparison reads `theirs.self_attn`.)
 
 # %%
 class EncoderBlock(nn.Module):
@@ -91,7 +97,7 @@ class EncoderBlock(nn.Module):
         super().__init__()
         d_ff = d_ff or 4 * d_model
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
@@ -100,10 +106,10 @@ class EncoderBlock(nn.Module):
     def forward(self, x, mask=None):
         if self.norm_first:  # pre-norm: x + Dropout(Sublayer(LayerNorm(x)))
             h = self.norm1(x)
-            x = x + self.dropout(self.self_attn(h, h, h, mask=mask))
+            x = x + self.dropout(self.attn(h, h, h, mask=mask))
             x = x + self.dropout(self.ffn(self.norm2(x)))
         else:                # post-norm: LayerNorm(x + Dropout(Sublayer(x)))
-            x = self.norm1(x + self.dropout(self.self_attn(x, x, x, mask=mask)))
+            x = self.norm1(x + self.dropout(self.attn(x, x, x, mask=mask)))
             x = self.norm2(x + self.dropout(self.ffn(x)))
         return x
 
@@ -127,7 +133,7 @@ print("input", tuple(x.shape), "-> output", tuple(y.shape))
 
 # %%
 def copy_into_torch_layer(ours, theirs):
-    attn = ours.self_attn
+    attn = ours.attn
     with torch.no_grad():
         theirs.self_attn.in_proj_weight.copy_(torch.cat([attn.W_q.weight, attn.W_k.weight, attn.W_v.weight]))
         theirs.self_attn.in_proj_bias.copy_(torch.cat([attn.W_q.bias, attn.W_k.bias, attn.W_v.bias]))
@@ -338,7 +344,7 @@ print(f"encoder block: formula {encoder_formula:,} | ours {n_params(ours):,} | "
       f"nn.TransformerEncoderLayer {n_params(torch_encoder):,}")
 print(f"decoder block: formula {decoder_formula:,} | nn.TransformerDecoderLayer {n_params(torch_decoder):,}")
 print(f"share of the encoder block in the FFN: {n_params(ours.ffn) / n_params(ours):.0%}, "
-      f"in attention: {n_params(ours.self_attn) / n_params(ours):.0%}, in LayerNorms: "
+      f"in attention: {n_params(ours.attn) / n_params(ours):.0%}, in LayerNorms: "
       f"{(n_params(ours.norm1) + n_params(ours.norm2)) / n_params(ours):.2%}")
 
 # %% [markdown]

@@ -4,6 +4,7 @@ import json
 import nbformat
 import pytest
 
+from autograder import student_config
 from autograder.build import build_lessons, build_release, build_solutions
 from autograder.notebook_text import NotebookSourceError, build_notebook
 from autograder.paths import ASSIGNMENT, LESSONS, RELEASE, REPO, SOLUTIONS, SOURCE, assignment_notebook_names
@@ -29,17 +30,19 @@ def test_every_assignment_notebook_is_released_and_solved():
 
 
 def test_release_is_regenerated_identically(course_copy):
-    """release/ is byte-for-byte what nbgrader generate_assignment makes from source/ now."""
+    """release/ is byte-for-byte what the build (nbgrader generate_assignment, then the students' config) makes
+    from source/ now."""
     build_release(course_copy)
-    for name in NOTEBOOKS:
-        fresh = (course_copy / "release" / ASSIGNMENT / f"{name}.ipynb").read_text()
-        committed = (RELEASE / ASSIGNMENT / f"{name}.ipynb").read_text()
-        assert fresh == committed, f"release/{ASSIGNMENT}/{name}.ipynb is stale: run `make build` and commit"
+    for name in [f"{name}.ipynb" for name in NOTEBOOKS] + [student_config.FILE_NAME]:
+        fresh = (course_copy / "release" / ASSIGNMENT / name).read_text()
+        committed = (RELEASE / ASSIGNMENT / name).read_text()
+        assert fresh == committed, f"release/{ASSIGNMENT}/{name} is stale: run `make build` and commit"
 
 
-def test_release_holds_only_notebooks():
+def test_release_holds_only_notebooks_and_the_students_config():
     files = [p for p in (RELEASE / ASSIGNMENT).rglob("*") if p.is_file()]
-    assert files and all(p.suffix == ".ipynb" for p in files), [str(p) for p in files]
+    others = [p.name for p in files if p.suffix != ".ipynb"]
+    assert files and others == [student_config.FILE_NAME], others
 
 
 def test_solutions_are_regenerated_identically(course_copy):

@@ -11,6 +11,7 @@ from check_harness import reference_namespace, variants
 from autograder.checks import checkpointing
 from autograder.provided.attention import MultiHeadAttention
 from autograder.provided.memory_meter import PeakMemory
+from autograder.provided.weighted_loss import weighted_loss
 from autograder.variants import load_variant, mistake
 
 # Small tensors: several threads only add contention (and make a loaded machine very slow).
@@ -35,8 +36,8 @@ GROUP_ARGS = {
 
 def load_answer(path) -> dict:
     """A variant runs after the notebook's provided cells, as a solution cell does: inject what they define."""
-    prelude = {"MultiHeadAttention": MultiHeadAttention, "PeakMemory": PeakMemory, "torch": torch,
-               "nn": torch.nn, "math": math, "time": time}
+    prelude = {"MultiHeadAttention": MultiHeadAttention, "PeakMemory": PeakMemory, "weighted_loss": weighted_loss,
+               "PlainEncoder": checkpointing.PlainEncoder, "torch": torch, "nn": torch.nn, "math": math, "time": time}
     return load_variant(path, prelude)
 
 
@@ -183,3 +184,26 @@ def test_meter_imports_only_torch_and_the_standard_library():
     roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     roots |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert roots <= {"torch"} | set(sys.stdlib_module_names)
+
+
+def test_tests_of_2b_and_2c_use_nothing_from_2a():
+    """2b and 2c are gradable when 2a is not done: their test cells, and the fixtures those share, build on the
+    provided PlainEncoder, never on a name that 2a's answer or 2a's fixtures define."""
+    import ast
+
+    from autograder.notebook_text import build_notebook
+    from autograder.paths import ASSIGNMENT, SOURCE
+
+    cells = {cell.metadata["nbgrader"]["grade_id"]: cell.source
+             for cell in build_notebook(SOURCE / ASSIGNMENT / f"{NOTEBOOK}.py").cells
+             if "nbgrader" in cell.metadata}
+    from_2a = set()
+    for grade_id in ("encoder_impl", "test_fixtures"):
+        tree = ast.parse(cells[grade_id])
+        from_2a |= {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+        from_2a |= {target.id for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)}
+    assert {"TransformerEncoderCheckpointed", "small", "x_small"} <= from_2a
+    for grade_id in ("plain_fixtures", "test_measure", "test_segments", "test_peak_by_k"):
+        used = {node.id for node in ast.walk(ast.parse(cells[grade_id])) if isinstance(node, ast.Name)}
+        assert not used & from_2a, f"{grade_id} uses {sorted(used & from_2a)} from 2a"

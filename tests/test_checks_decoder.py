@@ -1,7 +1,8 @@
 """The decoder-block hidden checks pass every correct answer and fail every realistic wrong one.
 
 The notebook has two solution cells, so a variant file answers one of them: `masks_*.py` the mask helpers (1a,
-`decoder_masks_impl`), `block_*.py` the block (1b, `decoder_block_impl`). Block variants use the provided
+`decoder_masks_impl`), `block_*.py` the block (1b, `decoder_block_impl`), and `lab_solution.py`, the lab's own
+decoder block, answers 1b too. Block variants use the provided
 MultiHeadAttention without defining it, as a student's cell does; `load` puts it in their namespace.
 """
 import re
@@ -35,6 +36,8 @@ def provided_attention() -> type:
 
 
 def kind(path: Path) -> str:
+    if path.stem == "lab_solution":  # the lab's own block, named like every exercise's lab_solution.py
+        return "block"
     return path.stem.split("_", 1)[0]
 
 
@@ -73,6 +76,14 @@ def test_reference_solution_passes_every_check():
 @pytest.mark.parametrize("path", CORRECT, ids=lambda p: p.stem)
 def test_correct_variant_passes_every_check(path):
     assert variant_failures(path) == {}
+
+
+def test_the_lab_solution_is_a_correct_variant():
+    """The lab's own decoder block keeps full marks (issue 11): it is among the correct variants, so the test
+    above runs every check of 1b on it."""
+    lab = [path for path in CORRECT if path.stem == "lab_solution"]
+    assert lab and kind(lab[0]) == "block"
+    assert variant_failures(lab[0]) == {}
 
 
 @pytest.mark.parametrize("path", WRONG, ids=lambda p: p.stem)

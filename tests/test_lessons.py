@@ -48,7 +48,7 @@ def _torch_mha_with_weights_of(mha):
 @pytest.fixture
 def mha():
     torch.manual_seed(0)
-    return MultiHeadAttention(16, 4, dropout=0.0)
+    return MultiHeadAttention(16, 4, dropout=0.0, keep_weights=True)
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -116,6 +116,17 @@ def test_fully_masked_row_gives_zero_weights_not_nan(mha):
     assert torch.allclose(out[0, :2], mha.W_o.bias.expand(2, 16))      # attends to nothing: output is W_o's bias
     (out * torch.randn_like(out)).sum().backward()
     assert not x.grad.isnan().any()
+
+
+def test_attention_weights_are_kept_only_when_asked(mha):
+    """Keeping them is opt-in: a kept tensor outlives the step (exercise 2's checkpointing cannot free it)."""
+    x = torch.randn(1, 3, 16)
+    plain = MultiHeadAttention(16, 4, dropout=0.0)
+    plain(x, x, x)
+    assert plain.attn_weights is None
+    plain.keep_weights = True
+    plain(x, x, x)
+    assert plain.attn_weights.shape == (1, 4, 3, 3)
 
 
 def test_the_naive_minus_inf_softmax_gives_nan():

@@ -137,10 +137,11 @@ def test_a_score_published_by_the_code_under_test_is_not_read():
     assert score(graded_cell(forged, stdout(verdict(0, 5)))) == 0
 
 
-def test_partial_points_never_round_up():
+def test_partial_points_to_a_hundredth_and_below_full_marks():
     assert partial_points(2, 2, 3) == 1.33
+    assert partial_points(2, 1, 3) == 0.67
     assert partial_points(3, 1, 3) == 1.0
-    assert partial_points(1, 7, 7) == 1.0
+    assert all(partial_points(points, total - 1, total) < points for points in (1, 2, 4) for total in range(2, 400))
 
 
 # --- judged checks: decided from probe data, in the grader's process ------------------------------------------

@@ -1,20 +1,26 @@
 """Hidden checks for exercise 2, gradient checkpointing.
 
 What the notebook states, and so all these checks rely on:
-- 2a `TransformerEncoderCheckpointed(num_layers, d_model, num_heads, d_ff=None, dropout=0.1)`: `layers` (an
-  nn.ModuleList; `layer(x, mask)`), each layer with `norm1`, `attn` (the provided MultiHeadAttention), `norm2`, `ff`,
-  pre-norm: `h = norm1(x); x = x + dropout(attn(h, h, h, mask)); x = x + dropout(ff(norm2(x)))`; the final LayerNorm
-  `norm`; `d_ff=None` means 4 * d_model. `forward(x, mask=None, use_checkpointing=True)` checkpoints each layer
-  separately when training with gradients enabled and use_checkpointing is true, else runs plainly.
+- 2a `TransformerEncoderCheckpointed(num_layers, d_model, num_heads, d_ff=None, dropout=0.1)` (the lab's API):
+  `layers`, an nn.ModuleList with one entry per layer, each entry a module holding the submodules `attn` (the
+  provided MultiHeadAttention), `ffn`, `norm1`, `norm2` (a layer class of the student's, or an nn.ModuleDict run by
+  a helper: how a layer is run is not part of the API); pre-norm:
+  `h = norm1(x); x = x + dropout(attn(h, h, h, mask)); x = x + dropout(ffn(norm2(x)))`; the final LayerNorm
+  `final_norm`; `d_ff=None` means 4 * d_model. `forward(x, mask=None, use_checkpointing=True)` checkpoints each
+  layer separately when training with gradients enabled and use_checkpointing is true, else runs plainly.
 - 2b `train_step_cost(model, x, use_checkpointing) -> (peak_bytes, seconds)`: one step (grads cleared, forward,
-  `out.pow(2).mean()`, backward), peak from `PeakMemory(x.device)`, time of a second step outside the meter, grads
-  left cleared.
-- 2c `checkpoint_every(model, x, k, mask=None)`: segments of k consecutive layers, each one checkpointed region,
-  then the final norm; `peak_by_k(model, x) -> {k: peak_bytes}` for k = 1..num_layers, as in 2b but with
-  `checkpoint_every`, grads left cleared.
+  `weighted_loss(out)`, backward), peak from `PeakMemory(x.device)`, time of a second step outside the meter,
+  grads left cleared.
+- 2c `checkpoint_every(model, x, k, mask=None)` for an encoder whose `layers[i](x, mask)` runs layer i (the
+  provided PlainEncoder): segments of k consecutive layers, each one checkpointed region, then `final_norm`;
+  `peak_by_k(model, x) -> {k: peak_bytes}` for k = 1..num_layers, as in 2b but with `checkpoint_every`, grads left
+  cleared.
+2b and 2c are checked on an encoder built here from the provided PlainEncoder, never on the student's 2a.
 
-Recomputation is counted with forward PRE-hooks: a checkpointed region's recomputation stops early, so a forward
-hook may not fire then, while a pre-hook always does. Memory is measured with the meter the notebook provides.
+Recomputation is counted with forward PRE-hooks on each layer's `attn`, a module every design calls as a module
+(a layer itself may be a ModuleDict that is never called, or be run through `layer.forward`, which fires no hook).
+A checkpointed region's recomputation stops early, so a forward hook may not fire then, while a pre-hook always
+does. Memory is measured with the meter the notebook provides.
 """
 from __future__ import annotations
 
@@ -26,8 +32,10 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from autograder.provided import as_in_notebook
 from autograder.provided.attention import MultiHeadAttention
 from autograder.provided.memory_meter import PeakMemory
+from autograder.provided.weighted_loss import weighted_loss
 
 from ._core import CheckGroups, expect, expect_close
 
@@ -72,6 +80,20 @@ def _layers(model: nn.Module) -> list[nn.Module]:
     return list(layers)
 
 
+def _part(layer: nn.Module, name: str) -> nn.Module:
+    """A layer's submodule by name, whether the layer is a class of its own or an nn.ModuleDict."""
+    part = getattr(layer, name, None)
+    expect(isinstance(part, nn.Module), f"each layer should have the submodule `{name}` (see the API in the notebook)")
+    return part
+
+
+def _final_norm(model: nn.Module) -> nn.Module:
+    norm = getattr(model, "final_norm", None)
+    expect(isinstance(norm, nn.LayerNorm),
+           "the encoder should end with a final nn.LayerNorm in `self.final_norm` (a pre-norm stack needs one)")
+    return norm
+
+
 def _weights(out: torch.Tensor, seed: int) -> torch.Tensor:
     """A fixed random weighting of the outputs (a plain .sum() after a LayerNorm has almost zero gradient)."""
     return torch.randn(out.shape, generator=_generator(seed))
@@ -111,9 +133,12 @@ def _compare_steps(plain, ckpt, what: str) -> None:
 
 @contextmanager
 def _recorded_layer_calls(layers):
-    """Record the index of every layer whose forward starts (pre-hooks fire during recomputation too)."""
+    """Record the index of every layer whose attention starts (pre-hooks fire during recomputation too).
+
+    The hook is on each layer's `attn`, not on the layer: a layer kept as an nn.ModuleDict is never called, and
+    `checkpoint(layer.forward, ...)` bypasses the layer's hooks; every design calls its attention as a module."""
     calls: list[int] = []
-    handles = [layer.register_forward_pre_hook(lambda module, args, i=i: calls.append(i))
+    handles = [_part(layer, "attn").register_forward_pre_hook(lambda module, args, i=i: calls.append(i))
                for i, layer in enumerate(layers)]
     try:
         yield calls
@@ -134,33 +159,18 @@ def _forward_and_backward_calls(layers, forward):
 
 # --- a reference encoder, for the checks of 2b and 2c (they must not depend on the student's 2a) -------------
 
-class _Layer(nn.Module):
-    def __init__(self, d_model, num_heads, d_ff, dropout):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(d_model)
-        self.attn = MultiHeadAttention(d_model, num_heads, dropout)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x, mask=None):
-        h = self.norm1(x)
-        x = x + self.dropout(self.attn(h, h, h, mask))
-        return x + self.dropout(self.ff(self.norm2(x)))
+# The PlainEncoder the notebook provides (the same file), run as the notebook runs it: after the attention cell.
+PlainEncoder = as_in_notebook("plain_encoder.py", {"MultiHeadAttention": MultiHeadAttention})["PlainEncoder"]
 
 
-class ReferenceEncoder(nn.Module):
-    def __init__(self, num_layers, d_model, num_heads, d_ff=None, dropout=0.1):
-        super().__init__()
-        d_ff = 4 * d_model if d_ff is None else d_ff
-        self.layers = nn.ModuleList(_Layer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(d_model)
+class ReferenceEncoder(PlainEncoder):
+    """The provided PlainEncoder with 2a's checkpointing (hidden: it is 2a's answer)."""
 
     def forward(self, x, mask=None, use_checkpointing=True):
         checkpointing = use_checkpointing and self.training and torch.is_grad_enabled()
         for layer in self.layers:
             x = checkpoint(layer, x, mask, use_reentrant=False) if checkpointing else layer(x, mask)
-        return self.norm(x)
+        return self.final_norm(x)
 
 
 def reference_segments(model, x, k, mask=None):
@@ -175,15 +185,15 @@ def reference_segments(model, x, k, mask=None):
 
     for start in range(0, len(layers), k):
         x = checkpoint(run(layers[start:start + k]), x, mask, use_reentrant=False)
-    return model.norm(x)
+    return model.final_norm(x)
 
 
 def reference_peak(model, x, forward) -> int:
-    """The meter's peak for one training step (grads cleared, forward, out.pow(2).mean(), backward)."""
+    """The meter's peak for one training step (grads cleared, forward, weighted_loss, backward)."""
     model.train()
     model.zero_grad(set_to_none=True)
     with PeakMemory(x.device) as meter:
-        forward().pow(2).mean().backward()
+        weighted_loss(forward()).backward()
     model.zero_grad(set_to_none=True)
     return meter.peak_bytes
 
@@ -192,18 +202,17 @@ def reference_peak(model, x, forward) -> int:
 
 @check("structure")
 def layers_and_final_norm(cls) -> None:
-    """`layers` holds num_layers layers with norm1, attn, norm2, ff; `norm` is the final LayerNorm"""
+    """`layers` holds num_layers layers with attn, ffn, norm1, norm2; `final_norm` is the final LayerNorm"""
     for num_layers in (1, 3):
         model = make(cls, num_layers)
         layers = _layers(model)
         expect(len(layers) == num_layers, f"{num_layers} layers asked for, `layers` holds {len(layers)}")
-        for name in ("norm1", "attn", "norm2", "ff"):
-            expect(isinstance(getattr(layers[0], name, None), nn.Module),
-                   f"each layer should have the submodule `{name}` (see the API in the notebook)")
-        for name in ("norm1", "norm2"):
-            expect(isinstance(getattr(layers[0], name), nn.LayerNorm), f"`{name}` should be an nn.LayerNorm")
-        expect(isinstance(getattr(model, "norm", None), nn.LayerNorm),
-               "the encoder should end with a final nn.LayerNorm in `self.norm` (a pre-norm stack needs one)")
+        for layer in layers:
+            for name in ("attn", "ffn", "norm1", "norm2"):
+                _part(layer, name)
+            for name in ("norm1", "norm2"):
+                expect(isinstance(_part(layer, name), nn.LayerNorm), f"`{name}` should be an nn.LayerNorm")
+        _final_norm(model)
 
 
 @check("structure")
@@ -231,11 +240,11 @@ def computes_the_pre_norm_function(cls) -> None:
         actual = model(x, mask=mask)
         h = x
         for layer in _layers(model):
-            a = layer.norm1(h)
-            h = h + layer.attn(a, a, a, mask)
-            h = h + layer.ff(layer.norm2(h))
-        expected = model.norm(h)
-    expect_close(actual, expected, "the encoder's output (compared with norm1 -> attn -> residual, norm2 -> ff -> "
+            a = _part(layer, "norm1")(h)
+            h = h + _part(layer, "attn")(a, a, a, mask)
+            h = h + _part(layer, "ffn")(_part(layer, "norm2")(h))
+        expected = _final_norm(model)(h)
+    expect_close(actual, expected, "the encoder's output (compared with norm1 -> attn -> residual, norm2 -> ffn -> "
                  "residual in each layer, then the final norm; with a padding mask)", rtol=1e-4, atol=1e-5)
 
 
@@ -351,7 +360,7 @@ def _measure_model(num_layers=4):
 
 def _leave_old_gradients(model, x):
     model.train()
-    model(x, use_checkpointing=False).pow(2).mean().backward()
+    weighted_loss(model(x, use_checkpointing=False)).backward()
 
 
 def _number(value, what):

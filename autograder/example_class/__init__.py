@@ -2,6 +2,7 @@
 
 Submissions are generated from the current release notebooks (so they never go stale when release/ is
 regenerated): a student's answer replaces a solution cell's code, exactly as if typed into the notebook.
+A cell answered with UNTOUCHED keeps the release notebook's stub (a part the student did not attempt).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import nbformat
 from ..notebook_text import build_notebook
 from ..paths import ASSIGNMENT, EXAMPLE_CLASS, RELEASE, SOURCE
 from ..variants import HERE as VARIANTS
+
+UNTOUCHED = "release"  # in class.toml, `<grade_id> = "release"`: that cell is left as released
 
 
 @dataclass
@@ -45,13 +48,14 @@ def reference_answers(notebook: str, assignment: str = ASSIGNMENT) -> dict[str, 
 
 def notebook_with_code(release_nb: Path, notebook: str, code_for_cell: dict[str, str]) -> nbformat.NotebookNode:
     """The release notebook as a student submits it: every solution cell holds the reference answer, except the
-    cells named in code_for_cell (grade_id -> code), which hold that code."""
+    cells named in code_for_cell (grade_id -> code), which hold that code, or stay as released where it is None."""
     nb = nbformat.read(str(release_nb), as_version=4)
     replacements = reference_answers(notebook)
     unknown = set(code_for_cell) - set(replacements)
     if unknown:
         raise KeyError(f"{notebook}: no solution cell(s) {sorted(unknown)}")
     replacements.update(code_for_cell)
+    replacements = {gid: code for gid, code in replacements.items() if code is not None}
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in replacements:
@@ -60,13 +64,14 @@ def notebook_with_code(release_nb: Path, notebook: str, code_for_cell: dict[str,
 
 
 def answered_notebook(release_nb: Path, answers: str | dict, notebook: str) -> nbformat.NotebookNode:
-    """answers: "solution", or {grade_id: variant} naming files of autograder/variants/."""
+    """answers: "solution", or {grade_id: variant} naming files of autograder/variants/ (or UNTOUCHED)."""
     if answers == "solution":
         return notebook_with_code(release_nb, notebook, {})
     if not isinstance(answers, dict):
         raise ValueError(f"{notebook}: answers must be 'solution' or a table of grade_id = variant")
-    return notebook_with_code(release_nb, notebook, {gid: (VARIANTS / f"{variant}.py").read_text()
-                                                     for gid, variant in answers.items()})
+    return notebook_with_code(release_nb, notebook, {
+        gid: None if variant == UNTOUCHED else (VARIANTS / f"{variant}.py").read_text()
+        for gid, variant in answers.items()})
 
 
 def write_submissions(root: Path, students: list[Student] | None = None, assignment: str = ASSIGNMENT,

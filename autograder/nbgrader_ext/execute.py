@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import re
 import secrets
@@ -269,7 +268,8 @@ def strip_probe_lines(cell) -> None:
 
 
 def partial_points(points: float, passed: int, total: int) -> float:
-    """points x passed / total, rounded down to a hundredth (never more than earned)."""
-    return math.floor(points * passed / total * 100 + 1e-9) / 100
+    """points x passed / total, to a hundredth; always below the cell's points when a check failed."""
+    score = round(points * passed / total, 2)
+    return min(score, round(points - 0.01, 2)) if passed < total else score
 
 

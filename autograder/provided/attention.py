@@ -11,10 +11,12 @@ class MultiHeadAttention(nn.Module):
     mask: anything that broadcasts to (batch, num_heads, q_len, k_len); nonzero / True means "may attend"
     (the convention of F.scaled_dot_product_attention; nn.MultiheadAttention uses the opposite one).
     A query row whose keys are all masked gets all-zero attention weights (not NaN).
-    The last attention weights are kept in `self.attn_weights` (batch, num_heads, q_len, k_len) for plotting.
+    keep_weights=True keeps the last attention weights in `self.attn_weights` (batch, num_heads, q_len, k_len),
+    for plotting; it is off by default because a kept tensor stays alive whatever the training step does with the
+    rest (gradient checkpointing cannot free it). Switch it on for one module with `mha.keep_weights = True`.
     """
 
-    def __init__(self, d_model, num_heads, dropout=0.1):
+    def __init__(self, d_model, num_heads, dropout=0.1, keep_weights=False):
         super().__init__()
         assert d_model % num_heads == 0, "d_model must be divisible by num_heads"
         self.d_model = d_model
@@ -25,6 +27,7 @@ class MultiHeadAttention(nn.Module):
         self.W_v = nn.Linear(d_model, d_model)
         self.W_o = nn.Linear(d_model, d_model)
         self.dropout = nn.Dropout(dropout)
+        self.keep_weights = keep_weights
         self.attn_weights = None
 
     def split_heads(self, x):
@@ -49,6 +52,6 @@ class MultiHeadAttention(nn.Module):
         weights = torch.softmax(scores, dim=-1)
         if mask is not None:
             weights = weights * allowed.any(dim=-1, keepdim=True)  # fully masked rows attend to nothing
-        self.attn_weights = weights.detach()
+        self.attn_weights = weights.detach() if self.keep_weights else None
         out = self.dropout(weights) @ v
         return self.W_o(self.merge_heads(out))

@@ -37,8 +37,8 @@ print("torch", torch.__version__)
 # %% [markdown]
 # ## 0. Provided: multi-head attention
 #
-# The cell below is the `MultiHeadAttention` you wrote in the attention lesson (read-only here). What you need
-# from it:
+# The cell below is the `MultiHeadAttention` of the attention lesson (`notebooks/01_multi_head_attention`),
+# provided and read-only: you do not write it. What you need from it:
 #
 # - `MultiHeadAttention(d_model, num_heads, dropout=0.1)` has the projections `W_q, W_k, W_v, W_o` and applies
 #   dropout (with probability `dropout`) to its attention weights.
@@ -47,7 +47,8 @@ print("torch", torch.__version__)
 # - `mask` is anything that broadcasts to `(batch, num_heads, q_len, k_len)`. **True (nonzero) means "may
 #   attend"**, False means "blocked". (PyTorch's `nn.MultiheadAttention` uses the *opposite* convention: there
 #   True means blocked. Mixing the two up is the most common masking bug.)
-# - After a call, `attn_weights` holds the attention weights `(batch, num_heads, q_len, k_len)`, for plotting.
+# - With `keep_weights=True` (off by default; `mha.keep_weights = True` switches it on), `attn_weights` holds the
+#   last call's attention weights `(batch, num_heads, q_len, k_len)`, for plotting.
 
 # %% include="autograder/provided/attention.py" nbgrader={"grade_id": "provided_mha", "locked": true}
 
@@ -76,14 +77,11 @@ print("torch", torch.__version__)
 # input to output and trains stably without one. GPT-2 and most models since use pre-norm (with one final
 # LayerNorm after the last block, outside the block).
 #
-# **Why the self-attention is causal.** In training, the whole target sentence goes in at once (teacher
-# forcing) and position $i$ is trained to predict token $i+1$. If position $i$ could attend to position $i+1$
-# it could simply copy the answer, and at generation time, when token $i+1$ does not exist yet, the model would
-# fail. The **causal mask** lets position $i$ attend to positions $0, \dots, i$ only.
-#
-# **Why the cross-attention is not.** The source sentence is known completely before decoding starts; the
-# encoder output hides nothing about the future of the *target*. Every target position may attend to every real
-# source token (word order differs between languages: the first target word may depend on the last source word).
+# **The masks of the two attentions.** In training, the whole target sentence goes in at once (teacher
+# forcing) and position $i$ is trained to predict token $i+1$. The **causal mask** lets target position $i$
+# attend to target positions $0, \dots, i$ only; the cross-attention has no such mask, and every target position
+# may attend to every real source token. Why each is so is question 1c; exercise 4 trains a small language model
+# once without the causal mask and measures what happens.
 #
 # **Padding.** Sentences in a batch have different lengths, so short ones are padded to the longest. A
 # **padding mask** keeps attention away from padded keys: padded source tokens get no weight in the
@@ -322,6 +320,7 @@ print("visible test passed")
 # %%
 torch.manual_seed(0)
 demo_block = TransformerDecoderBlock(16, 2, dropout=0.0).eval()
+demo_block.self_attn.keep_weights = demo_block.cross_attn.keep_weights = True  # for the plots below
 x_demo, enc_demo = torch.randn(2, 6, 16), torch.randn(2, 5, 16)
 src_lengths = torch.tensor([5, 3])
 with torch.no_grad():
@@ -343,12 +342,41 @@ print("cross-attention weight on padded source positions:",
       f"{demo_block.cross_attn.attn_weights[1, :, :, 3:].abs().sum().item():.1f}")
 
 # %% [markdown]
+# ### Try it: what can each position see?
+#
+# The cell below changes only the **last** target token of the example above and, separately, only the last
+# source token of sentence 0, and prints the target positions whose output changed: once with the causal
+# self-mask, once without it. Before running it, predict the answer.
+
+# %%
+def positions_that_changed(y, y_changed):
+    return [int(i) for i in ((y - y_changed).abs().amax(dim=-1) > 1e-5).any(dim=0).nonzero().flatten()]
+
+
+torch.manual_seed(0)
+x_last, enc_last = x_demo.clone(), enc_demo.clone()
+x_last[:, -1] = torch.randn(2, 16)  # a different last target token
+enc_last[0, -1] = torch.randn(16)  # a different last (real) source token of sentence 0
+with torch.no_grad():
+    for label, self_mask in [("with the causal self-mask", causal_mask(6)), ("without any self-mask", None)]:
+        run = lambda x, enc: demo_block(x, enc, self_mask=self_mask, cross_mask=padding_mask(src_lengths, 5))
+        y = run(x_demo, enc_demo)
+        changed_by_target = positions_that_changed(y, run(x_last, enc_demo))
+        changed_by_source = positions_that_changed(y[:1], run(x_demo, enc_last)[:1])
+        print(f"{label:27s} last target token changed outputs at {changed_by_target}; "
+              f"last source token at {changed_by_source}")
+
+# %% [markdown]
 # ## 4. Exercise 1c: why is the cross-attention not causal? (graded by your instructor)
 #
 # In three to five sentences: why must the decoder's self-attention be causal, while its cross-attention uses
 # only a padding mask? What would a model trained *without* the causal self-mask do at generation time, and
 # what would it lose if its cross-attention were made causal (target position `i` only seeing source positions
 # `0..i`)?
+#
+# Use the experiment above and, if you have done it, exercise 4b of notebook `04_tiny_language_model`, which
+# trains a small language model once with and once without the causal mask and compares its training loss
+# with what it generates.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "explain_cross_attention", "points": 2, "solution": true}
 # ### BEGIN SOLUTION
@@ -361,6 +389,10 @@ print("cross-attention weight on padded source positions:",
 # would stop early target positions from seeing later source words, which they often need (word order differs
 # between languages, e.g. a German verb at the end of the clause), and would make no sense when source and
 # target lengths differ. The padding mask is still needed, because padded source positions carry no information.
+#
+# The experiment before the question shows the mechanism: with the causal self-mask, a new last target token
+# changes the output at the last position only; without it, it changes the outputs at every position (each
+# position's prediction could read a later token); a new source token changes every target position either way.
 #
 # Mark scheme (2 points):
 # - 1 point: causal self-attention prevents looking at (copying) the future target tokens it must predict;
@@ -379,8 +411,8 @@ print("cross-attention weight on padded source positions:",
 # - Masks here say True = "may attend" and broadcast to `(batch, heads, q_len, k_len)`: causal `(T, T)`,
 #   padding `(batch, 1, 1, L)`. PyTorch's `nn.MultiheadAttention` and `nn.TransformerDecoderLayer` use the
 #   opposite polarity (True = blocked): check the convention every time you pass a mask to someone else's code.
-# - The self-attention is causal because the target's future must not be seen; the cross-attention is not,
-#   because the source is known in full. Padding is masked on the key side in both.
+# - The self-attention gets a causal mask, the cross-attention does not (your answer to 1c says why). Padding
+#   is masked on the key side in both.
 #
 # ## References
 #

@@ -10,14 +10,14 @@ class EncoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.norm2 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
         self.drop1 = nn.Dropout(dropout)
         self.drop2 = nn.Dropout(dropout)
 
     def forward(self, x, mask=None):
         h = self.norm1(x)
         x = x + self.drop1(self.attn(h, h, h, mask=mask))
-        return x + self.drop2(self.ff(self.norm2(x)))
+        return x + self.drop2(self.ffn(self.norm2(x)))
 
 
 class TransformerEncoderCheckpointed(nn.Module):
@@ -25,13 +25,13 @@ class TransformerEncoderCheckpointed(nn.Module):
         super().__init__()
         d_ff = 4 * d_model if d_ff is None else d_ff
         self.layers = nn.ModuleList(EncoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(d_model)
+        self.final_norm = nn.LayerNorm(d_model)
 
     def forward(self, x, mask=None, use_checkpointing=True):
         if not (use_checkpointing and self.training and torch.is_grad_enabled()):
             for layer in self.layers:
                 x = layer(x, mask=mask)
-            return self.norm(x)
+            return self.final_norm(x)
         for layer in self.layers:
             x = checkpoint(lambda h, layer=layer: layer(h, mask=mask), x, use_reentrant=False, preserve_rng_state=True)
-        return self.norm(x)
+        return self.final_norm(x)

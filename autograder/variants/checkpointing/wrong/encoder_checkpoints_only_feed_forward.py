@@ -10,14 +10,14 @@ class EncoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.norm2 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x, mask=None, checkpointing=False):
         h = self.norm1(x)
         x = x + self.dropout(self.attn(h, h, h, mask))
         h = self.norm2(x)
-        h = checkpoint(self.ff, h, use_reentrant=False) if checkpointing else self.ff(h)
+        h = checkpoint(self.ffn, h, use_reentrant=False) if checkpointing else self.ffn(h)
         return x + self.dropout(h)
 
 
@@ -26,7 +26,7 @@ class TransformerEncoderCheckpointed(nn.Module):
         super().__init__()
         d_ff = 4 * d_model if d_ff is None else d_ff
         self.layers = nn.ModuleList(EncoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(d_model)
+        self.final_norm = nn.LayerNorm(d_model)
 
     def forward(self, x, mask=None, use_checkpointing=True):
         checkpointing = use_checkpointing and self.training and torch.is_grad_enabled()
@@ -35,4 +35,4 @@ class TransformerEncoderCheckpointed(nn.Module):
                 x = layer(x, mask, checkpointing=True)
             else:
                 x = layer(x, mask)
-        return self.norm(x)
+        return self.final_norm(x)

@@ -10,13 +10,13 @@ class EncoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.norm2 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x, mask=None):
         h = self.norm1(x)
         x = x + self.dropout(self.attn(h, h, h, mask))
-        return x + self.dropout(self.ff(self.norm2(x)))
+        return x + self.dropout(self.ffn(self.norm2(x)))
 
 
 class TransformerEncoderCheckpointed(nn.Module):
@@ -24,7 +24,7 @@ class TransformerEncoderCheckpointed(nn.Module):
         super().__init__()
         d_ff = d_ff or 2048
         self.layers = nn.ModuleList(EncoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(d_model)
+        self.final_norm = nn.LayerNorm(d_model)
 
     def forward(self, x, mask=None, use_checkpointing=True):
         checkpointing = use_checkpointing and self.training and torch.is_grad_enabled()
@@ -33,4 +33,4 @@ class TransformerEncoderCheckpointed(nn.Module):
                 x = checkpoint(layer, x, mask, use_reentrant=False)
             else:
                 x = layer(x, mask)
-        return self.norm(x)
+        return self.final_norm(x)

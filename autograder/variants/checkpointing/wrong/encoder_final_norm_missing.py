@@ -10,13 +10,13 @@ class EncoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.norm2 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x, mask=None):
         h = self.norm1(x)
         x = x + self.dropout(self.attn(h, h, h, mask))
-        return x + self.dropout(self.ff(self.norm2(x)))
+        return x + self.dropout(self.ffn(self.norm2(x)))
 
 
 class TransformerEncoderCheckpointed(nn.Module):

@@ -6,7 +6,7 @@ import torch
 
 def train_step_cost(model, x, use_checkpointing):
     def step():
-        model(x, use_checkpointing=use_checkpointing).pow(2).mean().backward()
+        weighted_loss(model(x, use_checkpointing=use_checkpointing)).backward()
 
     def sync():
         if x.device.type == "cuda":
@@ -15,7 +15,7 @@ def train_step_cost(model, x, use_checkpointing):
     model.train()
     model.zero_grad(set_to_none=True)
     with PeakMemory(x.device) as meter:
-        loss = model(x, use_checkpointing=use_checkpointing).pow(2).mean()
+        loss = weighted_loss(model(x, use_checkpointing=use_checkpointing))
     loss.backward()
     model.zero_grad(set_to_none=True)
     sync()

@@ -14,11 +14,11 @@ def train_step_cost(model, x, use_checkpointing):
     model.train()
     model.zero_grad(set_to_none=True)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = model(x, use_checkpointing=use_checkpointing).pow(2).mean()
+        loss = weighted_loss(model(x, use_checkpointing=use_checkpointing))
     loss.backward()
     model.zero_grad(set_to_none=True)
     start = time.perf_counter()
-    model(x, use_checkpointing=use_checkpointing).pow(2).mean().backward()
+    weighted_loss(model(x, use_checkpointing=use_checkpointing)).backward()
     seconds = time.perf_counter() - start
     model.zero_grad(set_to_none=True)
     return sum(saved), seconds
