@@ -5,6 +5,10 @@
   notebooks that use it (lessons and exercises alike).
 - ``autograder.notebook_text`` / ``autograder.build``: build notebooks from their jupytext text sources and
   regenerate every derived file (release/, solutions/, notebooks/).
-- ``autograder.example_class`` / ``autograder.grade`` / ``autograder.report``: the main job, grading the bundled
-  example class end to end.
+- ``autograder.example_class`` (``grade.py``) / ``autograder.report``: the main job, grading the bundled example
+  class end to end.
+- ``autograder.autograde``: grading a real class in parallel; ``autograder.course``: the course a command acts on.
+- ``autograder.jail``, ``autograder.nbgrader_ext``, ``autograder.protocol``: the grading jail, the nbgrader
+  extensions the course's configuration plugs in, and the lines grading kernels print.
+- ``autograder.cli``: the ``lab`` command line (``python -m autograder``).
 """

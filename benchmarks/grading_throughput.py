@@ -1,4 +1,4 @@
-"""Grading throughput: plain sequential `nbgrader autograde` vs autograder.parallel_autograde, side by side.
+"""Grading throughput: plain sequential `nbgrader autograde` vs autograder.autograde (`lab autograde`), side by side.
 
     .venv/bin/python benchmarks/grading_throughput.py --students 40
 
@@ -21,7 +21,7 @@ from autograder import example_class
 from autograder.build import build_release
 from autograder.course import copy_course
 from autograder.nbgrader_cli import run_nbgrader
-from autograder.parallel_autograde import autograde_class
+from autograder.autograde import autograde_class
 from autograder.paths import ASSIGNMENT
 
 

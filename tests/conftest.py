@@ -9,12 +9,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from autograder.course import copy_course  # noqa: E402
 
 
-def require(condition: bool, reason: str) -> None:
-    """Skip a test whose tool is missing here, but fail in CI, where .ci/run installs every tool."""
+JAIL_INSTALL = "`make system-packages` as root (Debian/Ubuntu: apt-get install bubblewrap)"
+
+
+def require(condition: bool, reason: str, install: str | None = None) -> None:
+    """Skip a test whose tool is missing here, saying what is missing and how to install it, but fail in CI, where
+    .ci/run installs every tool."""
     if not condition:
+        if install:
+            reason = f"{reason}; install: {install}"
         if os.environ.get("CI"):
             pytest.fail(f"CI must provide this: {reason}")
         pytest.skip(reason)
+
+
+def require_jail() -> None:
+    from autograder.jail import probe
+
+    problem = probe()
+    require(problem is None, f"needs the grading jail: {problem}", JAIL_INSTALL)
 
 
 make_course_copy = copy_course
@@ -27,3 +40,29 @@ def course_copy(tmp_path: Path) -> Path:
 
 # Notebooks under tests/ are fixtures (broken or hostile submissions), never nbval tests.
 collect_ignore_glob = ["**/*.ipynb"]
+
+# Markers (declared in pyproject.toml) by test file, in one table rather than in each module. `make test-fast`
+# leaves out every test marked here. Notebooks run by nbval (solutions/, notebooks/) are all `slow`.
+TESTS = Path(__file__).resolve().parent
+MARKS = {
+    "adversarial/test_adversarial.py": ("sandbox", "slow"),  # 35 hostile students graded in the jail
+    "test_example_class.py": ("sandbox", "slow"),  # the main job on the example class (golden scores)
+    "test_parallel_autograde.py": ("sandbox", "slow"),  # grading runs that kill kernels and workers
+    "test_postgres_gradebook.py": ("postgres", "sandbox", "slow"),  # grades into a real PostgreSQL server
+    "browser": ("browser", "slow"),  # JupyterLab in headless Chromium
+    "test_student_lab.py": ("slow",),  # starts JupyterLab twice
+    "test_validate.py": ("slow",),  # nbgrader validate runs notebooks (whole solutions: 10-60 s each here)
+    "test_course.py": ("slow",),  # runs the lab command line on scratch courses (about 1.5 min)
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        if path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+            continue
+        for where, marks in MARKS.items():
+            if path == TESTS / where or TESTS / where in path.parents:
+                for mark in marks:
+                    item.add_marker(getattr(pytest.mark, mark))

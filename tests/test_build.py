@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from autograder import student_config
-from autograder.build import build_lessons, build_release, build_solutions
+from autograder.build import build_release, build_solutions
 from autograder.notebook_text import NotebookSourceError, build_notebook
 from autograder.paths import ASSIGNMENT, LESSONS, RELEASE, REPO, SOLUTIONS, SOURCE, assignment_notebook_names
 

@@ -5,11 +5,11 @@ import time
 
 import nbformat
 import pytest
-from conftest import make_course_copy
+from conftest import make_course_copy, require_jail
 
 from autograder import example_class
 from autograder.build import build_release
-from autograder.parallel_autograde import StudentResult, _grade_all, autograde_class
+from autograder.autograde import StudentResult, _grade_all, autograde_class
 from autograder.paths import ASSIGNMENT
 
 KILL_THE_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)  # outside the sandbox: the grading worker"
@@ -34,15 +34,17 @@ def course(tmp_path_factory):
 def test_a_submission_that_kills_its_parent_is_graded_and_others_are_unaffected(course):
     """In the sandbox the kernel's parent is the jail, not the grader: the killer's kernel dies, it is graded
     (its later cells score nothing) and the students graded beside it keep their full marks."""
-    from autograder.course import course_config
+    from autograder.course import Course
     from autograder.report import read_scores
+
+    require_jail()  # without the jail the kernel's parent IS the grading worker
 
     submit(course, "good1", "03_rmsnorm", {})
     submit(course, "killer", "03_rmsnorm", {"rmsnorm_impl": KILL_THE_PARENT})
     submit(course, "good2", "03_rmsnorm", {})
     results = {r.student: r for r in autograde_class(course, ASSIGNMENT, workers=2, progress=lambda line: None)}
     assert {r.status for r in results.values()} == {"graded"}, results
-    config = course_config(course).CourseDirectory
+    config = Course.load(course)
     scores = read_scores(config.db_url, config.course_id, ASSIGNMENT).score
     assert scores[("good1", "03_rmsnorm")] == scores[("good2", "03_rmsnorm")] == 8.0
     assert scores[("killer", "03_rmsnorm")] == 0.0

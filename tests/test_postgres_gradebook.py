@@ -3,6 +3,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -10,20 +11,26 @@ import pytest
 from conftest import make_course_copy, require
 
 from autograder import example_class
-from autograder.grade import grade_example_class
+from autograder.example_class.grade import grade_example_class
 
 STUDENTS = ["alice", "bob", "carol"]  # a subset keeps the test short; the golden test covers everyone on SQLite
 
 
 def _bindir():
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    return Path(found[-1]).parent if found else None
+    """The newest PostgreSQL server installed whose programs can be run here (None if there is none)."""
+    for pg_ctl in sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True):
+        bindir = Path(pg_ctl).parent
+        if all(os.access(bindir / name, os.X_OK) for name in ("pg_ctl", "initdb", "postgres", "createdb")):
+            return bindir
+    return None
 
 
 @pytest.fixture(scope="module")
-def postgres_url():
+def postgres():
+    """A throw-away PostgreSQL server; the fixture's value makes a new database and returns its URL."""
     bindir = _bindir()
-    require(bindir is not None, "a PostgreSQL server (Debian package postgresql; `make system-packages`)")
+    require(bindir is not None, "needs a PostgreSQL server (Debian package postgresql)",
+            "`make system-packages` as root (Debian/Ubuntu: apt-get install postgresql)")
     home = Path(tempfile.mkdtemp(prefix="pg-gradebook-"))
     as_postgres = []
     if os.geteuid() == 0:  # the server refuses to run as root: run it as the package's `postgres` user
@@ -33,22 +40,57 @@ def postgres_url():
     run = lambda *cmd: subprocess.run([*as_postgres, *map(str, cmd)], check=True, capture_output=True, text=True)  # noqa: E731
     run(bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
     run(bindir / "pg_ctl", "-D", data, "-w", "-l", home / "log", "-o", f"-k {sock} -c listen_addresses=''", "start")
+    def new_database(name: str) -> str:
+        run(bindir / "createdb", "-h", sock, "-U", "postgres", name)
+        return f"postgresql+psycopg2://postgres@/{name}?host={sock}"
+
     try:
-        run(bindir / "createdb", "-h", sock, "-U", "postgres", "gradebook")
-        yield f"postgresql+psycopg2://postgres@/gradebook?host={sock}"
+        yield new_database
     finally:
         run(bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres):
+    return postgres("gradebook")
 
 
 def test_postgres_gradebook_matches_the_golden_scores(postgres_url, tmp_path, monkeypatch):
     monkeypatch.setenv("NBGRADER_DB_URL", postgres_url)
     repo = make_course_copy(tmp_path / "repo")
     example = tmp_path / "example_course"
-    result = grade_example_class(example_root=example, repo=repo, only=STUDENTS)
+    result = grade_example_class(repo, example_root=example, only=STUDENTS)
     assert not (example / "gradebook.db").exists(), "grading wrote to SQLite instead of PostgreSQL"
     assert all(r.status == "graded" for r in result["results"])
     for student in example_class.load_class():
         if student.id in STUDENTS:
             for notebook, expected in student.expected.items():
                 assert result["scores"].score[(student.id, notebook)] == expected, (student.id, notebook)
+
+
+def test_missing_notebook_zeros_land_in_the_configured_postgres_gradebook(postgres, tmp_path, monkeypatch):
+    """`lab autograde` run in a course whose gradebook is PostgreSQL (NBGRADER_DB_URL): a submission without the
+    assignment's notebooks gets its zeros there, under the course's id, and no SQLite file appears."""
+    from nbgrader.api import Gradebook
+
+    from autograder.build import build_release
+    from autograder.course import Course
+    from autograder.paths import ASSIGNMENT
+
+    url = postgres("zeros")
+    monkeypatch.setenv("NBGRADER_DB_URL", url)
+    course = make_course_copy(tmp_path / "course")
+    build_release(course)  # records the assignment in PostgreSQL
+    folder = course / "submitted" / "ghost" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("I forgot the notebooks")
+    env = dict(os.environ, AUTOGRADER_UNSANDBOXED="1")  # no kernel starts: nothing to jail
+    result = subprocess.run([sys.executable, "-m", "autograder", "autograde"], cwd=course, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (course / "gradebook.db").exists(), "zeros written to SQLite instead of PostgreSQL"
+    with Gradebook(url, Course.load(course).course_id) as gb:
+        submission = gb.find_submission(ASSIGNMENT, "ghost")
+        assert len(submission.notebooks) == 3
+        assert all(g.auto_score == 0 for nb in submission.notebooks for g in nb.grades if g.cell_type == "code")

@@ -26,6 +26,7 @@ class Student:
     about: str
     answers: dict = field(default_factory=dict)
     expected: dict = field(default_factory=dict)
+    expected_all_or_nothing: dict = field(default_factory=dict)  # with c.SandboxedExecute.partial_credit = False
 
 
 def load_class(path: Path = EXAMPLE_CLASS / "class.toml") -> list[Student]:

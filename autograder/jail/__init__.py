@@ -14,7 +14,9 @@ student) starts each notebook's kernel through `python -m autograder.jail.launch
   the guard (`autograder.jail.guard`) and deletes the check sources from the jail, then starts ipykernel.
 
 Where bwrap is missing or cannot create namespaces, grading refuses (loudly) unless AUTOGRADER_UNSANDBOXED=1 is set,
-and then runs the same kernel (limits, guard, verdicts) without the jail, saying so in the log.
+and then runs the same kernel (limits, guard, verdicts) without the jail, saying so in the log. `lab autograde` checks
+this once, before any student is graded; `lab grade` grades the bundled example class (this repository's own code)
+without the jail where it is unavailable, and says so.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ import subprocess
 from functools import lru_cache
 
 UNSANDBOXED_FLAG = "AUTOGRADER_UNSANDBOXED"
+ENABLE_JAIL = ("To grade in the jail, install bubblewrap: `make system-packages` as root (Debian/Ubuntu; or "
+               "`apt-get install bubblewrap`)")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -60,4 +64,4 @@ def require() -> bool:
         return False
     raise SandboxUnavailable(
         f"REFUSING TO GRADE: the grading sandbox is unavailable: {problem}. Student code would run with the "
-        f"grader's rights. Install bubblewrap, or set {UNSANDBOXED_FLAG}=1 to grade unsandboxed on purpose.")
+        f"grader's rights. {ENABLE_JAIL}; or set {UNSANDBOXED_FLAG}=1 to grade unsandboxed on purpose.")

@@ -7,27 +7,22 @@ import resource
 import sys
 from pathlib import Path
 
-
-def _int_env(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
+from autograder.jail.limits import KernelLimits
 
 
-def set_limits() -> None:
+def set_limits(limits: KernelLimits) -> None:
     mib = 2**20
-    limits = [
-        (resource.RLIMIT_AS, _int_env("AG_SB_MEMORY_MB", 4096) * mib),
-        (resource.RLIMIT_NPROC, _int_env("AG_SB_MAX_PROCESSES", 64)),
-        (resource.RLIMIT_FSIZE, _int_env("AG_SB_MAX_FILE_MB", 64) * mib),
+    rlimits = [
+        (resource.RLIMIT_AS, limits.memory_mb * mib),
+        (resource.RLIMIT_NPROC, limits.max_processes),
+        (resource.RLIMIT_FSIZE, limits.max_file_mb * mib),
         (resource.RLIMIT_NOFILE, 256),
         (resource.RLIMIT_CORE, 0),
     ]
-    cpu = _int_env("AG_SB_CPU_SECONDS", 600)
+    cpu = limits.cpu_seconds
     # soft: SIGXCPU (kills the kernel), hard a little later: SIGKILL
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    for which, value in limits:
+    for which, value in rlimits:
         resource.setrlimit(which, (value, value))
 
 
@@ -82,7 +77,8 @@ def cap_output(shell, limit: int) -> None:
 
 
 def main() -> None:
-    set_limits()
+    limits = KernelLimits.from_env()
+    set_limits(limits)
     key = read_key()
     from autograder.jail import guard
     open_probe_channel()
@@ -92,7 +88,7 @@ def main() -> None:
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
     app.initialize(sys.argv[1:])
-    cap_output(app.shell, _int_env("AG_SB_MAX_OUTPUT_CHARS", 1_000_000))
+    cap_output(app.shell, limits.max_output_chars)
     guard.capture_streams()
     if os.environ.get("AG_SB_UNSANDBOXED") != "1":
         # the connection file (and its message-signing key) is no business of student code

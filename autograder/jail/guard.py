@@ -101,7 +101,7 @@ def install(key: bytes) -> None:
     for info in pkgutil.iter_modules(checks_pkg.__path__):
         try:
             modules.append(importlib.import_module(f"autograder.checks.{info.name}"))
-        except Exception as exc:  # noqa: BLE001: one broken check module must not stop every notebook
+        except Exception as exc:  # noqa: BLE001 -- one broken check module must not stop every notebook
             print(f"autograder.jail: cannot load autograder.checks.{info.name}: {exc!r}", file=sys.__stderr__)
     snap = _Snapshot()
     snap.add("builtins", builtins)

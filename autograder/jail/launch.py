@@ -13,6 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from .limits import ENV_PREFIX, KernelLimits
+
 PACKAGE = Path(__file__).resolve().parent.parent  # the autograder package
 SCRATCH_LIMIT_BYTES = 200 * 2**20
 TMP_SIZE_BYTES = 512 * 2**20  # the jail's /tmp is RAM: bounded
@@ -28,7 +30,7 @@ def stage_python(stage: Path) -> None:
     (pkg / "__init__.py").write_text("")
     (pkg / "jail" / "__init__.py").write_text("")
     shutil.copy2(PACKAGE / "protocol.py", pkg / "protocol.py")
-    for name in ("boot.py", "guard.py"):
+    for name in ("boot.py", "guard.py", "limits.py"):
         shutil.copy2(PACKAGE / "jail" / name, pkg / "jail" / name)
     for src in (PACKAGE / "checks").glob("*.py"):
         shutil.copy2(src, pkg / "checks" / src.name)
@@ -123,15 +125,16 @@ def seed_matplotlib_cache(runtime: Path) -> None:
 
 def kernel_env(stage: Path, runtime: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items()
-            if k.startswith("AG_SB_") or k in ("NBGRADER_EXECUTION", "LANG", "LC_ALL", "TZ")}
+            if k.startswith(ENV_PREFIX) or k in ("NBGRADER_EXECUTION", "LANG", "LC_ALL", "TZ")}
+    threads = str(KernelLimits.from_env().threads)
     keep.update({
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp/home", "TMPDIR": "/tmp", "MPLCONFIGDIR": str(runtime / "mpl"),
         "FONTCONFIG_FILE": "/etc/fonts/fonts.conf", "XDG_CACHE_HOME": "/tmp/home/.cache", "MPLBACKEND": "agg",
         "PYTHONPATH": str(stage), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
         "AG_SB_KEY_FILE": str(runtime / "verdict.key"),
-        "OMP_NUM_THREADS": os.environ.get("AG_SB_THREADS", "1"),
-        "MKL_NUM_THREADS": os.environ.get("AG_SB_THREADS", "1"),
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
     })
     return keep
 

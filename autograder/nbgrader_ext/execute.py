@@ -1,7 +1,8 @@
 """nbgrader's Execute, sandboxed: `c.Autograde.autograde_preprocessors` names SandboxedExecute instead of Execute.
 
-- Each notebook's kernel is started by SandboxKernelManager: Jupyter's ipc transport (Unix sockets in a private
-  folder), the launcher in autograder/jail/launch.py as the kernel command, interrupts sent as messages.
+- Each notebook's kernel is started through jupyter_client's public extension point, a kernel provisioner
+  (autograder/jail/provisioner.py): Jupyter's ipc transport (Unix sockets in a private folder), the launcher in
+  autograder/jail/launch.py as the kernel command, interrupts sent as messages.
 - A kernel that dies (os._exit, a signal, a resource limit) no longer ends the notebook with nbgrader's generic
   error and a removed autograded/ folder: the cell that was running gets an error output saying what happened, the
   graded cells after it get "not run", and the notebook is graded and saved like any other.
@@ -23,18 +24,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
-import shutil
 import signal
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Integer, default
@@ -42,44 +36,13 @@ from traitlets import Bool, Integer, default
 from nbgrader.preprocessors import Execute
 
 from ..jail import require, UNSANDBOXED_FLAG
+from ..jail.limits import KernelLimits
+from ..jail.provisioner import jail_kernel_manager
 from ..protocol import PROBE_PREFIX, signed_verdicts, verdict_counts
 from .judge import group_calls, judge_cell
 
+LIMITS = KernelLimits()
 GROUP_CALL = re.compile(r"""GROUPS\.run\(\s*["'](\w+)["']""")
-
-
-class SandboxKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel is the sandbox launcher, over Unix sockets in a private folder."""
-
-    def __init__(self, *args, sandbox_env: dict[str, str] | None = None, **kwargs):
-        self.runtime = Path(tempfile.mkdtemp(prefix="ag-kernel-"))
-        os.chmod(self.runtime, 0o711)
-        super().__init__(*args, **kwargs)
-        self.transport = "ipc"
-        self.ip = str(self.runtime / "k")
-        self.connection_file = str(self.runtime / "kernel.json")
-        self.verdict_key = secrets.token_bytes(32)
-        self.judge_seed = secrets.randbits(62)  # the probes' inputs: fresh per notebook, so no answer is replayed
-        self.sandbox_env = dict(sandbox_env or {})
-        self._kernel_spec = KernelSpec(
-            argv=[sys.executable, "-m", "autograder.jail.launch", "{connection_file}"],
-            display_name="Python 3 (grading sandbox)", language="python", interrupt_mode="message",
-            env={}, metadata={})
-
-    async def _async_pre_start_kernel(self, **kw):
-        key_file = self.runtime / "verdict.key"
-        key_file.write_bytes(self.verdict_key)
-        os.chmod(key_file, 0o600)
-        env = dict(kw.pop("env", None) or os.environ)
-        env.update(self.sandbox_env)
-        env["AG_SB_JUDGE_SEED"] = str(self.judge_seed)
-        kw["env"] = env
-        return await super()._async_pre_start_kernel(**kw)
-
-    async def cleanup_resources(self, restart: bool = False) -> None:
-        await self._async_cleanup_resources(restart=restart)
-        if not restart:
-            shutil.rmtree(self.runtime, ignore_errors=True)
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -90,10 +53,15 @@ def error_output(ename: str, evalue: str) -> NotebookNode:
 class SandboxedExecute(Execute):
     """nbgrader's Execute with the kernel in the sandbox, kernel deaths survived and signed verdicts required."""
 
-    memory_mb = Integer(4096, help="Address-space limit of a grading kernel, MiB").tag(config=True)
-    cpu_seconds = Integer(600, help="CPU-time limit of a grading kernel (all cells), seconds").tag(config=True)
-    max_processes = Integer(64, help="Process/thread limit of a grading kernel").tag(config=True)
-    max_file_mb = Integer(64, help="Largest file a grading kernel may write, MiB").tag(config=True)
+    # the defaults are KernelLimits' (autograder/jail/limits.py), the one list of them
+    memory_mb = Integer(LIMITS.memory_mb, help="Address-space limit of a grading kernel, MiB").tag(config=True)
+    cpu_seconds = Integer(LIMITS.cpu_seconds, help="CPU-time limit of a grading kernel (all cells), seconds"
+                          ).tag(config=True)
+    max_processes = Integer(LIMITS.max_processes, help="Process/thread limit of a grading kernel").tag(config=True)
+    max_file_mb = Integer(LIMITS.max_file_mb, help="Largest file a grading kernel may write, MiB").tag(config=True)
+    max_output_chars = Integer(LIMITS.max_output_chars, help="stdout+stderr of one cell that reach nbgrader"
+                               ).tag(config=True)
+    threads = Integer(LIMITS.threads, help="torch/OpenMP threads of a grading kernel").tag(config=True)
     notebook_timeout = Integer(900, help="Wall-clock budget of one notebook (all cells), seconds").tag(config=True)
     require_verdicts = Bool(True, help="Graded cells that call hidden check groups need a signed verdict for each "
                                        "group").tag(config=True)
@@ -104,10 +72,14 @@ class SandboxedExecute(Execute):
     def _shutdown_kernel_default(self):
         return "immediate"  # the kernel's state is thrown away: no need to wait for a graceful exit (about 2 s)
 
+    @property
+    def limits(self) -> KernelLimits:
+        return KernelLimits(memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds, max_processes=self.max_processes,
+                            max_file_mb=self.max_file_mb, max_output_chars=self.max_output_chars,
+                            threads=self.threads)
+
     def _settings_env(self) -> dict[str, str]:
-        return {"AG_SB_MEMORY_MB": str(self.memory_mb), "AG_SB_CPU_SECONDS": str(self.cpu_seconds),
-                "AG_SB_MAX_PROCESSES": str(self.max_processes), "AG_SB_MAX_FILE_MB": str(self.max_file_mb),
-                "AG_SB_MODE": "sandbox" if self._sandboxed else "unsandboxed"}
+        return {**self.limits.kernel_env(), "AG_SB_MODE": "sandbox" if self._sandboxed else "unsandboxed"}
 
     def create_kernel_manager(self):
         self._sandboxed = require()
@@ -115,12 +87,15 @@ class SandboxedExecute(Execute):
             self.log.warning("!" * 100)
             self.log.warning("GRADING UNSANDBOXED (%s=1): student code runs with the grader's rights", UNSANDBOXED_FLAG)
             self.log.warning("!" * 100)
-        self.km = SandboxKernelManager(config=self.config, sandbox_env=self._settings_env())
+        self._seed = secrets.randbits(62)  # the probes' inputs: fresh per notebook, so no answer is replayed
+        env = {**self._settings_env(), "AG_SB_JUDGE_SEED": str(self._seed)}
+        self.km, self._key = jail_kernel_manager(config=self.config, env=env)
         return self.km
 
     # --- execution, surviving a dead or stuck kernel ---------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
+        self._key = None
         self._started = time.monotonic()
         self._current = None
         self._stuck = 0
@@ -131,14 +106,12 @@ class SandboxedExecute(Execute):
             self._record_death(nb)
         finally:
             self._current = None
-        if self.require_verdicts and getattr(self, "_key", None):
+        if self.require_verdicts and self._key:
             self._check_verdicts(nb)
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
         self._current = index
-        if self.km is not None:
-            self._key, self._seed = self.km.verdict_key, self.km.judge_seed
         if time.monotonic() - self._started > self.notebook_timeout:
             self._death_reason = (f"the notebook used up its time budget ({self.notebook_timeout} s) and its "
                                   "kernel was stopped")
@@ -162,13 +135,14 @@ class SandboxedExecute(Execute):
                     return reply
         self._death_reason = (f"this cell ran longer than {timeout} s and did not stop when interrupted, so its "
                               "kernel was stopped")
-        await self.km._async_kill_kernel()
+        await self.km.provisioner.kill()
+        await self.km.provisioner.wait()
         raise DeadKernelError("kernel stopped after a timeout")
 
     async def _kernel_idle(self) -> bool:
         try:
             self.kc.kernel_info()
-            await asyncio.wait_for(self.kc._async_get_shell_msg(timeout=1), 1.5)
+            await asyncio.wait_for(self.kc.get_shell_msg(timeout=1), 1.5)
             # any shell reply (ours, or the interrupted cell's execute_reply) means the kernel answers again
             return True
         except Exception:  # noqa: BLE001

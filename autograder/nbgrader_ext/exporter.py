@@ -20,7 +20,7 @@ class ReadableNotebookExporter(NotebookExporter):
         try:
             with open(filename, encoding="utf-8") as f:
                 nbformat.read(f, as_version=4)  # (validation problems such as duplicate ids are nbgrader's to fix)
-        except Exception as exc:  # noqa: BLE001: any unreadable file is the student's problem, said in feedback
+        except Exception as exc:  # noqa: BLE001 -- any unreadable file is the student's problem, said in feedback
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
             release = self._release_copy(filename)
             if release is None:

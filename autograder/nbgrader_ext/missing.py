@@ -2,28 +2,28 @@
 
 nbgrader skips a submission folder with no notebook in it (no grade at all) and fails one whose notebooks all have
 other names ("No notebooks found"); either way the student gets neither a grade nor a reason. Run after
-`nbgrader autograde`: `python -m autograder.nbgrader_ext.missing ASSIGNMENT` (in the course root). For each
+`nbgrader autograde`: `lab missing` (in the course root; `lab autograde` does it after grading). For each
 submitted/<student>/<assignment>/ that lacks a notebook of the assignment and has no graded copy of it, it records 0
 for that notebook's grades and writes autograded/<student>/<assignment>/<notebook>.ipynb: the release notebook with a
 first cell naming what was expected and what was found, which `nbgrader generate_feedback` turns into feedback.
-The submitted folder is only read.
+The submitted folder is only read. The zeros go to the course's configured gradebook (its db_url and course id).
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
+if TYPE_CHECKING:
+    from ..course import Course
 
-def record_missing(course_root: Path, assignment: str, db_url: str | None = None,
-                   course_id: str = "default_course") -> list[tuple[str, str]]:
-    from nbgrader.api import Gradebook
 
-    course_root = Path(course_root)
-    db_url = db_url or f"sqlite:///{course_root / 'gradebook.db'}"
+def record_missing(course: "Course") -> list[tuple[str, str]]:
+    """(student, notebook) for each notebook recorded as missing, now with a 0 and feedback."""
+    course_root, assignment = course.root, course.assignment
     done = []
-    with Gradebook(db_url, course_id) as gb:
+    with course.gradebook() as gb:
         expected = [nb.name for nb in gb.find_assignment(assignment).notebooks]
         for folder in sorted((course_root / "submitted").glob(f"*/{assignment}")):
             student = folder.parent.name
@@ -55,5 +55,7 @@ def record_missing(course_root: Path, assignment: str, db_url: str | None = None
 
 
 if __name__ == "__main__":
-    for student, name in record_missing(Path.cwd(), sys.argv[1]):
-        print(f"{student}: no {name}.ipynb: recorded 0, feedback says why")
+    from ..cli import main
+
+    # `python -m autograder.nbgrader_ext.missing [ASSIGNMENT]`, as before `lab missing`
+    sys.exit(main(["missing", *(["--assignment", sys.argv[1]] if len(sys.argv) > 1 else [])]))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -67,11 +66,9 @@ def all_cases() -> list[Case]:
 def make_course(root: Path) -> None:
     """A scratch course root: the config, the text sources, the checks' gradebook entries and release/."""
     from autograder.build import build_release
+    from autograder.course import copy_course
 
-    shutil.copy2(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    (root / "source" / ASSIGNMENT).mkdir(parents=True)
-    for src in (REPO / "source" / ASSIGNMENT).glob("[0-9]*.py"):
-        shutil.copy2(src, root / "source" / ASSIGNMENT / src.name)
+    copy_course(root, REPO, release=False)
     build_release(course_root=root)
 
 
@@ -144,7 +141,7 @@ def read_scores(root: Path, students: list[str]) -> dict[str, float | None]:
                 submission = gb.find_submission(ASSIGNMENT, student)
                 scores[student] = sum(g.score for nb in submission.notebooks for g in nb.grades
                                       if g.auto_score is not None and g.cell.cell_type == "code")
-            except Exception:  # noqa: BLE001: no grade recorded
+            except Exception:  # noqa: BLE001 (no grade recorded)
                 scores[student] = None
     return scores
 
@@ -175,8 +172,9 @@ def grade_class(root: Path, cases: list[Case], cell_timeout: int = 10, shards: i
     logs = [p.communicate()[0] for p in procs]
     seconds = time.monotonic() - started
     for r in shard_roots:
+        from autograder.course import Course
         from autograder.nbgrader_ext.missing import record_missing
-        record_missing(r, ASSIGNMENT)
+        record_missing(Course.load(r, ASSIGNMENT))
         result = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ASSIGNMENT, "--force"],
                                 cwd=r, env=env, capture_output=True, text=True)
         logs.append(result.stdout + result.stderr)

@@ -59,7 +59,8 @@ def startup(rounds: int = 5) -> None:
 
     from jupyter_client.manager import AsyncKernelManager
 
-    from autograder.nbgrader_ext.execute import SandboxKernelManager
+    from autograder.jail.limits import KernelLimits
+    from autograder.jail.provisioner import jail_kernel_manager
 
     async def once(make) -> float:
         started = time.monotonic()
@@ -75,7 +76,8 @@ def startup(rounds: int = 5) -> None:
         return time.monotonic() - started
 
     makers = {"plain ipykernel": lambda: AsyncKernelManager(kernel_name="python3"),
-              "sandboxed kernel": lambda: SandboxKernelManager()}
+              "sandboxed kernel": lambda: jail_kernel_manager(env={**KernelLimits().kernel_env(),
+                                                                   "AG_SB_MODE": "sandbox"})[0]}
     times: dict[str, list[float]] = {m: [] for m in makers}
     os.chdir(tempfile.mkdtemp(prefix="sandbox-startup-"))
     for _ in range(rounds):

@@ -1,6 +1,8 @@
 """Fast checks of the sandbox's parts that need no grading run."""
 from __future__ import annotations
 
+import shutil
+
 import nbformat
 import pytest
 
@@ -53,3 +55,18 @@ def test_feedback_hides_hidden_tests():
     assert "GROUPS" not in out.source and "visible" in out.source
     assert out.outputs[0].text == "[FAIL] x: y\n"
     assert out.outputs[1].traceback == ["CheckFailed: 1 of 1 checks failed"]
+
+
+def test_the_grading_kernel_starts_through_a_registered_provisioner(tmp_path):
+    """jupyter_client's public extension point: the kernel spec names the provisioner, which is registered."""
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    from autograder.jail.provisioner import JailProvisioner, jail_kernel_manager
+
+    km, key = jail_kernel_manager(env={"AG_SB_MEMORY_MB": "1024"})
+    spec = km.kernel_spec
+    assert spec.argv[1:3] == ["-m", "autograder.jail.launch"] and spec.env == {"AG_SB_MEMORY_MB": "1024"}
+    assert km.transport == "ipc" and len(key) == 32
+    provisioner = KernelProvisionerFactory.instance().create_provisioner_instance("k", spec, km)
+    assert isinstance(provisioner, JailProvisioner) and bytes.fromhex(provisioner.verdict_key) == key
+    shutil.rmtree(provisioner.runtime)  # the kernel was never started: nothing else removes its folder

@@ -1,7 +1,7 @@
 """Fixtures of the browser tests: a student's folder, JupyterLab serving it, headless Chromium driving it.
 
-Every test in this folder is marked `browser` (run them alone with `pytest -m browser`, leave them out with
-`-m "not browser"`). They are skipped, with the reason, where Chromium or Playwright is missing. Needs:
+Every test in this folder is marked `browser` and `slow` (tests/conftest.py's MARKS; run them alone with
+`pytest -m browser`, leave them out with `-m "not browser"`). They are skipped, with the reason, where Chromium or Playwright is missing. Needs:
   apt-get install -y chromium chromium-driver      (Debian's Chromium; Playwright cannot download one here)
   pip install playwright                           (the Python package only; no `playwright install`)
 In CI (environment variable CI set) a missing one fails instead (tests/conftest.py's `require`). Set
@@ -18,18 +18,6 @@ import pytest
 
 from autograder.paths import ASSIGNMENT, RELEASE
 from .browser_env import ARTIFACTS, CHROMIUM_ARGS, chromium_path, missing_requirement
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "browser: drives JupyterLab in headless Chromium (needs chromium, "
-                                       "playwright); slow")
-
-
-def pytest_collection_modifyitems(config, items):
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if here in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")

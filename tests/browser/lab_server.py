@@ -72,7 +72,7 @@ class LabServer:
             pass
 
 
-def _server_env(root: Path) -> dict:
+def _server_env(root: Path, config_dir: Path | None = None) -> dict:
     env = dict(os.environ)
     # The kernel must draw inline figures as a student's does (tests/conftest.py sets Agg for in-process tests),
     # and nothing of the grading set-up may leak into the student's session.
@@ -80,14 +80,15 @@ def _server_env(root: Path) -> dict:
         env.pop(name, None)
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")  # nbgrader shells out to alembic
-    env["JUPYTER_CONFIG_DIR"] = str(root.parent / "jupyter-config")  # no user config from ~/.jupyter
+    # No user config from ~/.jupyter; config_dir: the student's, as `make lab` makes it (tests/test_student_lab.py)
+    env["JUPYTER_CONFIG_DIR"] = str(config_dir or root.parent / "jupyter-config")
     env["JUPYTER_RUNTIME_DIR"] = str(root.parent / "jupyter-runtime")
     env["JUPYTER_PLATFORM_DIRS"] = "1"
     env["IPYTHONDIR"] = str(root.parent / "ipython")
     return env
 
 
-def start_lab(root: Path, log_path: Path, startup_timeout: float = 90.0) -> LabServer:
+def start_lab(root: Path, log_path: Path, startup_timeout: float = 90.0, config_dir: Path | None = None) -> LabServer:
     settings_dir = root.parent / "lab-settings"
     for name, values in LAB_SETTINGS.items():
         path = settings_dir / name
@@ -105,7 +106,7 @@ def start_lab(root: Path, log_path: Path, startup_timeout: float = 90.0) -> LabS
     ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "wb")
-    process = subprocess.Popen(command, cwd=root, env=_server_env(root), stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(command, cwd=root, env=_server_env(root, config_dir), stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
     server = LabServer(root=root, port=port, token=token, process=process, log_path=log_path)
