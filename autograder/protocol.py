@@ -7,6 +7,10 @@
   preprocessor (which drops them): `[verdict SEQ GROUP K/N MAC]` when the group ran (K of its N checks passed) or
   `[verdict SEQ GROUP failed MAC]` when it could not be trusted (the code under test tampered with the grader, or
   the group itself raised); MAC an HMAC of the rest with a key only the grader and the guard know.
+- Probe lines, one per check group whose checks are judged outside the kernel: `[probe MODULE GROUP DATA]`, DATA
+  the base64 of what the group's probes measured (autograder/checks/_wire.py). Written by `CheckGroups.run` in the
+  grading kernel, read and then removed from the notebook by `SandboxedExecute`, whose judge decides the checks.
+  Nothing in them is trusted: the judge rebuilds every input itself and only compares.
 
 Standard library only: the module is also staged into the grading jail, where the guard imports it.
 """
@@ -22,6 +26,9 @@ CHECK_LINE = re.compile(r"^\[(ok  |FAIL)\] (\w+):", re.MULTILINE)
 VERDICT_PREFIX = "[verdict "
 VERDICT_LINE = re.compile(r"^\[verdict (\d+) (\w+) (failed|\d+/\d+) ([0-9a-f]{32})\]$", re.M)
 VERDICT_FAILED = "failed"
+
+PROBE_PREFIX = "[probe "
+PROBE_LINE = re.compile(r"^\[probe (\w+) (\w+) ([A-Za-z0-9+/=]*)\]$", re.M)
 
 
 def verdict_status(passed: int, total: int) -> str:
@@ -56,6 +63,20 @@ def verdict_line(key: bytes, seq: int, group: str, status: str) -> str:
 
 def is_verdict_line(line: str) -> bool:
     return line.startswith(VERDICT_PREFIX)
+
+
+def probe_line(module: str, group: str, data: str) -> str:
+    return f"{PROBE_PREFIX}{module} {group} {data}]"
+
+
+def is_protocol_line(line: str) -> bool:
+    """A verdict or probe line: never cut from a cell's output by the kernel, never shown to students."""
+    return line.startswith((VERDICT_PREFIX, PROBE_PREFIX))
+
+
+def probe_records(text: str) -> dict[tuple[str, str], str]:
+    """{(module, group): data} from the probe lines in text (the last one of a group wins)."""
+    return {(module, group): data for module, group, data in PROBE_LINE.findall(text)}
 
 
 def signature_ok(key: bytes, seq: int, group: str, status: str, mac: str) -> bool:

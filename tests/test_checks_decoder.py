@@ -177,3 +177,34 @@ def test_dropout_replay_matches_the_provided_attention():
         torch.manual_seed(5)
         replayed = decoder._mha_reference(attention, query, kv, mask, 2, 0.3, True)
     assert torch.allclose(replayed, expected, rtol=1e-5, atol=1e-6)
+
+
+# --- the mask helpers are judged outside the kernel ------------------------------------------------------------
+
+MASK_SEEDS = [3, 2**61 + 7]
+
+
+def test_mask_checks_are_judged_and_block_checks_guarded():
+    mask_checks = checks_of("masks")
+    assert all(decoder.GROUPS.checks[name].judged for name in mask_checks)
+    assert not any(decoder.GROUPS.checks[name].judged for name in checks_of("block"))
+
+
+@pytest.mark.parametrize("seed", MASK_SEEDS)
+@pytest.mark.parametrize("path", [p for p in WRONG + CORRECT if kind(p) == "masks"], ids=lambda p: p.stem)
+def test_mask_outcomes_do_not_depend_on_the_seed(path, seed):
+    namespace = load(path)
+    failed = set()
+    for group, name in CELL_GROUPS["masks"].items():
+        failed |= set(decoder.GROUPS.failures(decoder.GROUPS.groups[group], namespace[name], seed=seed))
+    assert failed == set(variant_failures(path))
+
+
+def test_padding_masks_recorded_for_another_seed_are_rejected():
+    from autograder.checks._wire import roundtrip
+    padding_mask = load(next(p for p in CORRECT if p.stem == "masks_arange"))["padding_mask"]
+    check = decoder.GROUPS.checks["padding_mask_polarity"]
+    recorded = roundtrip(check.run_probe((padding_mask,), seed=11))
+    check.run_judge(recorded, 11)
+    with pytest.raises(decoder.CheckFailed):
+        check.run_judge(recorded, 12)

@@ -1,5 +1,6 @@
 """The RMSNorm hidden checks pass every correct answer and fail every realistic wrong one."""
 import pytest
+import torch
 from check_harness import reference_namespace, variants
 
 from autograder.checks import rmsnorm
@@ -85,3 +86,82 @@ def test_a_crashing_submission_is_reported_not_raised():
     failed = failures(Broken)
     assert set(failed) == set(ALL_CHECKS)
     assert all("RuntimeError: boom" in msg for msg in failed.values())
+
+
+# --- judged outside the student's process: the probe's data must be the right numbers for the grader's inputs ----
+
+SEEDS = [1, 2**61 + 12345]  # grading draws a fresh seed per notebook: outcomes may not depend on it
+REPORTED_FACTS = {"scale_is_one_parameter_initialised_to_ones", "float32_and_float64_kept"}  # structure, not values
+
+
+def correct_class():
+    return load_variant(variants("rmsnorm", "correct")[0].parent / "llama_style.py")["RMSNorm"]
+
+
+def test_every_check_is_judged_outside_the_kernel():
+    assert all(check.judged and check.judge_fn is not None for check in rmsnorm.GROUPS.checks.values())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("path", variants("rmsnorm", "correct"), ids=lambda p: p.stem)
+def test_correct_variant_passes_for_other_seeds(path, seed):
+    assert rmsnorm.GROUPS.failures(ALL_CHECKS, load_variant(path)["RMSNorm"], seed=seed) == {}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("path", WRONG, ids=lambda p: p.stem)
+def test_wrong_variant_fails_the_same_checks_for_other_seeds(path, seed):
+    cls = load_variant(path)["RMSNorm"]
+    assert set(rmsnorm.GROUPS.failures(ALL_CHECKS, cls, seed=seed)) == set(failures(cls))
+
+
+def judge(name, data, seed):
+    from autograder.checks._wire import roundtrip
+    try:
+        rmsnorm.GROUPS.checks[name].run_judge(roundtrip(data), seed)
+    except rmsnorm.CheckFailed as exc:
+        return str(exc)
+    return None
+
+
+def probe(name, cls, seed):
+    return rmsnorm.GROUPS.checks[name].run_probe((cls,), seed)
+
+
+@pytest.mark.parametrize("name", ALL_CHECKS)
+def test_correct_data_for_other_inputs_is_rejected(name):
+    """Data a correct RMSNorm computed for another seed's inputs (a replay of another grading run)."""
+    replayed = probe(name, correct_class(), seed=7)
+    assert judge(name, probe(name, correct_class(), seed=8), 8) is None
+    if name in REPORTED_FACTS:
+        return  # no inputs of the grader's in them: what every correct module reports
+    assert judge(name, replayed, 8) is not None
+
+
+def zeros_like_data(data):
+    if isinstance(data, torch.Tensor):
+        return torch.zeros_like(data)
+    if isinstance(data, dict):
+        return {k: zeros_like_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [zeros_like_data(v) for v in data]
+    return data
+
+
+@pytest.mark.parametrize("name", sorted(set(ALL_CHECKS) - REPORTED_FACTS))
+def test_shapes_without_values_are_rejected(name):
+    assert judge(name, zeros_like_data(probe(name, correct_class(), seed=3)), 3) is not None
+
+
+@pytest.mark.parametrize("name", ALL_CHECKS)
+@pytest.mark.parametrize("garbage", [{}, {"outputs": "no"}, {"y": [1, 2]}, {"grad": 3.0}, {"parameters": [[]]}])
+def test_garbage_data_fails_with_a_message(name, garbage):
+    message = judge(name, garbage, 3)
+    assert message, f"{name} accepted {garbage}"
+
+
+def test_data_goes_through_the_channel_unchanged():
+    from autograder.checks._wire import roundtrip
+    data = probe("values_match_reference", correct_class(), seed=5)
+    back = roundtrip(data)
+    assert all(torch.equal(a, b) for a, b in zip(data["outputs"], back["outputs"]))

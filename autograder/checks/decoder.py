@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._core import CheckGroups, expect, expect_close
+from ._core import CheckFailed, CheckGroups, expect, expect_close, plain
 
 GROUPS = CheckGroups()
+probe = GROUPS.probe
 
 
 def check(group: str):
@@ -81,28 +82,55 @@ def _padding(lengths: list[int], max_len: int) -> torch.Tensor:
     return (torch.arange(max_len)[None, :] < torch.tensor(lengths)[:, None])[:, None, None, :]
 
 
-# --- 1a: mask helpers -----------------------------------------------------------------------------------------
+# --- 1a: mask helpers (judged outside the kernel: the probe reports the masks, the judge inspects them) -----------
 
-def _call_causal(causal_mask, T: int) -> torch.Tensor:
-    mask = causal_mask(T)
-    expect(isinstance(mask, torch.Tensor), f"causal_mask({T}) should return a tensor, got {type(mask).__name__}")
-    return mask
+def _returned_mask(value: object, call: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        name = value.strip("<>") if isinstance(value, str) else type(value).__name__
+        raise CheckFailed(f"{call} should return a tensor, got {name}")
+    return value
 
 
-@check("causal_mask")
-def causal_mask_shape_and_dtype(causal_mask) -> None:
+def _batch_order(seed: int, lengths: list[int]) -> list[int]:
+    """The sequences of a batch in an order drawn from the seed (seed 0, the unit tests': as written): every row
+    of a padding mask depends on its own length only, so a correct helper passes whatever the order, while masks
+    recorded in another grading run are in another order."""
+    if seed == 0 or len(lengths) < 2:
+        return list(lengths)
+    order = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed % 2**63))
+    return [lengths[i] for i in order.tolist()]
+
+
+CAUSAL_SHAPE_T = (1, 4, 9)
+
+
+@probe("causal_mask")
+def causal_mask_shape_and_dtype(causal_mask, seed: int) -> dict:
     """causal_mask(T) is a bool tensor of shape (T, T)"""
-    for T in (1, 4, 9):
-        mask = _call_causal(causal_mask, T)
+    return {"masks": [plain(causal_mask(T)) for T in CAUSAL_SHAPE_T]}
+
+
+@causal_mask_shape_and_dtype.judge
+def _(data: dict, seed: int) -> None:
+    for T, mask in zip(CAUSAL_SHAPE_T, data["masks"], strict=True):
+        mask = _returned_mask(mask, f"causal_mask({T})")
         expect(tuple(mask.shape) == (T, T), f"causal_mask({T}) has shape {tuple(mask.shape)}, expected ({T}, {T})")
         expect(mask.dtype == torch.bool, f"causal_mask({T}) has dtype {mask.dtype}, expected torch.bool")
 
 
-@check("causal_mask")
-def causal_mask_polarity(causal_mask) -> None:
+CAUSAL_POLARITY_T = (3, 7)
+
+
+@probe("causal_mask")
+def causal_mask_polarity(causal_mask, seed: int) -> dict:
     """True where a position may attend (earlier positions), False for every later position"""
-    for T in (3, 7):
-        mask = _call_causal(causal_mask, T)
+    return {"masks": [plain(causal_mask(T)) for T in CAUSAL_POLARITY_T]}
+
+
+@causal_mask_polarity.judge
+def _(data: dict, seed: int) -> None:
+    for T, mask in zip(CAUSAL_POLARITY_T, data["masks"], strict=True):
+        mask = _returned_mask(mask, f"causal_mask({T})")
         expect(mask.numel() == T * T, f"causal_mask({T}) should have {T * T} entries")
         mask = mask.reshape(T, T).bool()
         below = torch.ones(T, T, dtype=torch.bool).tril(-1)
@@ -115,29 +143,45 @@ def causal_mask_polarity(causal_mask) -> None:
                f"diagonal is False)")
 
 
-@check("causal_mask")
-def causal_mask_diagonal(causal_mask) -> None:
+CAUSAL_DIAGONAL_T = (1, 5)
+
+
+@probe("causal_mask")
+def causal_mask_diagonal(causal_mask, seed: int) -> dict:
     """every position may attend to itself (the diagonal is True), also for T = 1"""
-    for T in (1, 5):
-        mask = _call_causal(causal_mask, T)
+    return {"masks": [plain(causal_mask(T)) for T in CAUSAL_DIAGONAL_T]}
+
+
+@causal_mask_diagonal.judge
+def _(data: dict, seed: int) -> None:
+    for T, mask in zip(CAUSAL_DIAGONAL_T, data["masks"], strict=True):
+        mask = _returned_mask(mask, f"causal_mask({T})")
         expect(mask.numel() == T * T, f"causal_mask({T}) should have {T * T} entries")
         diagonal = mask.reshape(T, T).bool().diagonal()
         expect(bool(diagonal.all()), f"in causal_mask({T}) a position may not attend to itself: the diagonal "
                                      f"should be True (position i sees positions 0..i, itself included)")
 
 
-def _call_padding(padding_mask, lengths: list[int], max_len=None) -> torch.Tensor:
+def _call_padding(padding_mask, lengths: list[int], max_len=None) -> object:
     tensor = torch.tensor(lengths)
-    mask = padding_mask(tensor) if max_len is None else padding_mask(tensor, max_len)
-    expect(isinstance(mask, torch.Tensor), f"padding_mask should return a tensor, got {type(mask).__name__}")
-    return mask
+    return plain(padding_mask(tensor) if max_len is None else padding_mask(tensor, max_len))
 
 
-@check("padding_mask")
-def padding_mask_shape_and_dtype(padding_mask) -> None:
+PADDING_SHAPE_CASES = (([3, 1, 4], 6), ([2], 2), ([5, 5], 7))
+
+
+@probe("padding_mask")
+def padding_mask_shape_and_dtype(padding_mask, seed: int) -> dict:
     """padding_mask(lengths, max_len) is a bool tensor of shape (batch, 1, 1, max_len)"""
-    for lengths, max_len in (([3, 1, 4], 6), ([2], 2), ([5, 5], 7)):
-        mask = _call_padding(padding_mask, lengths, max_len)
+    return {"masks": [_call_padding(padding_mask, _batch_order(seed, lengths), max_len)
+                      for lengths, max_len in PADDING_SHAPE_CASES]}
+
+
+@padding_mask_shape_and_dtype.judge
+def _(data: dict, seed: int) -> None:
+    for (lengths, max_len), mask in zip(PADDING_SHAPE_CASES, data["masks"], strict=True):
+        lengths = _batch_order(seed, lengths)
+        mask = _returned_mask(mask, "padding_mask")
         expected = (len(lengths), 1, 1, max_len)
         expect(tuple(mask.shape) == expected,
                f"padding_mask(torch.tensor({lengths}), {max_len}) has shape {tuple(mask.shape)}, expected "
@@ -145,11 +189,21 @@ def padding_mask_shape_and_dtype(padding_mask) -> None:
         expect(mask.dtype == torch.bool, f"padding_mask has dtype {mask.dtype}, expected torch.bool")
 
 
-@check("padding_mask")
-def padding_mask_polarity(padding_mask) -> None:
+PADDING_POLARITY_CASES = (([3, 1, 4, 6], 6), ([2, 7], 9))
+
+
+@probe("padding_mask")
+def padding_mask_polarity(padding_mask, seed: int) -> dict:
     """True exactly at the real tokens (position < length), False at the padding"""
-    for lengths, max_len in (([3, 1, 4, 6], 6), ([2, 7], 9)):
-        mask = _call_padding(padding_mask, lengths, max_len)
+    return {"masks": [_call_padding(padding_mask, _batch_order(seed, lengths), max_len)
+                      for lengths, max_len in PADDING_POLARITY_CASES]}
+
+
+@padding_mask_polarity.judge
+def _(data: dict, seed: int) -> None:
+    for (lengths, max_len), mask in zip(PADDING_POLARITY_CASES, data["masks"], strict=True):
+        lengths = _batch_order(seed, lengths)
+        mask = _returned_mask(mask, "padding_mask")
         expect(mask.numel() == len(lengths) * max_len,
                f"padding_mask(torch.tensor({lengths}), {max_len}) should have {len(lengths) * max_len} entries")
         values = mask.reshape(len(lengths), max_len).bool()
@@ -162,11 +216,19 @@ def padding_mask_polarity(padding_mask) -> None:
                    f"a padding position (index >= {length}) is True")
 
 
-@check("padding_mask")
-def padding_mask_default_length(padding_mask) -> None:
+DEFAULT_LENGTHS = [2, 5, 3]
+
+
+@probe("padding_mask")
+def padding_mask_default_length(padding_mask, seed: int) -> dict:
     """padding_mask(lengths) pads to the largest length"""
-    lengths = [2, 5, 3]
-    mask = _call_padding(padding_mask, lengths)
+    return {"mask": _call_padding(padding_mask, _batch_order(seed, DEFAULT_LENGTHS))}
+
+
+@padding_mask_default_length.judge
+def _(data: dict, seed: int) -> None:
+    lengths = _batch_order(seed, DEFAULT_LENGTHS)
+    mask = _returned_mask(data["mask"], "padding_mask")
     expect(tuple(mask.shape) == (3, 1, 1, 5),
            f"padding_mask(torch.tensor({lengths})) has shape {tuple(mask.shape)}, expected (3, 1, 1, 5): without "
            f"max_len the mask should be as long as the longest sequence")

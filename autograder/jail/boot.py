@@ -33,6 +33,12 @@ def read_key() -> bytes:
     return key
 
 
+def open_probe_channel() -> None:
+    """Judged checks probe with the seed the grader drew for this notebook and print their data for it."""
+    from autograder.checks import _core
+    _core.open_channel(int(os.environ.pop("AG_SB_JUDGE_SEED", "0")))
+
+
 def hide_check_sources() -> None:
     """The checks are loaded: remove their files so that student code cannot read them (see the threat model)."""
     import autograder.checks as pkg
@@ -45,8 +51,8 @@ def hide_check_sources() -> None:
 
 def cap_output(shell, limit: int) -> None:
     """At most `limit` characters of stdout+stderr per cell reach nbgrader (megabytes of output would take minutes
-    to pass through Jupyter's messages); the guard's verdict lines always pass."""
-    from autograder.protocol import is_verdict_line
+    to pass through Jupyter's messages); the guard's verdict lines and the checks' probe lines always pass."""
+    from autograder.protocol import is_protocol_line
 
     state = {"n": 0, "cut": False}
 
@@ -56,7 +62,7 @@ def cap_output(shell, limit: int) -> None:
     shell.events.register("pre_run_cell", new_cell)
     for stream in (sys.stdout, sys.stderr):
         def write(text, _write=stream.write):
-            if isinstance(text, str) and is_verdict_line(text):
+            if isinstance(text, str) and is_protocol_line(text):
                 return _write(text)
             if state["cut"]:
                 return len(text)
@@ -75,6 +81,7 @@ def main() -> None:
     set_limits(limits)
     key = read_key()
     from autograder.jail import guard
+    open_probe_channel()
     guard.install(key)
     del key
     hide_check_sources()

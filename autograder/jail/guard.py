@@ -1,5 +1,7 @@
 """In-kernel guard for the hidden checks (loaded before any student code; see the README's threat model).
 
+Only guarded checks (behaviour without a data witness) are decided here; judged checks only probe in the kernel
+and are decided by the grader (autograder/nbgrader_ext/judge.py), so nothing below matters for their points.
 The checks run in the same interpreter as the student's code, so the student's code can change what they rely on.
 Before each check group runs, the guard puts back everything it recorded at start-up (torch's functions, Tensor and
 Module methods, builtins, import machinery, the check modules and their helpers) and, after the group ran, checks
@@ -51,7 +53,7 @@ class _Snapshot:
                 if now.get(name, _MISSING) is not value:
                     out.append(f"{label}.{name}")
             if strict:
-                out += [f"{label}.{name} (added)" for name in now if name not in saved]
+                out += [f"{label}.{name} (added)" for name in now if name not in saved and name not in _IGNORED]
         return out
 
     def restore(self) -> None:
@@ -69,7 +71,7 @@ class _Snapshot:
                     except (AttributeError, TypeError):
                         pass
             if strict:
-                for name in [n for n in now if n not in saved]:
+                for name in [n for n in now if n not in saved and n not in _IGNORED]:
                     try:
                         if isinstance(owner, dict):
                             del owner[name]
@@ -80,7 +82,8 @@ class _Snapshot:
 
 
 _MISSING = object()
-_IGNORED = {"__dict__", "__weakref__", "_", "__"}
+_IGNORED = {"__dict__", "__weakref__", "_", "__",
+            "__slotnames__"}  # copyreg caches it on a class the first time one is pickled (torch.save: probes)
 # IPython swaps these while a cell runs (builtin_trap): not something the checks rely on
 _IGNORED_BUILTINS = {"exit", "quit", "help", "copyright", "credits", "license", "display", "get_ipython",
                      "__IPYTHON__", "__builtins__", "__name__", "__doc__", "__package__", "__loader__", "__spec__",
@@ -150,7 +153,12 @@ def install(key: bytes) -> None:
             error = exc
         during = snap.changed()
         restore_all()
-        total = len(self.groups.get(group, ())) if isinstance(self.groups, dict) else 0
+        try:  # only guarded checks are signed for: the grader judges the others from their probe data
+            total = len(self.guarded_names(group))
+        except Exception:  # noqa: BLE001: an unknown group (the run above raised already)
+            total = 0
+        if total == 0 and not during and error is None and self.judged_names(group):
+            return  # nothing to sign: every check of this group is judged outside the kernel
         if during or total == 0:
             status = verdict_failed
         elif error is None:

@@ -8,11 +8,15 @@
   graded cells after it get "not run", and the notebook is graded and saved like any other.
 - A cell that does not answer within Execute.timeout is interrupted; when the kernel does not come back from the
   interrupt, it is killed. The whole notebook also has a wall-clock budget (notebook_timeout).
-- Verdicts: every graded cell that calls hidden check groups must show, for each group, a verdict signed with this
-  kernel's key (see jail/guard.py); otherwise it gets an error output, which nbgrader scores 0. The verdicts say how
-  many of the cell's hidden checks passed: all of them keeps the cell's points; some of them gives partial credit
-  (`partial_credit`, on by default: points x passed / checks, written as the cell's last output, the value nbgrader
-  reads) or, with `partial_credit = False`, an error output (all or nothing).
+- Judged checks (most of them): the kernel only probes (runs the student's code on inputs built from a seed this
+  class draws per notebook) and prints the data; the judge (judge.py) decides them here, out of the student's
+  reach, writes each check's result line into the cell and removes the data. No readable data: no points.
+- Verdicts, for guarded checks (behaviour only observable in the kernel): every graded cell that calls such a group
+  must show a verdict signed with this kernel's key (see jail/guard.py); otherwise it gets an error output, which
+  nbgrader scores 0. The verdicts say how many of the cell's guarded checks passed. Judged and guarded together:
+  all passed keeps the cell's points; some gives partial credit (`partial_credit`, on by default: points x passed
+  / checks, written as the cell's last output, the value nbgrader reads) or, with `partial_credit = False`, an
+  error output (all or nothing).
 - Outputs nbgrader would read as a score and that this class did not write are taken away: nbgrader scores a
   graded cell by its first `execute_result` (any text that is not a number counts as full marks), and code under
   test can publish one (`sys.displayhook`). They are kept, as display data, for the feedback.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import signal
 import time
 
@@ -33,7 +38,8 @@ from nbgrader.preprocessors import Execute
 from ..jail import require, UNSANDBOXED_FLAG
 from ..jail.limits import KernelLimits
 from ..jail.provisioner import jail_kernel_manager
-from ..protocol import signed_verdicts, verdict_counts
+from ..protocol import PROBE_PREFIX, signed_verdicts, verdict_counts
+from .judge import group_calls, judge_cell
 
 LIMITS = KernelLimits()
 GROUP_CALL = re.compile(r"""GROUPS\.run\(\s*["'](\w+)["']""")
@@ -81,7 +87,9 @@ class SandboxedExecute(Execute):
             self.log.warning("!" * 100)
             self.log.warning("GRADING UNSANDBOXED (%s=1): student code runs with the grader's rights", UNSANDBOXED_FLAG)
             self.log.warning("!" * 100)
-        self.km, self._key = jail_kernel_manager(config=self.config, env=self._settings_env())
+        self._seed = secrets.randbits(62)  # the probes' inputs: fresh per notebook, so no answer is replayed
+        env = {**self._settings_env(), "AG_SB_JUDGE_SEED": str(self._seed)}
+        self.km, self._key = jail_kernel_manager(config=self.config, env=env)
         return self.km
 
     # --- execution, surviving a dead or stuck kernel ---------------------------------------------------------
@@ -182,19 +190,28 @@ class SandboxedExecute(Execute):
                     output.output_type = "display_data"
                     output.pop("execution_count", None)
             groups = GROUP_CALL.findall(cell.source)
+            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            calls = group_calls(cell.source)
+            judgement = judge_cell(calls, text, getattr(self, "_seed", 0))
+            strip_probe_lines(cell)
+            if judgement.lines:
+                cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                                 text="".join(f"{line}\n" for line in judgement.lines)))
             if not groups or any(o.output_type == "error" for o in cell.outputs):
                 continue  # nothing to confirm, or already failing
-            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            judged_only = {c.group for c in calls if not c.guarded}  # the guard signs nothing for these
             verdicts = signed_verdicts(text, self._key)
-            counts = {g: verdict_counts(verdicts[g]) if g in verdicts else None for g in groups}
-            missing = [g for g, c in counts.items() if c is None]
+            counts = {g: verdict_counts(verdicts[g]) if g in verdicts else None for g in groups
+                      if g not in judged_only}
+            missing = [g for g, c in counts.items() if c is None] + judgement.missing
             if missing:
                 cell.outputs.append(error_output(
                     "UnconfirmedResult",
                     f"the hidden checks {', '.join(missing)} did not report a result: the cell's tests were skipped, "
                     "hidden or tampered with (or printing was redirected), so it gets no points"))
                 continue
-            passed, total = (sum(c[i] for c in counts.values()) for i in (0, 1))
+            passed = sum(c[0] for c in counts.values()) + judgement.passed
+            total = sum(c[1] for c in counts.values()) + judgement.total
             if passed == total:
                 continue
             if not self.partial_credit:
@@ -209,6 +226,19 @@ class SandboxedExecute(Execute):
             # last, so that an error anywhere in the cell still scores 0 (nbgrader reads outputs in order)
             cell.outputs.append(NotebookNode(output_type="execute_result", execution_count=None, metadata={},
                                              data={"text/plain": f"{score:g}"}))
+
+
+def strip_probe_lines(cell) -> None:
+    """Probe data is the judge's input, not something to store or show: drop it from the cell's outputs."""
+    kept = []
+    for output in cell.outputs:
+        if output.output_type == "stream" and PROBE_PREFIX in output.get("text", ""):
+            output.text = "".join(line for line in output.text.splitlines(keepends=True)
+                                  if not line.startswith(PROBE_PREFIX))
+            if not output.text:
+                continue
+        kept.append(output)
+    cell.outputs = kept
 
 
 def partial_points(points: float, passed: int, total: int) -> float:

@@ -3,7 +3,7 @@
 HideHiddenTests (a GenerateFeedback preprocessor, `c.HideHiddenTests.enabled`, on by default): feedback keeps each
 hidden check's one-line verdict ("[FAIL] name: what is wrong", written for students) but not the hidden-test code: the
 region between the hidden-test markers is replaced by a comment, tracebacks of graded cells are cut to their last
-line (a traceback quotes the code that raised), and the guard's signed verdict lines are dropped.
+line (a traceback quotes the code that raised), and the guard's signed verdict lines (and any probe line) are dropped.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from traitlets import Bool, Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from ..protocol import is_verdict_line
+from ..protocol import is_protocol_line
 
 HIDDEN = re.compile(r"^[ \t]*#+[ \t]*BEGIN HIDDEN TESTS.*?^[ \t]*#+[ \t]*END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
 
@@ -34,7 +34,7 @@ class HideHiddenTests(NbGraderPreprocessor):
         for out in cell.get("outputs", []):
             if out.output_type == "stream":
                 out.text = "".join(line for line in out.text.splitlines(keepends=True)
-                                   if not is_verdict_line(line))
+                                   if not is_protocol_line(line))
                 if not out.text:
                     continue
             elif out.output_type == "error":

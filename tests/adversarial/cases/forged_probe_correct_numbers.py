@@ -1,0 +1,31 @@
+# The boundary of the rule: a wrong RMSNorm whose solution cell rewrites the hidden-test cells to send probe data
+# computed, for this run's seed, by a correct RMSNorm (F.rms_norm). The judge only sees numbers; these are the
+# right ones, so the checks pass: forging them takes a correct implementation, which is the exercise.
+# base: wrong
+# expect: score == 8
+import re
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_core = sys.modules["autograder.checks._core"]
+_checks = sys.modules["autograder.checks.rmsnorm"].GROUPS
+
+
+class _Correct(nn.Module):
+    def __init__(self, d_model, eps=1e-6):
+        super().__init__()
+        self.eps, self.weight = eps, nn.Parameter(torch.ones(d_model))
+
+    def forward(self, x):
+        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), eps=self.eps).to(x.dtype)
+
+
+def _rewrite(lines):
+    found = re.search(r"GROUPS\.run\(\"(\w+)\"", "".join(lines))
+    return [f"_checks.send_probes({found[1]!r}, _Correct)\n"] if found else lines
+
+
+get_ipython().input_transformers_cleanup.append(_rewrite)  # noqa: F821
