@@ -37,7 +37,7 @@ def decode(text: str) -> dict:
             data = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
     except (binascii.Error, ValueError) as exc:
         raise BadProbeData(f"the probe data is not base64: {exc}") from None
-    except Exception as exc:  # noqa: BLE001: torch.load raises many types on bad input; all mean "not readable"
+    except Exception as exc:  # noqa: BLE001 -- torch.load raises many types on bad input; all mean "not readable"
         raise BadProbeData(f"the probe data cannot be read safely ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise BadProbeData(f"the probe data is a {type(data).__name__}, not a dict")

@@ -155,7 +155,7 @@ def install(key: bytes) -> None:
         restore_all()
         try:  # only guarded checks are signed for: the grader judges the others from their probe data
             total = len(self.guarded_names(group))
-        except Exception:  # noqa: BLE001: an unknown group (the run above raised already)
+        except Exception:  # noqa: BLE001 -- an unknown group (the run above raised already)
             total = 0
         if total == 0 and not during and error is None and self.judged_names(group):
             return  # nothing to sign: every check of this group is judged outside the kernel
