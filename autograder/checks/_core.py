@@ -216,7 +216,8 @@ class CheckGroups:
 
     def run(self, group: str, *args) -> None:
         """Run one group, print one line per check, and fail the cell if any check failed (GroupFailed says how
-        many passed: in the grading kernel the guard turns that into partial credit, see autograder/jail/guard.py).
+        many passed: in the grading kernel the guard signs that count and the grader scores the cell from it, see
+        autograder/jail/guard.py and autograder/nbgrader_ext/execute.py).
         In the grading kernel, the group's judged checks only probe: the grader judges them (send_probes)."""
         if "seed" in _CHANNEL and self.judged_names(group):
             self.send_probes(group, *args)
