@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 import shutil
 import sys
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 FROM_DASK_CONFIG = "dask-config"  # `--scheduler` without an address
 CONNECT_TIMEOUT_S = 30
 WORKER_WAIT_S = 120  # a batch system may start the workers after the command: wait this long for the first
+QUEUED_MIN, QUEUED_PER_THREAD = 200, 4  # students submitted to the scheduler at a time (see Cluster.grade)
 
 
 class ClusterSetupError(RuntimeError):
@@ -53,10 +55,9 @@ class ClusterSetupError(RuntimeError):
 def grading_code_digest() -> str:
     """The grading code and the versions that decide a grade: workers must match the submitting machine (the same
     commit of this repository, installed by `make setup` from the same lock)."""
-    import nbgrader
-    import torch
+    from importlib.metadata import version
 
-    h = hashlib.sha256(f"python {sys.version_info[:2]} torch {torch.__version__} nbgrader {nbgrader.__version__}"
+    h = hashlib.sha256(f"python {sys.version_info[:2]} torch {version('torch')} nbgrader {version('nbgrader')}"
                        .encode())
     package = REPO / "autograder"
     for path in sorted(package.rglob("*.py")):
@@ -159,10 +160,17 @@ class Cluster:
     def close(self) -> None:
         self.client.close()
 
+    def workers(self) -> dict:
+        try:
+            return self.client.scheduler_info(n_workers=-1)["workers"]  # newer Dask lists 5 unless told
+        except TypeError:
+            return self.client.scheduler_info()["workers"]
+
+    def threads(self) -> int:
+        return sum(w.get("nthreads", 1) for w in self.workers().values())
+
     def describe(self) -> str:
-        workers = self.client.scheduler_info(n_workers=-1)["workers"]
-        threads = sum(w.get("nthreads", 1) for w in workers.values())
-        return f"{len(workers)} Dask workers ({threads} at a time) at {self.client.scheduler.address}"
+        return f"{len(self.workers())} Dask workers ({self.threads()} at a time) at {self.client.scheduler.address}"
 
     def check_workers(self, allow_unsandboxed: bool = False) -> str | None:
         """What autograde.check_jail says for one machine, for every worker: None when all grade in the jail, or
@@ -192,7 +200,12 @@ class Cluster:
 
     def grade(self, students: list[str], extra_env: dict[str, str] | None = None):
         """Yield one StudentResult per student as the workers finish them, after writing each one's graded files into
-        the course's autograded/."""
+        the course's autograded/.
+
+        A task holds its student's files until it is done (so that the scheduler can give it to another worker), so
+        at most max(QUEUED_MIN, QUEUED_PER_THREAD x the cluster's threads) students are submitted at a time: enough
+        queued work for new workers (and dask-jobqueue's adapt) to pick up, without every submission of a large
+        class held in the scheduler's memory."""
         from distributed import as_completed
 
         if not students:
@@ -200,18 +213,27 @@ class Cluster:
         run = uuid.uuid4().hex[:8]
         course = self.course
         bundle = self.client.submit(_identity, course_bundle(course), key=f"course-bundle-{run}", pure=False)
-        futures = {}
-        for student in students:
-            files = _files_under(course.folder("submitted") / student / course.assignment)
-            futures[self.client.submit(grade_remote, bundle, student, files, dict(extra_env or {}),
-                                       key=f"grade-{student}-{run}", pure=False)] = student
+        queue, futures = iter(students), {}
+        done = as_completed(loop=self.client.loop)
+
+        def submit_more():
+            window = max(QUEUED_MIN, QUEUED_PER_THREAD * self.threads())
+            while len(futures) < window and (student := next(queue, None)) is not None:
+                files = _files_under(course.folder("submitted") / student / course.assignment)
+                future = self.client.submit(grade_remote, bundle, student, files, dict(extra_env or {}),
+                                            key=f"grade-{student}-{run}", pure=False)
+                futures[future] = student
+                done.add(future)
+
         try:
-            for future in as_completed(list(futures), loop=self.client.loop):
-                student = futures[future]
+            submit_more()
+            for future in done:
+                student = futures.pop(future)
                 result, files = self._outcome(future, student)
                 future.release()
                 if files is not None:
                     _write_autograded(course, student, files)
+                submit_more()
                 yield result
         finally:
             self.client.cancel([bundle, *futures])
@@ -264,6 +286,13 @@ def _scratch_course(local_directory: str, bundle: dict) -> Path:
 def _worker_pool(root: Path, extra_env: dict[str, str], nthreads: int):
     key = (str(root), tuple(sorted(extra_env.items())))
     with _LOCK:
+        this = multiprocessing.current_process()
+        if this.daemon:
+            # A worker started by a Dask nanny is a daemonic process, which multiprocessing forbids to start
+            # children. What the flag protects against (children left behind when this process dies) cannot happen
+            # here: the grading processes end themselves once their parent is gone (autograde._end_with_parent).
+            # Same effect as Dask's distributed.worker.daemon = False, without asking every worker to set it.
+            this.daemon = False
         if key not in _POOLS:
             for old in _POOLS.values():  # another run (other course or settings): its workers are not needed
                 old.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import make_course_copy, require_jail
 
-from autograder import example_class
+from autograder import cluster, example_class
 from autograder.autograde import autograde_class
 from autograder.build import build_release
 from autograder.course import Course
@@ -33,9 +33,9 @@ def _wait_for(condition, what: str, timeout: float = 120):
 
 @pytest.fixture
 def dask_cluster(tmp_path):
-    """A scheduler and two single-threaded workers without a nanny (a killed worker stays dead), each process in a
-    session of its own so that killing one kills what it started (its grading process) too, as when a machine
-    dies. Their environment has no NBGRADER_DB_URL: the gradebook's URL must travel with the tasks."""
+    """A scheduler and two single-threaded workers, one started by a nanny (Dask's default) and one without, each in
+    a session of its own so that killing one kills everything it started (nanny, worker, grading process), as when
+    a machine dies. Their environment has no NBGRADER_DB_URL: the gradebook's URL must travel with the tasks."""
     assert DASK.exists(), f"{DASK}: the dask command line is missing (`make setup` installs requirements.txt)"
     env = {k: v for k, v in os.environ.items() if k != "NBGRADER_DB_URL"}
     scheduler_file = tmp_path / "scheduler.json"
@@ -52,8 +52,8 @@ def dask_cluster(tmp_path):
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
               "--scheduler-file", str(scheduler_file))
         _wait_for(scheduler_file.exists, "scheduler file")
-        for name in ("w1", "w2"):
-            start(name, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1", "--no-nanny",
+        for name, nanny in (("w1", "--nanny"), ("w2", "--no-nanny")):  # both ways a worker is started
+            start(name, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1", nanny,
                   "--name", name, "--host", "127.0.0.1", "--no-dashboard", "--local-directory", str(tmp_path / name))
         yield scheduler_file, procs, logs
     finally:
@@ -97,6 +97,8 @@ def test_a_dask_cluster_grades_each_student_once_to_its_golden_score_when_a_work
         if notebook.stem not in NOTEBOOKS:
             notebook.unlink()
 
+    monkeypatch.setattr(cluster, "QUEUED_MIN", 1)  # two students submitted at a time: more as others finish
+    monkeypatch.setattr(cluster, "QUEUED_PER_THREAD", 1)
     lines, killed = [], {}
     with Client(scheduler_file=str(scheduler_file), set_as_default=False) as observer:
         observer.wait_for_workers(2, timeout=120)
