@@ -36,6 +36,7 @@ def dask_cluster(tmp_path):
     """A scheduler and two single-threaded workers, one started by a nanny (Dask's default) and one without, each in
     a session of its own so that killing one kills everything it started (nanny, worker, grading process), as when
     a machine dies. Their environment has no NBGRADER_DB_URL: the gradebook's URL must travel with the tasks."""
+    require_jail()  # before anything is started
     assert DASK.exists(), f"{DASK}: the dask command line is missing (`make setup` installs requirements.txt)"
     env = {k: v for k, v in os.environ.items() if k != "NBGRADER_DB_URL"}
     scheduler_file = tmp_path / "scheduler.json"
@@ -85,7 +86,6 @@ def test_a_dask_cluster_grades_each_student_once_to_its_golden_score_when_a_work
     from distributed import Client
     from nbgrader.api import Gradebook, SubmittedAssignment, SubmittedNotebook
 
-    require_jail()
     scheduler_file, procs, logs = dask_cluster
     url = postgres("cluster")
     monkeypatch.setenv("NBGRADER_DB_URL", url)
