@@ -9,6 +9,7 @@ import torch
 from check_harness import reference_namespace, variants
 
 from autograder.checks import checkpointing
+from autograder.checks._core import CheckFailed
 from autograder.provided.attention import MultiHeadAttention
 from autograder.provided.memory_meter import PeakMemory
 from autograder.provided.weighted_loss import weighted_loss
@@ -227,7 +228,7 @@ def judge(name, data, seed):
     from autograder.checks._wire import roundtrip
     try:
         checkpointing.GROUPS.checks[name].run_judge(roundtrip(data), seed)
-    except checkpointing.CheckFailed as exc:
+    except CheckFailed as exc:
         return str(exc)
     return None
 

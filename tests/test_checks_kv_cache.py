@@ -8,6 +8,7 @@ import torch
 from check_harness import reference_namespace, variants
 
 from autograder.checks import kv_cache
+from autograder.checks._core import CheckFailed
 from autograder.variants import load_variant, mistake
 
 NOTEBOOK = "04_tiny_language_model"
@@ -101,7 +102,7 @@ def judge(name, data, seed):
     from autograder.checks._wire import roundtrip
     try:
         kv_cache.GROUPS.checks[name].run_judge(roundtrip(data), seed)
-    except kv_cache.CheckFailed as exc:
+    except CheckFailed as exc:
         return str(exc)
     return None
 
