@@ -21,6 +21,12 @@ Recomputation is counted with forward PRE-hooks on each layer's `attn`, a module
 (a layer itself may be a ModuleDict that is never called, or be run through `layer.forward`, which fires no hook).
 A checkpointed region's recomputation stops early, so a forward hook may not fire then, while a pre-hook always
 does. Memory is measured with the meter the notebook provides.
+
+Judged outside the kernel (probe + judge, see _core.py): the structure, outputs and gradients (the probe sets the
+student's parameters to values drawn from the seed and the parameter's name; the judge builds the reference from
+them), the peaks 2b and 2c return (the judge runs the meter on the same model and step: it counts the storages a
+step allocates, the same in any process), gradients left cleared and 2c's function. Guarded (only the kernel can
+observe them): recomputation counts and order, the peak of the student's own encoder, the step time.
 """
 from __future__ import annotations
 
@@ -590,7 +596,8 @@ def _leave_old_gradients(model, x):
 
 def _number(value, what):
     expect(isinstance(value, (int, float)) and not isinstance(value, bool),
-           f"{what} should be a number (int or float), got {value.strip('<>') if isinstance(value, str) else type(value).__name__}")
+           f"{what} should be a number (int or float), got "
+           f"{value.strip('<>') if isinstance(value, str) else type(value).__name__}")
     return value
 
 

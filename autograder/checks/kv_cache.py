@@ -13,6 +13,12 @@ The checks build their own small models from the provided code with random weigh
 ones hide mistakes), never the student's trained model, and leave the global random number generator as they found
 it (their seeds are local; CheckGroups also runs every group in isolated_state). Teacher-forced logits are the
 model's own forward on the generated tokens.
+
+Judged outside the kernel (probe + judge, see _core.py): the values group, and the cache group's eval-mode witness
+(dropout_is_off_while_generating). The judge rebuilds the seed's models and prompts and computes the logits
+itself; every call's first-step logits (from the prompt alone, no cache read) tie the reported data to this run.
+Guarded: the attention-call counts (one new position per step, the cache growing by one, eval mode and no
+gradients as seen inside `attend`), observable only in the kernel.
 """
 from __future__ import annotations
 
