@@ -70,10 +70,11 @@ def as_course(course: Course | Path | str, assignment: str | None = None) -> Cou
 
 def grading_inputs_digest(course_root: Path, assignment: str) -> str:
     """What every student's grade depends on besides their own files: the release notebooks, the source
-    notebooks (hidden tests live there and in the gradebook, not in release/), the config, the checks and the
-    sandbox that runs them."""
+    notebooks (hidden tests live there and in the gradebook, not in release/), the config, the checks, the course's
+    provided code they build on (staged into the jail with them) and the sandbox that runs them."""
     files = [*(course_root / "release" / assignment).glob("*.ipynb"), *(course_root / "source" / assignment).glob("*"),
              course_root / "nbgrader_config.py", *(REPO / "autograder" / "checks").glob("*.py"),
+             *(REPO / "autograder" / "provided").glob("*.py"),
              *(REPO / "autograder" / "jail").glob("*.py"), *(REPO / "autograder" / "nbgrader_ext").glob("*.py"),
              REPO / "autograder" / "protocol.py"]
     h = hashlib.sha256()
