@@ -2,6 +2,8 @@
 
 Each file in cases/ is one student: its header says how the submission is made and what must come out:
   # base: correct | wrong      the solution cell starts from a correct (llama_style) or wrong (eps_outside_sqrt: fails only the hidden values group) RMSNorm
+  # notebook: NAME             the notebook submitted (default 03_rmsnorm); 01_decoder_block: its block cell, and
+                               base wrong is then a post-norm TransformerDecoderBlock
   # kind: solution | transform solution (default): the file's code is appended to the solution cell;
                                transform: the file's transform(folder, notebook) edits the submission folder
   # expect: score == 8 | score == 0 | score <= baseline (a cheat: never more than the same code without it) |
@@ -28,6 +30,10 @@ NOTEBOOK = "03_rmsnorm.ipynb"
 SOLUTION_ID = "rmsnorm_impl"
 BASES = {"correct": REPO / "autograder/variants/rmsnorm/correct/llama_style.py",
          "wrong": REPO / "autograder/variants/rmsnorm/wrong/eps_outside_sqrt.py"}
+OTHER_NOTEBOOKS = {  # notebook -> (solution cell, bases) for the cases that submit another notebook
+    "01_decoder_block": ("decoder_block_impl",
+                         {"wrong": REPO / "autograder/variants/decoder/wrong/block_post_norm.py"}),
+}
 
 
 @dataclass
@@ -36,6 +42,7 @@ class Case:
     path: Path
     base: str | None = None
     kind: str = "solution"
+    notebook: str = NOTEBOOK.removesuffix(".ipynb")
     expects: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     doc: str = ""
@@ -46,7 +53,7 @@ class Case:
         for line in path.read_text().splitlines():
             if not line.startswith("#"):
                 break
-            m = re.match(r"#\s*(base|kind|expect|reason):\s*(.+)", line)
+            m = re.match(r"#\s*(base|kind|notebook|expect|reason):\s*(.+)", line)
             if m is None:
                 case.doc += line.lstrip("# ").strip() + " "
             elif m[1] == "expect":
@@ -75,15 +82,16 @@ def make_course(root: Path) -> None:
 def make_submission(root: Path, case: Case) -> None:
     folder = root / "submitted" / case.name / ASSIGNMENT
     folder.mkdir(parents=True)
-    nb = json.loads((root / "release" / ASSIGNMENT / NOTEBOOK).read_text())
-    code = BASES[case.base].read_text() if case.base else None
+    solution_id, bases = OTHER_NOTEBOOKS.get(case.notebook, (SOLUTION_ID, BASES))
+    nb = json.loads((root / "release" / ASSIGNMENT / f"{case.notebook}.ipynb").read_text())
+    code = bases[case.base].read_text() if case.base else None
     if case.kind == "solution":
         code = (code or "") + "\n\n" + case.path.read_text()
     if code is not None:
         for cell in nb["cells"]:
-            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == SOLUTION_ID:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == solution_id:
                 cell["source"] = code
-    notebook = folder / NOTEBOOK
+    notebook = folder / f"{case.notebook}.ipynb"
     notebook.write_text(json.dumps(nb, indent=1))
     if case.kind == "transform":
         namespace: dict = {}
@@ -113,7 +121,7 @@ class ClassRun:
 
     def autograded_text(self, student: str) -> str | None:
         """All outputs (and markdown) of the student's graded notebook, as text (None when there is none)."""
-        path = self.roots[student] / "autograded" / student / ASSIGNMENT / NOTEBOOK
+        path = self.roots[student] / "autograded" / student / ASSIGNMENT / f"{self.cases[student].notebook}.ipynb"
         if not path.exists():
             return None
         nb = json.loads(path.read_text())
@@ -127,7 +135,7 @@ class ClassRun:
         return "\n".join(parts)
 
     def feedback(self, student: str) -> str | None:
-        path = self.roots[student] / "feedback" / student / ASSIGNMENT / NOTEBOOK.replace(".ipynb", ".html")
+        path = self.roots[student] / "feedback" / student / ASSIGNMENT / f"{self.cases[student].notebook}.html"
         return path.read_text() if path.exists() else None
 
 
