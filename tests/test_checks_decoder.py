@@ -321,10 +321,11 @@ def test_gradients_must_be_computed():
 
 
 def test_a_forged_layout_cannot_make_the_judge_draw_huge_tensors():
-    data = probe_data("matches_torch_decoder_layer", lab_block(), seed=5)
-    data["cases"][0]["layout"].append(["huge", "Linear", [10**6, 10**6], True])
-    with pytest.raises(decoder.CheckFailed, match="too large"):
-        judge("matches_torch_decoder_layer", data, 5)
+    for shapes in ([[10**6, 10**6]], [[10**10], [-(10**10)]]):  # a negative size must not offset a huge one
+        data = probe_data("matches_torch_decoder_layer", lab_block(), seed=5)
+        data["cases"][0]["layout"] += [["huge", "LayerNorm", shape, True] for shape in shapes]
+        with pytest.raises(decoder.CheckFailed, match="too large"):
+            judge("matches_torch_decoder_layer", data, 5)
 
 
 def test_block_probe_data_is_small():

@@ -93,8 +93,10 @@ def layout(block: nn.Module) -> list[list]:
 def draws(rows: list, seed: int) -> dict[str, torch.Tensor]:
     """The random weights for a layout, by parameter name: LayerNorm's ones and zeros and zero biases hide
     ordering mistakes. The probe sets them (`randomize`); the judge redraws them from the reported layout."""
-    expect(isinstance(rows, list) and sum(math.prod(row[2]) for row in rows) <= MAX_LAYOUT_NUMEL,
-           "the reported module layout is not what the grader expects (too large): the data was forged")
+    expect(isinstance(rows, list) and all(isinstance(row[2], list) and 1 <= len(row[2]) <= 2
+                                          and all(isinstance(n, int) and n > 0 for n in row[2]) for row in rows)
+           and sum(math.prod(row[2]) for row in rows) <= MAX_LAYOUT_NUMEL,
+           "the reported module layout is not what the grader expects (shapes, or too large): the data was forged")
     g = _generator(seed)
     values = {}
     for name, kind, shape, has_bias in rows:
