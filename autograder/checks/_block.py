@@ -290,13 +290,12 @@ def _beyond_input(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def follows_reference(outputs: list, expected: list, xs: list, what: str) -> None:
-    """The witness of the checks that compare a block's outputs with each other, or only look at its gradients,
-    not at the reference: over all the check's calls, what the outputs add to the inputs (`_beyond_input`) must
-    point the way the reference's does (cosine above WITNESS_COSINE). Every realistic block does, right or wrong,
-    since they share the weights and the structure: over the variants and 8 seeds the lowest measured were about
-    0.2 (a post-norm block, or one without a residual connection). Outputs for other inputs or weights (another
-    grading run) have a cosine of 0 +- 1/sqrt(number of values), under 0.06 here; made-up ones too, and the
-    inputs themselves have 0."""
+    """The witness of the property checks (which compare a block's outputs with each other, not with the
+    reference): over all the check's calls, what the outputs add to the inputs (`_beyond_input`) must point the
+    way the reference's does, cosine above WITNESS_COSINE. A weak witness, set where no realistic block fails it:
+    measured over 30 seeds, the wrong blocks that have the properties gave 0.15 at the lowest (post-norm), while
+    outputs computed with other weights gave 0 +- 0.08 (up to 0.16): made-up outputs (zeros, the inputs
+    themselves) always fail it, outputs for other weights or inputs about 3 times in 4 per check."""
     actual = torch.cat([_beyond_input(y, x).flatten() for y, x in zip(outputs, xs, strict=True)])
     wanted = torch.cat([_beyond_input(e, x).flatten() for e, x in zip(expected, xs, strict=True)])
     expect(bool(torch.isfinite(actual).all()), f"{what}: the output contains inf or NaN")
@@ -305,7 +304,7 @@ def follows_reference(outputs: list, expected: list, xs: list, what: str) -> Non
                                     f"(computed for other inputs?)")
 
 
-WITNESS_COSINE = 0.12
+WITNESS_COSINE = 0.05
 
 
 def call(block: nn.Module, inputs: tuple) -> dict:

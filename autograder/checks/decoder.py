@@ -630,10 +630,9 @@ def _(data: dict, seed: int) -> None:
 
 
 def _gradient_inputs(seed: int):
-    """x, encoder_output, the masks and a random weighting of the outputs (3 x 7 x 16 outputs: enough for the
-    output's witness, follows_reference, to tell this run's outputs from others)."""
-    x, enc = _randn(3, 7, 16, seed=_stream(seed, 301)), _randn(3, 6, 16, seed=_stream(seed, 302))
-    return x, enc, *our_masks(7, 6, True, None, [6, 4, 5]), _randn(3, 7, 16, seed=_stream(seed, 303))
+    """x, encoder_output, the masks and a random weighting of the outputs."""
+    x, enc = _randn(2, 5, 16, seed=_stream(seed, 301)), _randn(2, 6, 16, seed=_stream(seed, 302))
+    return x, enc, *our_masks(5, 6, True, None, [6, 4]), _randn(2, 5, 16, seed=_stream(seed, 303))
 
 
 GRAD_RTOL, GRAD_ATOL = 1e-3, 1e-4  # float32 backward (sums over the batch) against a float64 one
@@ -660,10 +659,11 @@ def every_parameter_and_input_gets_a_gradient(cls, seed: int) -> dict:
 
 @block_judge(every_parameter_and_input_gets_a_gradient)
 def _(data: dict, seed: int) -> None:
-    """Every gradient must be non-zero, and the output must follow the reference's (this run's inputs and
-    weights). When the output IS the reference's (a right forward: the blocks whose gradients can go missing
-    unseen), every gradient must be the reference's too, so that gradients can only be reported by computing
-    them; a block with a wrong forward is judged on the values checks, and here only on getting gradients."""
+    """Every gradient must be non-zero. When the output IS the reference's (a right forward: the blocks whose
+    gradients go missing unseen), every gradient must be the reference's too, so that gradients can only be
+    reported by computing them. A block with a wrong forward is judged on the values checks, and here only on
+    getting gradients, from data that nothing binds to this run (the output witness, follows_reference, was
+    tried: a post-norm block's output fell below any threshold that tells other weights' outputs apart)."""
     expect(data["requires_grad"] is True,
            "the output does not require grad: is forward (or part of it) run under torch.no_grad()?")
     x, enc, self_mask, cross_mask, weighting = _gradient_inputs(seed)
@@ -671,7 +671,6 @@ def _(data: dict, seed: int) -> None:
     ref = reference_block(data, _stream(seed, 300), 16).double()
     x_ref, enc_ref = x.double().requires_grad_(), enc.double().requires_grad_()
     expected = block_reference(ref, x_ref, enc_ref, self_mask, cross_mask, 2, 0.0, False)
-    follows_reference([y], [expected.detach()], [x], "the block's output")
     grads = data["grads"]
     missing = [name for name, g in grads.items() if not isinstance(g, torch.Tensor) or not bool(g.abs().sum() > 0)]
     expect(not missing, f"these parameters received no gradient: {missing} (unused, detached, or under no_grad?)")

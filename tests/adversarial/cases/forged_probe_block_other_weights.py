@@ -1,12 +1,13 @@
 # Forged probe data for exercise 1: the hidden-test cells of the block are rewritten to probe a class that has the
 # wrong block's modules (so the probes report the weights they gave it) but returns what nn.TransformerDecoderLayer
 # computes for the same inputs with weights of its own. The judge computes with the reported weights: no output
-# matches, and the property checks' outputs do not follow this run's inputs and weights (only the api reports pass).
+# matches (values, dropout, eval mode: 0), no registered parameter gets a gradient, and the property checks'
+# outputs fail their witness about 3 times in 4 (api 2 + masking 0-3 of 3: at most 5, below the honest 5.67).
 # notebook: 01_decoder_block
 # base: wrong
 # expect: score <= 5.67
-# expect: score < 3
-# reason: do not follow the inputs
+# expect: score <= 5
+# reason: values are wrong
 import re
 import sys
 
