@@ -23,8 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .launch import (ZYGOTE_MOUNT_BASE_ENV, ZYGOTE_SOCKET_ENV, finish_jail, jail_base, python_roots,
-                     seed_matplotlib_cache, stage_python)
+from .launch import finish_jail, jail_base, python_roots, seed_matplotlib_cache, stage_python
 
 log = logging.getLogger(__name__)
 
