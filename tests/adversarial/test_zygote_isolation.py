@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -127,3 +128,38 @@ def test_two_kernels_from_one_zygote_are_isolated(tmp_path):
             break
         time.sleep(0.1)
     assert not left, left
+
+
+async def exit_status(mode: str, code: str, cwd: Path) -> int:
+    env = {**KernelLimits().kernel_env(), "AG_SB_MODE": mode, "AG_FAST_START": "1", "AG_SB_JUDGE_SEED": "3"}
+    km, _ = jail_kernel_manager(env=env)
+    await km.start_kernel(cwd=str(cwd))
+    try:
+        assert zygote_host.spool() in Path(km.provisioner.runtime).parents  # this kernel came from the zygote
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=120)
+        kc.execute(code)
+        process = km.provisioner.process
+        for _ in range(600):
+            if process.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        kc.stop_channels()
+        return process.poll()
+    finally:
+        await km.shutdown_kernel(now=True)
+
+
+@pytest.mark.parametrize("mode", ["sandbox", "unsandboxed"])
+def test_the_launcher_reports_how_a_forked_kernel_ended(tmp_path, mode):
+    """SandboxedExecute tells the student how the kernel died from the launcher's exit status (128 + signal)."""
+    if mode == "sandbox":
+        from conftest import require_jail
+
+        require_jail()
+        if not zygote_host.possible(sandboxed=True):
+            pytest.skip("the zygote serves sandboxed kernels only when grading as root (see the README)")
+    assert asyncio.run(exit_status(mode, "import os; os._exit(7)", tmp_path)) == 7
+    assert asyncio.run(exit_status(mode, "import os, signal; os.kill(os.getpid(), signal.SIGXCPU)", tmp_path)) \
+        == 128 + signal.SIGXCPU
