@@ -9,6 +9,7 @@ import torch
 from check_harness import reference_namespace, variants
 
 from autograder.checks import checkpointing
+from autograder.checks._core import CheckFailed
 from autograder.provided.attention import MultiHeadAttention
 from autograder.provided.memory_meter import PeakMemory
 from autograder.provided.weighted_loss import weighted_loss
@@ -207,3 +208,80 @@ def test_tests_of_2b_and_2c_use_nothing_from_2a():
     for grade_id in ("plain_fixtures", "test_measure", "test_segments", "test_peak_by_k"):
         used = {node.id for node in ast.walk(ast.parse(cells[grade_id])) if isinstance(node, ast.Name)}
         assert not used & from_2a, f"{grade_id} uses {sorted(used & from_2a)} from 2a"
+
+
+# --- judged checks: other seeds, replayed and made-up data ----------------------------------------------------
+
+REPORTED_FACTS = {"layers_and_final_norm", "default_feed_forward_width", "gradients_left_cleared"}  # no inputs
+JUDGED = [name for name in ALL_CHECKS if checkpointing.GROUPS.checks[name].judged]
+ANSWER = {group: reference_namespace(NOTEBOOK, "segments_impl")[names[0]] for group, names in GROUP_ARGS.items()}
+
+
+def probe(name, seed):
+    group = next(g for g, names in checkpointing.GROUPS.groups.items() if name in names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return checkpointing.GROUPS.checks[name].run_probe((ANSWER[group],), seed)
+
+
+def judge(name, data, seed):
+    from autograder.checks._wire import roundtrip
+    try:
+        checkpointing.GROUPS.checks[name].run_judge(roundtrip(data), seed)
+    except CheckFailed as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("path", CORRECT + WRONG, ids=lambda p: p.stem)
+def test_a_variant_gets_the_same_verdicts_for_another_seed(path):
+    """The seed changes the inputs and weights, never whether an implementation passes a check."""
+    namespace = load_answer(path)
+    other = {}
+    for group, names in checkpointing.GROUPS.groups.items():
+        if all(name in namespace for name in GROUP_ARGS[group]):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                other.update(checkpointing.GROUPS.failures(names, *(namespace[n] for n in GROUP_ARGS[group]), seed=7))
+    assert set(other) == set(failures(namespace))
+
+
+@pytest.mark.parametrize("name", sorted(set(JUDGED) - REPORTED_FACTS))
+def test_data_of_another_seed_is_rejected(name):
+    """Data the reference computed for another grading run's seed (a replay): seeds 5 and 8 give other inputs,
+    weights and measured shapes."""
+    assert checkpointing._measure_shape(5) != checkpointing._measure_shape(8)
+    assert judge(name, probe(name, 8), 8) is None
+    assert judge(name, probe(name, 5), 8) is not None
+
+
+def zeros_like_data(data):
+    if isinstance(data, torch.Tensor):
+        return torch.zeros_like(data)
+    if isinstance(data, (int, float)) and not isinstance(data, bool):
+        return 0
+    if isinstance(data, dict):
+        return {k: zeros_like_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [zeros_like_data(v) for v in data]
+    return data
+
+
+@pytest.mark.parametrize("name", sorted(set(JUDGED) - REPORTED_FACTS))
+def test_shapes_without_values_are_rejected(name):
+    assert judge(name, zeros_like_data(probe(name, 3)), 3) is not None
+
+
+@pytest.mark.parametrize("name", JUDGED)
+@pytest.mark.parametrize("garbage", [{}, {"y": [1, 2]}, {"params": [[]]}, {"runs": "no"}, {"results": 3.0}])
+def test_garbage_data_fails_with_a_message(name, garbage):
+    assert judge(name, garbage, 3)
+
+
+def test_every_gradient_sketch_sees_a_change_of_one_entry():
+    """A sketched gradient (what a probe reports of a large gradient) changes when one entry changes by 1e-2."""
+    grad = torch.randn(128, 32)
+    changed = grad.clone()
+    changed[7, 3] += 1e-2
+    a, b = checkpointing.sketch("w", grad, 3), checkpointing.sketch("w", changed, 3)
+    assert a.numel() == checkpointing.SKETCH_ROWS and not torch.allclose(a, b, rtol=1e-4, atol=1e-5)

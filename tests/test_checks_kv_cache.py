@@ -8,6 +8,7 @@ import torch
 from check_harness import reference_namespace, variants
 
 from autograder.checks import kv_cache
+from autograder.checks._core import CheckFailed
 from autograder.variants import load_variant, mistake
 
 NOTEBOOK = "04_tiny_language_model"
@@ -90,3 +91,62 @@ def test_a_crashing_submission_is_reported_not_raised():
     failed = failures(broken)
     assert set(failed) == set(ALL_CHECKS)
     assert all("RuntimeError: boom" in msg for msg in failed.values())
+
+
+# --- judged checks: other seeds, replayed and made-up data ----------------------------------------------------
+
+JUDGED = [name for name in ALL_CHECKS if kv_cache.GROUPS.checks[name].judged]
+
+
+def judge(name, data, seed):
+    from autograder.checks._wire import roundtrip
+    try:
+        kv_cache.GROUPS.checks[name].run_judge(roundtrip(data), seed)
+    except CheckFailed as exc:
+        return str(exc)
+    return None
+
+
+def probe(name, seed):
+    return kv_cache.GROUPS.checks[name].run_probe((reference_generate(),), seed)
+
+
+@pytest.mark.parametrize("path", CORRECT + WRONG, ids=lambda p: p.stem)
+def test_a_variant_gets_the_same_verdicts_for_another_seed(path):
+    generate = load_variant(path)["generate"]
+    assert set(kv_cache.GROUPS.failures(ALL_CHECKS, generate, seed=7)) == set(failures(generate))
+
+
+@pytest.mark.parametrize("name", JUDGED)
+def test_data_of_another_seed_is_rejected(name):
+    assert judge(name, probe(name, 8), 8) is None
+    assert judge(name, probe(name, 5), 8) is not None
+
+
+def zeros_like_data(data):
+    if isinstance(data, torch.Tensor):
+        return torch.zeros_like(data)
+    if isinstance(data, dict):
+        return {k: zeros_like_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [zeros_like_data(v) for v in data]
+    return data
+
+
+@pytest.mark.parametrize("name", JUDGED)
+def test_shapes_without_values_are_rejected(name):
+    data = zeros_like_data(probe(name, 3))
+    assert judge(name, data, 3) is not None
+
+
+@pytest.mark.parametrize("name", JUDGED)
+@pytest.mark.parametrize("garbage", [{}, {"runs": "no"}, {"tokens": [1, 2]}, {"alone": 3.0}])
+def test_garbage_data_fails_with_a_message(name, garbage):
+    assert judge(name, garbage, 3)
+
+
+def test_eval_mode_has_a_judged_witness():
+    """The cache cell's judged check: a generate that leaves dropout on fails it, and only the guarded eval check
+    besides."""
+    generate = load_variant(WRONG[0].parent / "no_eval_mode.py")["generate"]
+    assert set(failures(generate)) == {"dropout_is_off_while_generating", "eval_mode_without_gradients"}

@@ -21,11 +21,20 @@ Recomputation is counted with forward PRE-hooks on each layer's `attn`, a module
 (a layer itself may be a ModuleDict that is never called, or be run through `layer.forward`, which fires no hook).
 A checkpointed region's recomputation stops early, so a forward hook may not fire then, while a pre-hook always
 does. Memory is measured with the meter the notebook provides.
+
+Judged outside the kernel (probe + judge, see _core.py): the structure, outputs and gradients (the probe sets the
+student's parameters to values drawn from the seed and the parameter's name; the judge builds the reference from
+them), the peaks 2b and 2c return (the judge runs the meter on the same model and step: it counts the storages a
+step allocates, the same in any process), gradients left cleared and 2c's function. Guarded (only the kernel can
+observe them): recomputation counts and order, the peak of the student's own encoder, the step time.
 """
 from __future__ import annotations
 
+import math
+import re
 import time
 import warnings
+import zlib
 from contextlib import contextmanager
 
 import torch
@@ -37,10 +46,11 @@ from autograder.provided.attention import MultiHeadAttention
 from autograder.provided.memory_meter import PeakMemory
 from autograder.provided.weighted_loss import weighted_loss
 
-from ._core import CheckGroups, expect, expect_close
+from ._core import CheckGroups, expect, expect_close, plain
 
 GROUPS = CheckGroups()
 check = GROUPS.check
+probe = GROUPS.probe
 
 D_MODEL, HEADS, BATCH, SEQ = 32, 4, 2, 12
 
@@ -198,86 +208,290 @@ def reference_peak(model, x, forward) -> int:
     return meter.peak_bytes
 
 
+# --- judged checks of 2a: the student's encoder with weights drawn from the seed, a reference rebuilt from them ---
+
+NORMS = ("norm1", "norm2", "final_norm")  # the API's LayerNorms: random scales and shifts, never ones and zeros
+ATTENTION = {f"attn.{w}.{kind}" for w in ("W_q", "W_k", "W_v", "W_o") for kind in ("weight", "bias")}
+LAYER_NORMS = {f"{norm}.{kind}" for norm in ("norm1", "norm2") for kind in ("weight", "bias")}
+
+
+def _mix(seed: int, stream: int) -> int:
+    """A generator seed for one input stream of one grading seed (seed 0, the unit tests': the stream itself)."""
+    return (seed * 1_000_003 + stream) % 2**63
+
+
+def _seeded_input(seed: int, stream: int, batch=BATCH, seq=SEQ, requires_grad=False) -> torch.Tensor:
+    return _input(_mix(seed, stream), batch, seq, requires_grad=requires_grad)
+
+
+def prescribed(name: str, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """The value the probe gives the parameter `name` for this seed (the judge computes the same): drawn from the
+    name and the seed only, so that it does not depend on how the student's code creates its parameters."""
+    gen = torch.Generator().manual_seed(_mix(seed, zlib.crc32(name.encode())))
+    module, _, kind = name.rpartition(".")
+    if module.rpartition(".")[2] in NORMS:
+        return 0.5 + torch.rand(shape, generator=gen) if kind == "weight" else 0.1 * torch.randn(shape, generator=gen)
+    bound = 1 / math.sqrt(shape[-1]) if len(shape) > 1 else 0.1
+    return (2 * torch.rand(shape, generator=gen) - 1) * bound
+
+
+def make_seeded(cls, num_layers: int, seed: int, dropout: float = 0.0, **kwargs) -> nn.Module:
+    """The student's encoder with every parameter set to the value the seed prescribes for its name."""
+    model = make(cls, num_layers, dropout=dropout, **kwargs)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.copy_(prescribed(name, tuple(param.shape), seed).to(param.dtype))
+    return model
+
+
+def described(model: nn.Module) -> list:
+    """What a probe reports of the student's parameters: [name, shape] pairs (the judge knows their values)."""
+    return [[name, list(param.shape)] for name, param in model.named_parameters()]
+
+
+def _reference_name(name: str, shape: tuple[int, ...], d: int = D_MODEL) -> str:
+    """The reference encoder's name for a parameter of the student's encoder (the feed-forward's by shape:
+    its names are the student's choice, its shapes are not)."""
+    if name in ("final_norm.weight", "final_norm.bias"):
+        return name
+    match = re.fullmatch(r"layers\.(\d+)\.(.+)", name)
+    expect(match is not None, f"your encoder has the parameter `{name}`, outside `layers` and `final_norm`")
+    layer, rest = match.groups()
+    if rest in ATTENTION or rest in LAYER_NORMS:
+        return name
+    expect(rest.startswith("ffn."), f"layer {layer} has the parameter `{rest}`, not part of attn, ffn, norm1, norm2")
+    if len(shape) == 2 and d in shape and shape[0] != shape[1]:
+        return f"layers.{layer}.ffn.{0 if shape[1] == d else 3}.weight"
+    expect(len(shape) == 1, f"layer {layer}'s feed-forward has a parameter of shape {shape}")
+    return f"layers.{layer}.ffn.{3 if shape == (d,) else 0}.bias"
+
+
+def reference_encoder(params: object, seed: int, dropout: float = 0.0) -> tuple[nn.Module, dict[str, str]]:
+    """The reference encoder with the weights the seed prescribes for the parameters the probe reported, and
+    {student's name: reference name}. Fails when the reported parameters are not the API's."""
+    expect(isinstance(params, list) and all(isinstance(p, list) and len(p) == 2 for p in params),
+           "the parameters' names and shapes did not come back")
+    shapes = {str(name): tuple(int(n) for n in shape) for name, shape in params}
+    mapping = {name: _reference_name(name, shape) for name, shape in shapes.items()}
+    layers = {int(name.split(".")[1]) for name in mapping.values() if name.startswith("layers.")}
+    expect(layers == set(range(len(layers))) and layers, "the reported layers are not numbered 0, 1, ...")
+    d_ff = next((shapes[s][0] for s, r in mapping.items() if r == "layers.0.ffn.0.weight"), 4 * D_MODEL)
+    reference = ReferenceEncoder(len(layers), D_MODEL, HEADS, d_ff=d_ff, dropout=dropout)
+    wanted = dict(reference.named_parameters())
+    missing = sorted(set(wanted) - set(mapping.values()))
+    expect(not missing, f"your encoder has no parameter for the reference's `{missing[0] if missing else ''}` "
+           "(see the API: attn, ffn, norm1, norm2 in each layer, final_norm)")
+    expect(len(mapping) == len(wanted), "your encoder has more parameters than the API's layers and final norm")
+    with torch.no_grad():
+        for name, role in mapping.items():
+            expect(tuple(wanted[role].shape) == shapes[name],
+                   f"`{name}` has shape {shapes[name]}, expected {tuple(wanted[role].shape)}")
+            wanted[role].copy_(prescribed(name, shapes[name], seed))
+    return reference, mapping
+
+
+def _reported_step(data: object, names: list[str], what: str):
+    """A reported training step as (output, {name: gradient or None}, input gradient)."""
+    expect(isinstance(data, dict) and isinstance(data.get("grads"), dict), f"{what}: no gradients came back")
+    expect(sorted(data["grads"]) == sorted(names), f"{what}: the gradients are not those of the reported parameters")
+    return data.get("y"), data["grads"], data.get("x_grad")
+
+
+SKETCH_ROWS = 32  # what a probe reports of a gradient with more entries: 32 random projections of it
+
+
+def sketch(name: str, grad: torch.Tensor | None, seed: int) -> torch.Tensor | None:
+    """A gradient as a probe reports it: small ones whole; larger ones as SKETCH_ROWS projections on random +-1
+    directions (scaled by 1/sqrt(n)) drawn from the seed and the name, so that a step's data stays well under 1 MB.
+    The judge projects the gradients it expects the same way: projections are linear, so equal gradients give
+    equal projections, and a wrong gradient (a different vector) gives different ones whatever the seed."""
+    if grad is None or grad.numel() <= 8 * SKETCH_ROWS:
+        return grad
+    gen = torch.Generator().manual_seed(_mix(seed, zlib.crc32(f"sketch {name}".encode())))
+    signs = torch.randint(0, 2, (SKETCH_ROWS, grad.numel()), generator=gen).double() * 2 - 1
+    return (signs @ grad.detach().double().flatten()) / math.sqrt(grad.numel())
+
+
+def _sketched(step, seed: int, names: dict[str, str] | None = None):
+    """A step's (output, gradients, input gradient) with its gradients sketched under the student's names
+    (`names`: {student's name: the step's name}, for the reference's steps)."""
+    out, grads, input_grad = step
+    names = names or {name: name for name in grads}
+    return out, {name: sketch(name, grads[own], seed) for name, own in names.items()}, input_grad
+
+
+def _step_data(step, seed: int) -> dict:
+    out, grads, input_grad = _sketched(step, seed)
+    return {"y": plain(out), "grads": grads, "x_grad": input_grad}
+
+
+def _expected_step(reference, mapping, x, mask, weight_stream, seed):
+    return _sketched(_step(reference, x, mask, False, weight_seed=weight_stream), seed, mapping)
+
+
 # --- 2a: structure -------------------------------------------------------------------------------------------
 
-@check("structure")
-def layers_and_final_norm(cls) -> None:
+@probe("structure")
+def layers_and_final_norm(cls, seed: int) -> dict:
     """`layers` holds num_layers layers with attn, ffn, norm1, norm2; `final_norm` is the final LayerNorm"""
+    models = []
     for num_layers in (1, 3):
         model = make(cls, num_layers)
-        layers = _layers(model)
-        expect(len(layers) == num_layers, f"{num_layers} layers asked for, `layers` holds {len(layers)}")
-        for layer in layers:
+        layers = getattr(model, "layers", None)
+        models.append({
+            "layers": type(layers).__name__,
+            "parts": [{name: type(getattr(layer, name, None)).__name__ for name in ("attn", "ffn", "norm1", "norm2")}
+                      for layer in (layers if isinstance(layers, nn.ModuleList) else [])],
+            "final_norm": type(getattr(model, "final_norm", None)).__name__,
+        })
+    return {"models": models}
+
+
+@layers_and_final_norm.judge
+def _(data: dict, seed: int) -> None:
+    for num_layers, model in zip((1, 3), data["models"], strict=True):
+        expect(model["layers"] == "ModuleList",
+               "the encoder should keep its layers in `self.layers`, an nn.ModuleList")
+        expect(len(model["parts"]) == num_layers,
+               f"{num_layers} layers asked for, `layers` holds {len(model['parts'])}")
+        for parts in model["parts"]:
             for name in ("attn", "ffn", "norm1", "norm2"):
-                _part(layer, name)
+                expect(parts[name] != "NoneType",
+                       f"each layer should have the submodule `{name}` (see the API in the notebook)")
             for name in ("norm1", "norm2"):
-                expect(isinstance(_part(layer, name), nn.LayerNorm), f"`{name}` should be an nn.LayerNorm")
-        _final_norm(model)
+                expect(parts[name] == "LayerNorm", f"`{name}` should be an nn.LayerNorm")
+        expect(model["final_norm"] == "LayerNorm", "the encoder should end with a final nn.LayerNorm in "
+               "`self.final_norm` (a pre-norm stack needs one)")
 
 
-@check("structure")
-def default_feed_forward_width(cls) -> None:
+FEED_FORWARD_WIDTHS = ((4 * D_MODEL, {}), (48, {"d_ff": 48}))
+
+
+@probe("structure")
+def default_feed_forward_width(cls, seed: int) -> dict:
     """d_ff=None means 4 * d_model; an explicit d_ff is used"""
+    return {"counts": [sum(p.numel() for p in make(cls, 2, **kwargs).parameters())
+                       for _, kwargs in FEED_FORWARD_WIDTHS]}
+
+
+@default_feed_forward_width.judge
+def _(data: dict, seed: int) -> None:
     d = D_MODEL
-
-    def expected(d_ff):  # attention (4 linear layers) + 2 LayerNorms + feed-forward, per layer; then the final norm
-        return 4 * (d * d + d) + 2 * 2 * d + (d * d_ff + d_ff) + (d_ff * d + d), 2 * d
-
-    for d_ff, kwargs in ((4 * d, {}), (48, {"d_ff": 48})):
-        per_layer, final = expected(d_ff)
-        count = sum(p.numel() for p in make(cls, 2, **kwargs).parameters())
+    for (d_ff, kwargs), count in zip(FEED_FORWARD_WIDTHS, data["counts"], strict=True):
+        # attention (4 linear layers) + 2 LayerNorms + feed-forward, per layer; then the final norm
+        per_layer, final = 4 * (d * d + d) + 2 * 2 * d + (d * d_ff + d_ff) + (d_ff * d + d), 2 * d
         expect(count == 2 * per_layer + final,
                f"with {'d_ff=48' if kwargs else 'the default d_ff'} a 2-layer encoder (d_model={d}) should have "
                f"{2 * per_layer + final} parameters, found {count}")
 
 
-@check("structure")
-def computes_the_pre_norm_function(cls) -> None:
+@probe("structure")
+def computes_the_pre_norm_function(cls, seed: int) -> dict:
     """in eval mode with a mask: each layer is pre-norm with residuals, and the final norm is applied"""
-    model = make(cls, 3, dropout=0.1, seed=3).eval()
-    x, mask = _input(4), _padding_mask()
+    model = make_seeded(cls, 3, seed, dropout=0.1).eval()
     with torch.no_grad():
-        actual = model(x, mask=mask)
-        h = x
-        for layer in _layers(model):
-            a = _part(layer, "norm1")(h)
-            h = h + _part(layer, "attn")(a, a, a, mask)
-            h = h + _part(layer, "ffn")(_part(layer, "norm2")(h))
-        expected = _final_norm(model)(h)
-    expect_close(actual, expected, "the encoder's output (compared with norm1 -> attn -> residual, norm2 -> ffn -> "
-                 "residual in each layer, then the final norm; with a padding mask)", rtol=1e-4, atol=1e-5)
+        y = model(_seeded_input(seed, 4), mask=_padding_mask())
+    return {"params": described(model), "y": plain(y)}
+
+
+@computes_the_pre_norm_function.judge
+def _(data: dict, seed: int) -> None:
+    reference, _ = reference_encoder(data["params"], seed, dropout=0.1)
+    with torch.no_grad():
+        expected = reference.eval()(_seeded_input(seed, 4), mask=_padding_mask())
+    expect_close(data["y"], expected, "the encoder's output (compared with norm1 -> attn -> residual, norm2 -> ffn "
+                 "-> residual in each layer, then the final norm; with a padding mask)", rtol=1e-4, atol=1e-5)
 
 
 # --- 2a: outputs and gradients --------------------------------------------------------------------------------
+# The probe reports both runs of the student's encoder; the judge compares them with each other (today's
+# verdicts, today's messages) and the run without checkpointing, where there is no dropout, with the reference it
+# builds from the seed's weights: so made-up, replayed or other inputs' data fail.
 
-@check("gradients")
-def same_outputs_and_gradients_with_a_mask(cls) -> None:
+def _both_runs(model, x, mask, seed: int, stream: int, rng_stream: int | None = None) -> dict:
+    rng = None if rng_stream is None else _mix(seed, rng_stream)
+    return {mode: _step_data(_step(model, x, mask, mode == "checkpointed", seed=rng, weight_seed=_mix(seed, stream)),
+                             seed)
+            for mode in ("plain", "checkpointed")}
+
+
+def _judge_runs(runs: dict, names: list[str], what: str, expected=None) -> None:
+    plain_run = _reported_step(runs["plain"], names, f"{what}, without checkpointing")
+    ckpt_run = _reported_step(runs["checkpointed"], names, f"{what}, with checkpointing")
+    _compare_steps(plain_run, ckpt_run, what)
+    if expected is not None:
+        _compare_with_reference(expected, plain_run, f"{what}, without checkpointing")
+
+
+def _compare_with_reference(expected, reported, what: str) -> None:
+    """The reported plain run against the reference's (names: the student's; every gradient present)."""
+    (out0, grads0, xg0), (out1, grads1, xg1) = expected, reported
+    how = "differs from a pre-norm encoder with the same weights"
+    expect_close(out1, out0, f"{what}: the output {how}", rtol=1e-4, atol=1e-5)
+    if xg0 is not None:
+        expect_close(xg1, xg0, f"{what}: the input's gradient {how}", rtol=1e-4, atol=1e-5)
+    for name, g0 in grads0.items():
+        expect_close(grads1[name], g0, f"{what}: the gradient of {name} {how}", rtol=1e-4, atol=1e-5)
+
+
+@probe("gradients")
+def same_outputs_and_gradients_with_a_mask(cls, seed: int) -> dict:
     """training, no dropout, with a padding mask: output and every gradient equal with and without checkpointing"""
-    model = make(cls, 3, dropout=0.0, seed=5).train()
-    x, mask = _input(6, requires_grad=True), _padding_mask()
-    _compare_steps(_step(model, x, mask, False), _step(model, x, mask, True), "with a padding mask")
-    x2 = _input(7, requires_grad=True)
-    _compare_steps(_step(model, x2, None, False), _step(model, x2, None, True), "without a mask")
+    model = make_seeded(cls, 3, seed, dropout=0.0).train()
+    return {"params": described(model),
+            "mask": _both_runs(model, _seeded_input(seed, 6, requires_grad=True), _padding_mask(), seed, 99),
+            "no mask": _both_runs(model, _seeded_input(seed, 7, requires_grad=True), None, seed, 98)}
 
 
-@check("gradients")
-def same_gradients_with_dropout(cls) -> None:
+@same_outputs_and_gradients_with_a_mask.judge
+def _(data: dict, seed: int) -> None:
+    reference, mapping = reference_encoder(data["params"], seed)
+    reference.train()
+    for case, stream, weights, mask in (("mask", 6, 99, _padding_mask()), ("no mask", 7, 98, None)):
+        expected = _expected_step(reference, mapping, _seeded_input(seed, stream, requires_grad=True), mask,
+                                  _mix(seed, weights), seed)
+        _judge_runs(data[case], list(mapping), "with a padding mask" if mask is not None else "without a mask",
+                    expected)
+
+
+@probe("gradients")
+def same_gradients_with_dropout(cls, seed: int) -> dict:
     """dropout 0.2, same seed: output and every gradient equal with and without checkpointing"""
-    model = make(cls, 3, dropout=0.2, seed=8).train()
-    x = _input(9, requires_grad=True)
-    _compare_steps(_step(model, x, None, False, seed=10), _step(model, x, None, True, seed=10),
-                   "with dropout 0.2 and the same seed (are the dropout masks replayed in the recomputation?)")
+    model = make_seeded(cls, 3, seed, dropout=0.2).train()
+    x = _seeded_input(seed, 9, requires_grad=True)
+    runs = _both_runs(model, x, None, seed, 99, rng_stream=10)
+    with torch.no_grad():
+        y_eval = model.eval()(x)
+    return {"params": described(model), "runs": runs, "y_eval": plain(y_eval)}
 
 
-@check("gradients")
-def parameters_get_gradients_when_input_needs_none(cls) -> None:
+@same_gradients_with_dropout.judge
+def _(data: dict, seed: int) -> None:
+    # Which units dropout drops depends on the order the student's code draws its masks in, which the API leaves
+    # open: the two dropout runs are compared with each other; the same model in eval mode (no dropout) with the
+    # reference, which ties the data to this seed's weights and input.
+    reference, mapping = reference_encoder(data["params"], seed, dropout=0.2)
+    with torch.no_grad():
+        expected = reference.eval()(_seeded_input(seed, 9))
+    expect_close(data["y_eval"], expected, "with dropout 0.2, the same encoder in eval mode", rtol=1e-4, atol=1e-5)
+    _judge_runs(data["runs"], list(mapping),
+                "with dropout 0.2 and the same seed (are the dropout masks replayed in the recomputation?)")
+
+
+@probe("gradients")
+def parameters_get_gradients_when_input_needs_none(cls, seed: int) -> dict:
     """an input that does not require grad (a frozen embedding): every parameter still gets its gradient"""
-    model = make(cls, 2, dropout=0.0, seed=11).train()
-    x = _input(12)
+    model = make_seeded(cls, 2, seed, dropout=0.0).train()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the reentrant mode warns here; its missing gradients are the verdict
-        _compare_steps(_step(model, x, None, False), _step(model, x, None, True),
-                       "an input that does not require grad")
+        return {"params": described(model), "runs": _both_runs(model, _seeded_input(seed, 12), None, seed, 99)}
+
+
+@parameters_get_gradients_when_input_needs_none.judge
+def _(data: dict, seed: int) -> None:
+    reference, mapping = reference_encoder(data["params"], seed)
+    expected = _expected_step(reference.train(), mapping, _seeded_input(seed, 12), None, _mix(seed, 99), seed)
+    _judge_runs(data["runs"], list(mapping), "an input that does not require grad", expected)
 
 
 # --- 2a: recomputation ----------------------------------------------------------------------------------------
@@ -352,10 +566,27 @@ def checkpointing_lowers_the_peak(cls) -> None:
 
 
 # --- 2b -------------------------------------------------------------------------------------------------------
+# The meter counts the storages a step allocates: the same number for the same model, input shape and step in any
+# process (the values do not matter). The judge runs the meter on the same model and step itself; the input's
+# shape is drawn from the seed, so that the numbers of another grading run do not match.
 
-def _measure_model(num_layers=4):
+# Shapes on which every variant (autograder/variants/checkpointing) gets the verdicts it gets on (4, 32): a peak
+# within 5% of the meter's is a pass, and a wrong peak's distance from the right one depends on the shape (a tail
+# segment left out costs 3.7% of the peak at (4, 32) and 12% at (2, 16)).
+MEASURE_SHAPES = [(3, 32), (3, 40), (4, 24), (4, 32), (4, 40), (5, 24)]
+
+
+def _measure_shape(seed: int) -> tuple[int, int]:
+    """(batch, seq) for this seed; seed 0, the unit tests': (4, 32)."""
+    if seed == 0:
+        return 4, 32
+    return MEASURE_SHAPES[torch.randint(len(MEASURE_SHAPES), (1,), generator=_generator(_mix(seed, 26))).item()]
+
+
+def _measure_model(num_layers=4, seed=0):
     torch.manual_seed(19)
-    return ReferenceEncoder(num_layers, D_MODEL, HEADS, dropout=0.1), _input(20, batch=4, seq=32)
+    batch, seq = _measure_shape(seed)
+    return ReferenceEncoder(num_layers, D_MODEL, HEADS, dropout=0.1), _seeded_input(seed, 20, batch=batch, seq=seq)
 
 
 def _leave_old_gradients(model, x):
@@ -365,19 +596,41 @@ def _leave_old_gradients(model, x):
 
 def _number(value, what):
     expect(isinstance(value, (int, float)) and not isinstance(value, bool),
-           f"{what} should be a number (int or float), got {type(value).__name__}")
+           f"{what} should be a number (int or float), got "
+           f"{value.strip('<>') if isinstance(value, str) else type(value).__name__}")
     return value
 
 
-@check("measure")
-def peak_matches_the_meter(fn) -> None:
+def _reported_number(value: object) -> object:
+    """A number the student's function returned, as a probe reports it (the name of its type otherwise)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def _reported_pair(result: object) -> object:
+    if not (isinstance(result, tuple) and len(result) == 2):
+        return "<not a pair>"
+    return [_reported_number(result[0]), _reported_number(result[1])]
+
+
+@probe("measure")
+def peak_matches_the_meter(fn, seed: int) -> dict:
     """the peak bytes returned match the meter's for the same step, with and without checkpointing"""
-    model, x = _measure_model()
+    model, x = _measure_model(seed=seed)
+    results = []
     for use_checkpointing in (False, True):
-        expected = reference_peak(model, x, lambda: model(x, use_checkpointing=use_checkpointing))
         _leave_old_gradients(model, x)  # a measurement must not depend on what an earlier step left
-        result = fn(model, x, use_checkpointing)
-        expect(isinstance(result, tuple) and len(result) == 2, "train_step_cost should return (peak_bytes, seconds)")
+        results.append(_reported_pair(fn(model, x, use_checkpointing)))
+    return {"results": results}
+
+
+@peak_matches_the_meter.judge
+def _(data: dict, seed: int) -> None:
+    model, x = _measure_model(seed=seed)
+    for use_checkpointing, result in zip((False, True), data["results"], strict=True):
+        expected = reference_peak(model, x, lambda: model(x, use_checkpointing=use_checkpointing))
+        expect(isinstance(result, list), "train_step_cost should return (peak_bytes, seconds)")
         peak = _number(result[0], "peak_bytes")
         expect(abs(peak - expected) <= 0.05 * expected,
                f"use_checkpointing={use_checkpointing}: your function returned {peak:.4g} as the peak, the meter "
@@ -388,6 +641,7 @@ def peak_matches_the_meter(fn) -> None:
 @check("measure")
 def seconds_are_wall_clock_seconds(fn) -> None:
     """the time returned is in seconds: positive and no longer than the call itself took"""
+    # Guarded: the call's own duration is only observable in the kernel.
     model, x = _measure_model(2)
     start = time.perf_counter()
     result = fn(model, x, True)
@@ -399,12 +653,18 @@ def seconds_are_wall_clock_seconds(fn) -> None:
            f"step in seconds")
 
 
-@check("measure")
-def gradients_left_cleared(fn) -> None:
+@probe("measure")
+def gradients_left_cleared(fn, seed: int) -> dict:
     """after the measurement every parameter's gradient is None"""
-    model, x = _measure_model(2)
+    model, x = _measure_model(2, seed=seed)
     fn(model, x, False)
-    left = [name for name, p in model.named_parameters() if p.grad is not None]
+    return {"with_grad": [name for name, p in model.named_parameters() if p.grad is not None]}
+
+
+@gradients_left_cleared.judge
+def _(data: dict, seed: int) -> None:
+    left = data["with_grad"]
+    expect(isinstance(left, list), "the parameters' gradients were not reported")
     expect(not left, f"after train_step_cost, {len(left)} parameters still hold a gradient (e.g. {left[:1]}): "
            f"clear them with model.zero_grad(set_to_none=True)")
 
@@ -422,21 +682,33 @@ def _segments_model(num_layers=5, dropout=0.0):
     return model
 
 
-@check("segments")
-def segments_compute_the_same_function_and_gradients(fn) -> None:
+SEGMENT_SIZES = (1, 2, 3, 5)
+
+
+@probe("segments")
+def segments_compute_the_same_function_and_gradients(fn, seed: int) -> dict:
     """for several k (with a mask): output and every gradient equal the plain model's"""
-    model = _segments_model()
-    mask = _padding_mask()
-    x = _input(23, requires_grad=True)
-    plain = _step(model, x, mask, False)
-    for k in (1, 2, 3, 5):
-        segmented = _step(model, x, mask, True, forward=lambda: fn(model, x, k, mask=mask))
-        _compare_steps(plain, segmented, f"checkpoint_every with k={k}")
+    model, mask = _segments_model(), _padding_mask()
+    x = _seeded_input(seed, 23, requires_grad=True)
+    return {"runs": [_step_data(_step(model, x, mask, True, weight_seed=_mix(seed, 99),
+                                      forward=lambda: fn(model, x, k, mask=mask)), seed) for k in SEGMENT_SIZES]}
+
+
+@segments_compute_the_same_function_and_gradients.judge
+def _(data: dict, seed: int) -> None:
+    model, mask = _segments_model(), _padding_mask()
+    x = _seeded_input(seed, 23, requires_grad=True)
+    plain_run = _sketched(_step(model, x, mask, False, weight_seed=_mix(seed, 99)), seed)
+    names = [name for name, _ in model.named_parameters()]
+    for k, run in zip(SEGMENT_SIZES, data["runs"], strict=True):
+        _compare_steps(plain_run, _reported_step(run, names, f"checkpoint_every with k={k}"),
+                       f"checkpoint_every with k={k}")
 
 
 @check("segments")
 def segments_of_k_layers_are_recomputed(fn) -> None:
     """the backward pass rebuilds consecutive segments of k layers, every segment including the last"""
+    # Guarded: which layers run again in the backward pass is only observable in the kernel (hooks).
     model = _segments_model()
     for k in (1, 2, 3):
         x = _input(24, requires_grad=True)
@@ -450,21 +722,34 @@ def segments_of_k_layers_are_recomputed(fn) -> None:
         model.zero_grad(set_to_none=True)
 
 
-@check("peak_by_k")
-def peaks_for_every_k_match_the_meter(fn) -> None:
+def _peaks_model_and_input(seed: int):
+    batch, seq = _measure_shape(seed)
+    return _segments_model(4, dropout=0.1), _seeded_input(seed, 25, batch=batch, seq=seq)
+
+
+@probe("peak_by_k")
+def peaks_for_every_k_match_the_meter(fn, seed: int) -> dict:
     """{k: peak bytes} for k = 1..num_layers, each matching the meter's, gradients left cleared"""
-    model = _segments_model(4, dropout=0.1)
-    x = _input(25, batch=4, seq=32)
+    model, x = _peaks_model_and_input(seed)
     _leave_old_gradients(model, x)
     peaks = fn(model, x)
-    expect(isinstance(peaks, dict) and sorted(peaks) == [1, 2, 3, 4],
+    reported = ({str(k): _reported_number(v) for k, v in peaks.items()} if isinstance(peaks, dict)
+                else f"<{type(peaks).__name__}>")
+    return {"peaks": reported, "keys": sorted(repr(k) for k in peaks) if isinstance(peaks, dict) else [],
+            "with_grad": [name for name, p in model.named_parameters() if p.grad is not None]}
+
+
+@peaks_for_every_k_match_the_meter.judge
+def _(data: dict, seed: int) -> None:
+    peaks = data["peaks"]
+    expect(isinstance(peaks, dict) and data["keys"] == ["1", "2", "3", "4"],
            f"for a 4-layer model peak_by_k should return a dict with the keys 1, 2, 3, 4; got "
-           f"{sorted(peaks) if isinstance(peaks, dict) else type(peaks).__name__}")
-    left = [name for name, p in model.named_parameters() if p.grad is not None]
-    expect(not left, "after peak_by_k the parameters still hold gradients: clear them (set_to_none=True)")
+           f"{', '.join(data['keys']) if isinstance(peaks, dict) else str(peaks).strip('<>')}")
+    expect(not data["with_grad"], "after peak_by_k the parameters still hold gradients: clear them (set_to_none=True)")
+    model, x = _peaks_model_and_input(seed)
     for k in (1, 2, 3, 4):
         expected = reference_peak(model, x, lambda: reference_segments(model, x, k))
-        peak = _number(peaks[k], f"the peak for k={k}")
+        peak = _number(peaks[str(k)], f"the peak for k={k}")
         expect(abs(peak - expected) <= 0.05 * expected,
                f"k={k}: you reported {peak:.4g} bytes, the meter measured {expected} for a training step with "
                f"segments of {k} layers (gradients cleared first, forward and backward)")

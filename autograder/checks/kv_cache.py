@@ -13,6 +13,12 @@ The checks build their own small models from the provided code with random weigh
 ones hide mistakes), never the student's trained model, and leave the global random number generator as they found
 it (their seeds are local; CheckGroups also runs every group in isolated_state). Teacher-forced logits are the
 model's own forward on the generated tokens.
+
+Judged outside the kernel (probe + judge, see _core.py): the values group, and the cache group's eval-mode witness
+(dropout_is_off_while_generating). The judge rebuilds the seed's models and prompts and computes the logits
+itself; every call's first-step logits (from the prompt alone, no cache read) tie the reported data to this run.
+Guarded: the attention-call counts (one new position per step, the cache growing by one, eval mode and no
+gradients as seen inside `attend`), observable only in the kernel.
 """
 from __future__ import annotations
 
@@ -21,10 +27,11 @@ import torch
 from autograder.provided import as_in_notebook
 from autograder.provided.attention import MultiHeadAttention
 
-from ._core import CheckGroups, expect, expect_close
+from ._core import CheckGroups, expect, expect_close, plain
 
 GROUPS = CheckGroups()
 check = GROUPS.check
+probe = GROUPS.probe
 
 TinyLM = as_in_notebook("tiny_lm.py", {"MultiHeadAttention": MultiHeadAttention})["TinyLM"]
 VOCAB, MAX_LEN = 7, 12
@@ -104,14 +111,65 @@ CASES = [  # (model seed, layers, d_model, heads, tie_weights, batch, prompt len
 ]
 
 
+# --- reading what the student's generate returned (untrusted: anything malformed fails the check) -------------
+
+def _mix(seed: int, stream: int) -> int:
+    """A generator seed for one model or prompt of one grading seed (seed 0, the unit tests': the stream itself)."""
+    return (seed * 1_000_003 + stream) % 2**63
+
+
+def generated(generate, model, prompt_tokens, n) -> dict:
+    """What a probe reports of one call of the student's generate: what it returned, and the prompt after the call."""
+    given = prompt_tokens.clone()
+    result = generate(model, given, n)
+    pair = isinstance(result, tuple) and len(result) == 2
+    return {"type": type(result).__name__, "tokens": plain(result[0]) if pair else None,
+            "step_logits": plain(result[1]) if pair else None, "prompt": plain(given)}
+
+
+def checked_run(run: dict, prompt_tokens: torch.Tensor, n: int):
+    """(tokens, step_logits) of a reported call, its form checked as run_generate checks it."""
+    expect(run["tokens"] is not None, f"generate should return a pair (tokens, step_logits), got {run['type']}")
+    tokens, step_logits = run["tokens"], run["step_logits"]
+    batch, length = prompt_tokens.shape
+    expect(isinstance(tokens, torch.Tensor) and isinstance(step_logits, torch.Tensor),
+           "generate should return two tensors (tokens, step_logits)")
+    expect(isinstance(run["prompt"], torch.Tensor) and torch.equal(run["prompt"], prompt_tokens),
+           "generate changed the prompt it was given")
+    expect(tuple(tokens.shape) == (batch, length + n),
+           f"with a prompt of shape {(batch, length)} and num_new_tokens={n}, tokens should have shape "
+           f"{(batch, length + n)}, got {tuple(tokens.shape)}")
+    expect(tuple(step_logits.shape) == (batch, n, VOCAB),
+           f"step_logits should have shape (batch, num_new_tokens, vocab) = {(batch, n, VOCAB)}, "
+           f"got {tuple(step_logits.shape)}")
+    expect(not tokens.dtype.is_floating_point, f"tokens should be integer token ids, got {tokens.dtype}")
+    return tokens, step_logits
+
+
+def first_step_matches(model, prompt_tokens, step_logits, what: str) -> None:
+    """The first new token's logits come from the prompt alone, with no cache read: every generate, right or wrong
+    in its cache, gets them right, and they tie the reported data to this seed's model and prompt."""
+    with torch.no_grad():
+        expected = model.eval()(prompt_tokens)[:, -1:]
+    expect_close(step_logits[:, :1], expected, f"{what}: the logits of the first new token (from the prompt alone)",
+                 rtol=RTOL, atol=ATOL)
+
+
 # --- the values: cached logits equal teacher-forced ones ---------------------------------------------------
 
-@check("values")
-def step_logits_match_teacher_forcing(generate) -> None:
+@probe("values")
+def step_logits_match_teacher_forcing(generate, seed: int) -> dict:
     """each step's logits equal the teacher-forced logits of the same prefix (rtol 1e-4, atol 1e-5)"""
-    for seed, layers, d_model, heads, tie, batch, length, n in CASES:
-        model = build_model(seed, layers, d_model, heads, tie_weights=tie)
-        tokens, step_logits = run_generate(generate, model, prompt(10 + seed, batch, length), n)
+    return {"runs": [generated(generate, build_model(_mix(seed, model_seed), layers, d_model, heads, tie_weights=tie),
+                               prompt(_mix(seed, 10 + model_seed), batch, length), n)
+                     for model_seed, layers, d_model, heads, tie, batch, length, n in CASES]}
+
+
+@step_logits_match_teacher_forcing.judge
+def _(data: dict, seed: int) -> None:
+    for run, (model_seed, layers, d_model, heads, tie, batch, length, n) in zip(data["runs"], CASES, strict=True):
+        model = build_model(_mix(seed, model_seed), layers, d_model, heads, tie_weights=tie)
+        tokens, step_logits = checked_run(run, prompt(_mix(seed, 10 + model_seed), batch, length), n)
         expected = teacher_forced_logits(model, tokens, length)
         what = f"{layers}-layer model, prompt of {length} token(s), {n} new tokens"
         expect_close(step_logits[:, :1], expected[:, :1], f"{what}: the logits of the first new token (from the "
@@ -120,33 +178,57 @@ def step_logits_match_teacher_forcing(generate) -> None:
                      "the model's own forward on the same tokens", rtol=RTOL, atol=ATOL)
 
 
-@check("values")
-def tokens_are_the_greedy_choices(generate) -> None:
+@probe("values")
+def tokens_are_the_greedy_choices(generate, seed: int) -> dict:
     """the prompt comes first, then each new token is the argmax of its step's logits"""
-    model = build_model(3)
-    start = prompt(13, 2, 4)
-    tokens, step_logits = run_generate(generate, model, start, 5)
+    return generated(generate, build_model(_mix(seed, 3)), prompt(_mix(seed, 13), 2, 4), 5)
+
+
+@tokens_are_the_greedy_choices.judge
+def _(data: dict, seed: int) -> None:
+    start = prompt(_mix(seed, 13), 2, 4)
+    tokens, step_logits = checked_run(data, start, 5)
+    first_step_matches(build_model(_mix(seed, 3)), start, step_logits, "a 2-layer model, prompt of 4 tokens")
     expect(torch.equal(tokens[:, :4].long(), start), "tokens should begin with the prompt, unchanged")
     expect(torch.equal(tokens[:, 4:].long(), step_logits.argmax(-1)),
            "each new token should be the argmax of its step's logits (greedy decoding, no sampling)")
 
 
-@check("values")
-def stops_at_the_requested_length(generate) -> None:
+STOP_LENGTHS = (1, 4)
+
+
+@probe("values")
+def stops_at_the_requested_length(generate, seed: int) -> dict:
     """generate returns exactly num_new_tokens new tokens, for 1 and for several"""
-    model = build_model(4)
-    for n in (1, 4):
-        run_generate(generate, model, prompt(14, 2, 3), n)
+    model = build_model(_mix(seed, 4))
+    return {"runs": [generated(generate, model, prompt(_mix(seed, 14), 2, 3), n) for n in STOP_LENGTHS]}
 
 
-@check("values")
-def calls_are_independent(generate) -> None:
+@stops_at_the_requested_length.judge
+def _(data: dict, seed: int) -> None:
+    model, start = build_model(_mix(seed, 4)), prompt(_mix(seed, 14), 2, 3)
+    for run, n in zip(data["runs"], STOP_LENGTHS, strict=True):
+        _, step_logits = checked_run(run, start, n)
+        first_step_matches(model, start, step_logits, f"prompt of 3 tokens, {n} new token(s)")
+
+
+@probe("values")
+def calls_are_independent(generate, seed: int) -> dict:
     """a second call, with another prompt and batch size, gives what it gives on a fresh model"""
-    second = prompt(16, 2, 2)
-    alone_tokens, alone_logits = run_generate(generate, build_model(5), second, 4)
-    model = build_model(5)
-    run_generate(generate, model, prompt(15, 3, 4), 5)
-    tokens, step_logits = run_generate(generate, model, second, 4)
+    second = prompt(_mix(seed, 16), 2, 2)
+    alone = generated(generate, build_model(_mix(seed, 5)), second, 4)
+    model = build_model(_mix(seed, 5))
+    first = generated(generate, model, prompt(_mix(seed, 15), 3, 4), 5)
+    return {"alone": alone, "first": first, "second": generated(generate, model, second, 4)}
+
+
+@calls_are_independent.judge
+def _(data: dict, seed: int) -> None:
+    second, model = prompt(_mix(seed, 16), 2, 2), build_model(_mix(seed, 5))
+    alone_tokens, alone_logits = checked_run(data["alone"], second, 4)
+    checked_run(data["first"], prompt(_mix(seed, 15), 3, 4), 5)
+    tokens, step_logits = checked_run(data["second"], second, 4)
+    first_step_matches(model, second, alone_logits, "a call on a fresh model")
     expect(torch.equal(tokens, alone_tokens) and torch.allclose(step_logits, alone_logits, rtol=RTOL, atol=ATOL),
            "a second call of generate on the same model gave other results than the same call on a fresh model: "
            "is something of the first call (its cache) kept and reused?")
@@ -211,3 +293,23 @@ def eval_mode_without_gradients(generate) -> None:
            "torch.no_grad()")
     expect(not step_logits.requires_grad and not tokens.requires_grad, "the returned tensors require grad")
 
+
+
+DROPOUT_PROMPT, DROPOUT_STEPS = (2, 3), 4
+
+
+@probe("cache")
+def dropout_is_off_while_generating(generate, seed: int) -> dict:
+    """given a model in training mode with dropout 0.5, generation gives the eval-mode model's logits"""
+    return generated(generate, build_model(_mix(seed, 9), dropout=0.5).train(), prompt(_mix(seed, 29), *DROPOUT_PROMPT),
+                     DROPOUT_STEPS)
+
+
+@dropout_is_off_while_generating.judge
+def _(data: dict, seed: int) -> None:
+    # The data witness of eval mode: with dropout active the first token's logits (from the prompt alone, no cache
+    # read, so every cache mistake leaves them right) are not the eval-mode model's.
+    start = prompt(_mix(seed, 29), *DROPOUT_PROMPT)
+    _, step_logits = checked_run(data, start, DROPOUT_STEPS)
+    first_step_matches(build_model(_mix(seed, 9), dropout=0.5), start, step_logits,
+                       "a model given in training mode with dropout 0.5 (is dropout active while generating?)")

@@ -2,6 +2,8 @@
 
 Each file in cases/ is one student: its header says how the submission is made and what must come out:
   # base: correct | wrong      the solution cell starts from a correct (llama_style) or wrong (eps_outside_sqrt: fails only the hidden values group) RMSNorm
+  # notebook: NAME SOLUTION_ID (optional) another notebook of the assignment and the solution cell the case fills; then
+                               base names a variant (e.g. checkpointing/wrong/encoder_reentrant)
   # kind: solution | transform solution (default): the file's code is appended to the solution cell;
                                transform: the file's transform(folder, notebook) edits the submission folder
   # expect: score == 8 | score == 0 | score <= baseline (a cheat: never more than the same code without it) |
@@ -39,6 +41,11 @@ class Case:
     expects: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     doc: str = ""
+    notebook: str = f"{NOTEBOOK} {SOLUTION_ID}"
+
+    @property
+    def notebook_file(self) -> str:
+        return self.notebook.split()[0].removesuffix(".ipynb") + ".ipynb"
 
     @classmethod
     def load(cls, path: Path) -> "Case":
@@ -46,7 +53,7 @@ class Case:
         for line in path.read_text().splitlines():
             if not line.startswith("#"):
                 break
-            m = re.match(r"#\s*(base|kind|expect|reason):\s*(.+)", line)
+            m = re.match(r"#\s*(base|kind|expect|reason|notebook):\s*(.+)", line)
             if m is None:
                 case.doc += line.lstrip("# ").strip() + " "
             elif m[1] == "expect":
@@ -75,15 +82,17 @@ def make_course(root: Path) -> None:
 def make_submission(root: Path, case: Case) -> None:
     folder = root / "submitted" / case.name / ASSIGNMENT
     folder.mkdir(parents=True)
-    nb = json.loads((root / "release" / ASSIGNMENT / NOTEBOOK).read_text())
-    code = BASES[case.base].read_text() if case.base else None
+    notebook_file, solution_id = case.notebook_file, case.notebook.split()[1]
+    nb = json.loads((root / "release" / ASSIGNMENT / notebook_file).read_text())
+    base = BASES.get(case.base, REPO / "autograder/variants" / f"{case.base}.py") if case.base else None
+    code = base.read_text() if base else None
     if case.kind == "solution":
         code = (code or "") + "\n\n" + case.path.read_text()
     if code is not None:
         for cell in nb["cells"]:
-            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == SOLUTION_ID:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == solution_id:
                 cell["source"] = code
-    notebook = folder / NOTEBOOK
+    notebook = folder / notebook_file
     notebook.write_text(json.dumps(nb, indent=1))
     if case.kind == "transform":
         namespace: dict = {}
@@ -113,7 +122,7 @@ class ClassRun:
 
     def autograded_text(self, student: str) -> str | None:
         """All outputs (and markdown) of the student's graded notebook, as text (None when there is none)."""
-        path = self.roots[student] / "autograded" / student / ASSIGNMENT / NOTEBOOK
+        path = self.roots[student] / "autograded" / student / ASSIGNMENT / self.cases[student].notebook_file
         if not path.exists():
             return None
         nb = json.loads(path.read_text())
@@ -127,7 +136,8 @@ class ClassRun:
         return "\n".join(parts)
 
     def feedback(self, student: str) -> str | None:
-        path = self.roots[student] / "feedback" / student / ASSIGNMENT / NOTEBOOK.replace(".ipynb", ".html")
+        notebook = self.cases[student].notebook_file
+        path = self.roots[student] / "feedback" / student / ASSIGNMENT / notebook.replace(".ipynb", ".html")
         return path.read_text() if path.exists() else None
 
 
