@@ -43,6 +43,8 @@ def hide_check_sources() -> None:
     """The checks are loaded: remove their files so that student code cannot read them (see the threat model)."""
     import autograder.checks as pkg
     for directory in pkg.__path__:
+        if not os.path.isdir(directory):
+            continue  # a kernel forked from the zygote: the zygote hid them, the staged folder is not mounted
         for name in os.listdir(directory):
             os.unlink(os.path.join(directory, name))
     import linecache

@@ -98,11 +98,14 @@ def install(key: bytes) -> None:
     from autograder.checks import _core
 
     modules = []
-    for info in pkgutil.iter_modules(checks_pkg.__path__):
+    # a kernel forked from the zygote finds the check modules imported and their files gone
+    names = {info.name for info in pkgutil.iter_modules(checks_pkg.__path__)}
+    names |= {name.split(".")[2] for name in sys.modules if name.startswith("autograder.checks.")}
+    for name in sorted(names):
         try:
-            modules.append(importlib.import_module(f"autograder.checks.{info.name}"))
+            modules.append(importlib.import_module(f"autograder.checks.{name}"))
         except Exception as exc:  # noqa: BLE001 -- one broken check module must not stop every notebook
-            print(f"autograder.jail: cannot load autograder.checks.{info.name}: {exc!r}", file=sys.__stderr__)
+            print(f"autograder.jail: cannot load autograder.checks.{name}: {exc!r}", file=sys.__stderr__)
     snap = _Snapshot()
     snap.add("builtins", builtins)
     for mod in (torch, torch.nn, torch.nn.functional, torch.linalg, torch.testing):

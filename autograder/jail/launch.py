@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
 from .limits import ENV_PREFIX, KernelLimits
+
+ZYGOTE_SOCKET_ENV = "AG_ZYGOTE_SOCKET"  # set by the provisioner when a zygote serves this kernel
+ZYGOTE_MOUNT_BASE_ENV = "AG_ZYGOTE_MOUNT_BASE"
 
 PACKAGE = Path(__file__).resolve().parent.parent  # the autograder package
 SCRATCH_LIMIT_BYTES = 200 * 2**20
@@ -30,7 +34,7 @@ def stage_python(stage: Path) -> None:
     (pkg / "__init__.py").write_text("")
     (pkg / "jail" / "__init__.py").write_text("")
     shutil.copy2(PACKAGE / "protocol.py", pkg / "protocol.py")
-    for name in ("boot.py", "guard.py", "limits.py"):
+    for name in ("boot.py", "guard.py", "limits.py", "zygote.py"):
         shutil.copy2(PACKAGE / "jail" / name, pkg / "jail" / name)
     for src in (PACKAGE / "checks").glob("*.py"):
         shutil.copy2(src, pkg / "checks" / src.name)
@@ -73,13 +77,12 @@ def python_roots() -> list[str]:
     return sorted(r for r in roots if not r.startswith(("/usr/", "/proc", "/dev")) and r != "/usr")
 
 
-def bwrap_command(runtime: Path, cwd: Path, env: dict[str, str], as_root: bool) -> list[str]:
-    """The jail. As root: bwrap builds it with root's rights (so it can bind a Python under /root), without a user
-    namespace, and the kernel then drops to its own unprivileged uid (setpriv, see main). Not as root: bwrap makes a
-    user namespace (unprivileged), the kernel keeps the grader's uid but no capabilities."""
+def jail_base(as_root: bool, visible: list[str]) -> list[str]:
+    """What every jail has: namespaces, read-only /usr and the Python installation, /proc, /dev, a private /tmp,
+    and traversable parents for the paths in `visible` (which the caller binds or creates)."""
     cmd = [shutil.which("bwrap") or "bwrap",
            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-           "--die-with-parent", "--new-session", "--hostname", "grading",
+           "--new-session", "--hostname", "grading",
            "--ro-bind", "/usr", "/usr"]
     if not as_root:
         cmd[1:1] = ["--unshare-user", "--disable-userns", "--uid", "1000", "--gid", "1000", "--cap-drop", "ALL"]
@@ -94,14 +97,16 @@ def bwrap_command(runtime: Path, cwd: Path, env: dict[str, str], as_root: bool) 
             cmd += ["--ro-bind", path, path]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_SIZE_BYTES), "--tmpfs", "/tmp", "--perms", "1777", "--dir", "/tmp/home"]
     # bwrap would create the parents of bind targets with the host's modes (/root is 0700): make them traversable
-    parents = sorted({str(p) for target in [*python_roots(), str(cwd)] for p in Path(target).parents
+    parents = sorted({str(p) for target in [*python_roots(), *visible] for p in Path(target).parents
                       if str(p) not in ("/", "/tmp", "/usr") and not str(p).startswith("/usr/")})
     for parent in parents:
         cmd += ["--perms", "0755", "--dir", parent]
     for root in python_roots():
         cmd += ["--ro-bind", root, root]
-    cmd += ["--bind", str(runtime), str(runtime),
-            "--bind", str(runtime / "work"), str(cwd), "--chdir", str(cwd)]
+    return cmd
+
+
+def finish_jail(cmd: list[str], env: dict[str, str]) -> list[str]:
     # /work/... parents of cwd are created empty by bwrap; remount them read-only above the scratch folder
     cmd += ["--remount-ro", "/"]
     cmd += ["--clearenv"]
@@ -110,16 +115,27 @@ def bwrap_command(runtime: Path, cwd: Path, env: dict[str, str], as_root: bool) 
     return cmd
 
 
-def seed_matplotlib_cache(runtime: Path) -> None:
+def bwrap_command(runtime: Path, cwd: Path, env: dict[str, str], as_root: bool) -> list[str]:
+    """The jail. As root: bwrap builds it with root's rights (so it can bind a Python under /root), without a user
+    namespace, and the kernel then drops to its own unprivileged uid (setpriv, see main). Not as root: bwrap makes a
+    user namespace (unprivileged), the kernel keeps the grader's uid but no capabilities."""
+    cmd = ["--die-with-parent", *jail_base(as_root, [str(cwd)])[1:]]
+    cmd.insert(0, shutil.which("bwrap") or "bwrap")
+    cmd += ["--bind", str(runtime), str(runtime),
+            "--bind", str(runtime / "work"), str(cwd), "--chdir", str(cwd)]
+    return finish_jail(cmd, env)
+
+
+def seed_matplotlib_cache(target: Path) -> None:
     """Matplotlib rebuilds its font list (seconds) in a fresh home: give the kernel a copy of the grader's."""
     home = Path(os.path.expanduser("~"))
     for cache in [os.environ.get("MPLCONFIGDIR"), home / ".cache" / "matplotlib", home / ".config" / "matplotlib"]:
         if cache and Path(cache).is_dir():
             found = sorted(Path(cache).glob("fontlist-*.json"))
             if found:
-                (runtime / "mpl").mkdir(exist_ok=True)
+                target.mkdir(exist_ok=True)
                 for path in found:
-                    shutil.copy2(path, runtime / "mpl" / path.name)
+                    shutil.copy2(path, target / path.name)
                 return
 
 
@@ -139,32 +155,83 @@ def kernel_env(stage: Path, runtime: Path) -> dict[str, str]:
     return keep
 
 
+def kernel_uid() -> int:
+    return KERNEL_UID_BASE + os.getpid() % 100_000
+
+
+def give_to_kernel(runtime: Path, uid: int) -> None:
+    chown_tree(runtime, uid)
+    os.chmod(runtime, 0o700)
+
+
+def through_zygote(socket_path: str, request: dict) -> int | None:
+    """Asks the zygote (zygote.py) to fork this notebook's kernel and waits for it to end: its exit status, as a
+    shell reports it (128 + signal), for jupyter_client, which sees this process as the kernel. None: the zygote
+    is gone before the kernel started (start it the slow way). While this process lives, the kernel lives; when
+    jupyter_client kills it, the zygote kills the kernel and every process it started."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(socket_path)
+        sock.sendall((json.dumps(request) + "\n").encode())
+        replies = sock.makefile("r")
+        first = replies.readline()
+    except OSError:
+        return None
+    if not first:
+        return None
+    reply = json.loads(first)
+    if "error" in reply:
+        print(f"autograder.jail.launch: the zygote could not start the kernel: {reply['error']}", file=sys.stderr)
+        return 1
+    last = replies.readline()
+    if not last:
+        print("autograder.jail.launch: the zygote went away while the kernel ran", file=sys.stderr)
+        return 1
+    reply = json.loads(last)
+    if "error" in reply:
+        print(f"autograder.jail.launch: {reply['error']}", file=sys.stderr)
+        return 1
+    status = reply["status"]
+    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
 def main(argv: list[str]) -> None:
     conn = Path(argv[0]).resolve()
     info = json.loads(conn.read_text())
     runtime = conn.parent
     cwd = Path.cwd().resolve()
     stage = runtime / "py"
-    stage_python(stage)
-    scratch_copy(cwd, runtime / "work")
-    (runtime / "mpl").mkdir()
-    seed_matplotlib_cache(runtime)
-    env = kernel_env(stage, runtime)
-    boot = [sys.executable, "-s", "-m", "autograder.jail.boot", "-f", str(conn)]
     sandboxed = os.environ.get("AG_SB_MODE", "sandbox") == "sandbox"
     assert info.get("transport") == "ipc" or not sandboxed, "the sandboxed kernel needs the ipc transport"
+    as_root = os.geteuid() == 0
+    scratch_copy(cwd, runtime / "work")
+    seed_matplotlib_cache(runtime / "mpl")
+    (runtime / "mpl").mkdir(exist_ok=True)
+    env = kernel_env(stage, runtime)
+    boot_args = ["-f", str(conn)]
+    if not sandboxed:
+        env["AG_SB_UNSANDBOXED"] = "1"
+    zygote = os.environ.get(ZYGOTE_SOCKET_ENV)
+    if zygote:
+        uid = kernel_uid() if sandboxed else None
+        if uid is not None:
+            give_to_kernel(runtime, uid)
+        request = {"runtime": str(runtime), "cwd": str(cwd), "uid": uid, "env": env, "argv": boot_args,
+                   "mount_base": os.environ.get(ZYGOTE_MOUNT_BASE_ENV, "/tmp")}
+        code = through_zygote(zygote, request)
+        if code is not None:
+            sys.exit(code)
+    stage_python(stage)
+    if as_root and sandboxed:
+        give_to_kernel(runtime, kernel_uid())
+    boot = [sys.executable, "-s", "-m", "autograder.jail.boot", *boot_args]
     if not sandboxed:
         os.chdir(runtime / "work")
-        env["AG_SB_UNSANDBOXED"] = "1"
         os.execve(sys.executable, boot, env)
-    as_root = os.geteuid() == 0
     cmd = bwrap_command(runtime, cwd, env, as_root)
     if as_root:
-        uid = KERNEL_UID_BASE + os.getpid() % 100_000
-        chown_tree(runtime, uid)
-        os.chmod(runtime, 0o700)
-        cmd += [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        cmd += [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={kernel_uid()}", f"--regid={kernel_uid()}",
+                "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     os.execv(cmd[0], cmd + boot)
 
 

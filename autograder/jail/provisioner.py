@@ -5,7 +5,9 @@
 in a private runtime folder, with the kernel limits in the spec's environment, provisioned by JailProvisioner
 (registered as `autograder-jail` in the entry-point group `jupyter_client.kernel_provisioners`, pyproject.toml).
 JailProvisioner is jupyter_client's LocalProvisioner plus the runtime folder: it writes this kernel's verdict key
-there before the launch and removes the folder once the kernel is gone.
+there before the launch and removes the folder once the kernel is gone. With the fast start on (AG_FAST_START=1,
+SandboxedExecute.fast_start), it also points the launcher at this process's zygote (zygote_host.py), which forks
+the kernel from a warm Python instead of starting one.
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory, LocalProvisioner
 from traitlets import Instance, Unicode
+
+from . import zygote_host
+from .launch import ZYGOTE_MOUNT_BASE_ENV, ZYGOTE_SOCKET_ENV
 
 PROVISIONER_NAME = "autograder-jail"
 KERNEL_NAME = "autograder-jail"
@@ -40,7 +45,15 @@ class JailProvisioner(LocalProvisioner):
         key_file = Path(self.runtime) / "verdict.key"
         key_file.write_bytes(bytes.fromhex(self.verdict_key))
         os.chmod(key_file, 0o600)
-        return await super().pre_launch(**kwargs)
+        kwargs = await super().pre_launch(**kwargs)
+        env = kwargs.get("env")
+        if env is not None and env.get(zygote_host.FAST_START_ENV) == "1" and Path(self.runtime).parent == \
+                zygote_host.spool():
+            zygote = zygote_host.zygote_for(Path(kwargs.get("cwd") or os.getcwd()),
+                                            sandboxed=env.get("AG_SB_MODE", "sandbox") == "sandbox")
+            if zygote is not None:
+                env[ZYGOTE_SOCKET_ENV], env[ZYGOTE_MOUNT_BASE_ENV] = zygote.socket, zygote.mount_base
+        return kwargs
 
     async def cleanup(self, restart: bool = False) -> None:
         await super().cleanup(restart=restart)
@@ -80,10 +93,14 @@ def jail_kernel_spec(runtime: Path, verdict_key: bytes, env: dict[str, str]) -> 
 
 def jail_kernel_manager(config=None, env: dict[str, str] | None = None) -> tuple[AsyncKernelManager, bytes]:
     """A kernel manager for one grading kernel, and the key its verdicts are signed with."""
-    runtime = Path(tempfile.mkdtemp(prefix="ag-kernel-"))
+    env = env or {}
+    fast = env.get(zygote_host.FAST_START_ENV) == "1" and \
+        zygote_host.possible(sandboxed=env.get("AG_SB_MODE", "sandbox") == "sandbox")
+    # a kernel forked from the zygote finds its runtime folder in the spool, which the zygote's jail binds
+    runtime = Path(tempfile.mkdtemp(prefix="ag-kernel-", dir=zygote_host.spool() if fast else None))
     os.chmod(runtime, 0o711)
     key = secrets.token_bytes(32)
-    spec = jail_kernel_spec(runtime, key, env or {})
+    spec = jail_kernel_spec(runtime, key, env)
     try:
         require_registered()
     except ProvisionerNotRegistered:

@@ -38,6 +38,7 @@ from nbgrader.preprocessors import Execute
 from ..jail import require, UNSANDBOXED_FLAG
 from ..jail.limits import KernelLimits
 from ..jail.provisioner import jail_kernel_manager
+from ..jail.zygote_host import FAST_START_ENV
 from ..protocol import PROBE_PREFIX, signed_verdicts, verdict_counts
 from .judge import group_calls, judge_cell
 
@@ -68,6 +69,10 @@ class SandboxedExecute(Execute):
     partial_credit = Bool(True, help="A graded cell whose hidden checks partly pass scores points x passed / "
                                      "checks; False: all or nothing").tag(config=True)
 
+    fast_start = Bool(True, help="Fork each notebook's kernel from a warm Python that has torch and the checks "
+                                 "imported (the zygote, autograder/jail/zygote.py), in its own namespaces, uid "
+                                 "and /tmp; False: start Python and import torch for every notebook").tag(config=True)
+
     @default("shutdown_kernel")
     def _shutdown_kernel_default(self):
         return "immediate"  # the kernel's state is thrown away: no need to wait for a graceful exit (about 2 s)
@@ -79,7 +84,8 @@ class SandboxedExecute(Execute):
                             threads=self.threads)
 
     def _settings_env(self) -> dict[str, str]:
-        return {**self.limits.kernel_env(), "AG_SB_MODE": "sandbox" if self._sandboxed else "unsandboxed"}
+        return {**self.limits.kernel_env(), "AG_SB_MODE": "sandbox" if self._sandboxed else "unsandboxed",
+                FAST_START_ENV: "1" if self.fast_start else "0"}
 
     def create_kernel_manager(self):
         self._sandboxed = require()

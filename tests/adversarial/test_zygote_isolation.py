@@ -1,0 +1,165 @@
+"""Two kernels forked from the same zygote (autograder/jail/zygote.py) are as separate as two jails: neither sees
+the other's /tmp, files, processes or loopback sockets, nor the zygote, its socket or the spool; each has its own
+uid, no capabilities, its limits, and dies with everything it started."""
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.jail import zygote_host
+from autograder.jail.limits import KernelLimits
+from autograder.jail.provisioner import jail_kernel_manager
+
+# Kernel A leaves traces of every kind and reports where; kernel B, started while A still runs, looks for them.
+LEAVE_TRACES = r"""
+import json, os, socket, subprocess
+open("/tmp/secret_a", "w").write("a")
+open("mine_a.txt", "w").write("a")
+tcp = socket.socket(); tcp.bind(("127.0.0.1", 0)); tcp.listen()
+unix = socket.socket(socket.AF_UNIX); unix.bind("\0ag-test-a"); unix.listen()
+sleeper = subprocess.Popen(["sleep", "600"])
+print("REPORT" + json.dumps({"port": tcp.getsockname()[1], "cwd": os.getcwd(), "uid": os.getuid(),
+                             "sleeper": sleeper.pid}))
+"""
+
+LOOK = r"""
+import json, os, resource, socket
+def connects(family, address):
+    s = socket.socket(family)
+    s.settimeout(2)
+    try:
+        s.connect(address)
+        return True
+    except OSError:
+        return False
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+uids = {os.stat(f"/proc/{p}").st_uid for p in os.listdir("/proc") if p.isdigit()}
+cmdlines = [open(f"/proc/{p}/cmdline", "rb").read().decode(errors="replace") for p in os.listdir("/proc") if p.isdigit()]
+print("REPORT" + json.dumps({
+    "uid": os.getuid(), "cwd": os.getcwd(), "tmp": sorted(os.listdir("/tmp")),
+    "procs_uids": sorted(uids), "cmdlines": cmdlines,
+    "cap_eff": status["CapEff"].strip(), "cap_bnd": status["CapBnd"].strip(), "no_new_privs": status["NoNewPrivs"].strip(),
+    "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[0], "as": resource.getrlimit(resource.RLIMIT_AS)[0],
+    "interfaces": [name for _, name in socket.if_nameindex()],
+}))
+"""
+
+
+def probe_code(a_report: dict) -> str:
+    return (f"import json; a = json.loads({json.dumps(a_report)!r})\n" + LOOK + r"""
+checks = {
+    "secret_a": os.path.exists("/tmp/secret_a"),
+    "a_cwd_file": os.path.exists(os.path.join(a["cwd"], "mine_a.txt")),
+    "tcp": connects(socket.AF_INET, ("127.0.0.1", a["port"])),
+    "unix": connects(socket.AF_UNIX, "\0ag-test-a"),
+    "spool_holds_more_than_its_runtime": len(os.listdir(%r)) != 1,
+}
+print("SEEN" + json.dumps(checks))
+""" % str(zygote_host.spool()))
+
+
+async def run(km, code: str) -> str:
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=120)
+    out: list[str] = []
+    await kc.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(
+        m["content"].get("text", "") + "\n".join(m["content"].get("traceback", []))))
+    kc.stop_channels()
+    return "".join(out)
+
+
+def pick(text: str, marker: str) -> dict:
+    lines = [line for line in text.splitlines() if line.startswith(marker)]
+    assert lines, f"no {marker} line in the kernel's output:\n{text}"
+    return json.loads(lines[0][len(marker):])
+
+
+async def two_kernels(course: Path) -> tuple[dict, dict, dict]:
+    env = {**KernelLimits(max_processes=48).kernel_env(), "AG_SB_MODE": "sandbox", "AG_FAST_START": "1"}
+    folders = []
+    for student in ("alice", "bob"):
+        folder = course / "autograded" / student / "transformer_block"
+        folder.mkdir(parents=True)
+        (folder / f"{student}_data.txt").write_text(student)
+        folders.append(folder)
+    km_a, _ = jail_kernel_manager(env={**env, "AG_SB_JUDGE_SEED": "1"})
+    km_b, _ = jail_kernel_manager(env={**env, "AG_SB_JUDGE_SEED": "2"})
+    await km_a.start_kernel(cwd=str(folders[0]))
+    await km_b.start_kernel(cwd=str(folders[1]))
+    try:
+        a = pick(await run(km_a, LEAVE_TRACES), "REPORT")
+        text = await run(km_b, probe_code(a))
+        b, seen = pick(text, "REPORT"), pick(text, "SEEN")
+    finally:
+        await km_a.shutdown_kernel(now=True)
+        await km_b.shutdown_kernel(now=True)
+    return a, b, seen
+
+
+def test_two_kernels_from_one_zygote_are_isolated(tmp_path):
+    from conftest import require_jail
+
+    require_jail()
+    if not zygote_host.possible(sandboxed=True):
+        pytest.skip("the zygote serves sandboxed kernels only when grading as root (see the README)")
+    a, b, seen = asyncio.run(two_kernels(tmp_path / "course"))
+    assert not any(seen.values()), seen
+    assert a["uid"] != b["uid"] and 200_000 <= b["uid"] < 300_000
+    assert b["cwd"].endswith("/autograded/bob/transformer_block") and b["tmp"] == sorted(
+        {b["cwd"].split("/")[2], zygote_host.spool().name, "home"})
+    # its namespace's init and itself, both with its uid: nothing of A, nor the zygote
+    assert b["procs_uids"] == [b["uid"]], b["cmdlines"]
+    assert len(b["cmdlines"]) == 2 and not any("sleep" in c for c in b["cmdlines"]), b["cmdlines"]
+    assert b["cap_eff"] == "0000000000000000" and b["cap_bnd"] == "0000000000000000" and b["no_new_privs"] == "1"
+    assert b["nproc"] == 48 and b["as"] == KernelLimits().memory_mb * 2**20
+    assert b["interfaces"] == ["lo"]
+    # A's background process died with A's kernel (the zygote kills a kernel's namespace once its launcher is gone)
+    for _ in range(100):
+        ps = subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True).stdout
+        left = [line for line in ps.splitlines() if int(line.split()[0]) in (a["uid"], b["uid"])]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, left
+
+
+async def exit_status(mode: str, code: str, cwd: Path) -> int:
+    env = {**KernelLimits().kernel_env(), "AG_SB_MODE": mode, "AG_FAST_START": "1", "AG_SB_JUDGE_SEED": "3"}
+    km, _ = jail_kernel_manager(env=env)
+    await km.start_kernel(cwd=str(cwd))
+    try:
+        assert zygote_host.spool() in Path(km.provisioner.runtime).parents  # this kernel came from the zygote
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=120)
+        kc.execute(code)
+        process = km.provisioner.process
+        for _ in range(600):
+            if process.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        kc.stop_channels()
+        return process.poll()
+    finally:
+        await km.shutdown_kernel(now=True)
+
+
+@pytest.mark.parametrize("mode", ["sandbox", "unsandboxed"])
+def test_the_launcher_reports_how_a_forked_kernel_ended(tmp_path, mode):
+    """SandboxedExecute tells the student how the kernel died from the launcher's exit status (128 + signal)."""
+    if mode == "sandbox":
+        from conftest import require_jail
+
+        require_jail()
+        if not zygote_host.possible(sandboxed=True):
+            pytest.skip("the zygote serves sandboxed kernels only when grading as root (see the README)")
+    assert asyncio.run(exit_status(mode, "import os; os._exit(7)", tmp_path)) == 7
+    assert asyncio.run(exit_status(mode, "import os, signal; os.kill(os.getpid(), signal.SIGXCPU)", tmp_path)) \
+        == 128 + signal.SIGXCPU
