@@ -7,15 +7,18 @@ the boot script directly).
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 from pathlib import Path
 
 from .limits import ENV_PREFIX, KernelLimits
 
+PR_SET_PDEATHSIG = 1
 ZYGOTE_SOCKET_ENV = "AG_ZYGOTE_SOCKET"  # set by the provisioner when a zygote serves this kernel
 ZYGOTE_MOUNT_BASE_ENV = "AG_ZYGOTE_MOUNT_BASE"
 
@@ -164,6 +167,16 @@ def give_to_kernel(runtime: Path, uid: int) -> None:
     os.chmod(runtime, 0o700)
 
 
+def die_with_parent() -> None:
+    """What bwrap's --die-with-parent does on the slow path: when the grading process dies without stopping this
+    launcher (a crash, SIGKILL, a lost Dask worker), the launcher dies too, so its connection closes and the zygote
+    kills the kernel with everything it started (without this, a forked kernel outlived its grading process)."""
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != parent:
+        os._exit(1)  # no way to follow the grading process, or it is already gone
+
+
 def through_zygote(socket_path: str, request: dict) -> int | None:
     """Asks the zygote (zygote.py) to fork this notebook's kernel and waits for it to end: its exit status, as a
     shell reports it (128 + signal), for jupyter_client, which sees this process as the kernel. None: the zygote
@@ -218,6 +231,7 @@ def main(argv: list[str]) -> None:
             give_to_kernel(runtime, uid)
         request = {"runtime": str(runtime), "cwd": str(cwd), "uid": uid, "env": env, "argv": boot_args,
                    "mount_base": os.environ.get(ZYGOTE_MOUNT_BASE_ENV, "/tmp")}
+        die_with_parent()
         code = through_zygote(zygote, request)
         if code is not None:
             sys.exit(code)

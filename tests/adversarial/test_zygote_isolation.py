@@ -163,3 +163,62 @@ def test_the_launcher_reports_how_a_forked_kernel_ended(tmp_path, mode):
     assert asyncio.run(exit_status(mode, "import os; os._exit(7)", tmp_path)) == 7
     assert asyncio.run(exit_status(mode, "import os, signal; os.kill(os.getpid(), signal.SIGXCPU)", tmp_path)) \
         == 128 + signal.SIGXCPU
+
+
+# A grading process that starts a kernel through its zygote, runs a cell that leaves a background process, reports
+# the kernel's uid and then waits to be killed.
+GRADING_PROCESS = r"""
+import asyncio, json, sys
+from autograder.jail.limits import KernelLimits
+from autograder.jail.provisioner import jail_kernel_manager
+
+async def main():
+    env = {**KernelLimits().kernel_env(), "AG_SB_MODE": "sandbox", "AG_FAST_START": "1", "AG_SB_JUDGE_SEED": "4"}
+    km, _ = jail_kernel_manager(env=env)
+    await km.start_kernel(cwd=sys.argv[1])
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=120)
+    out = []
+    await kc.execute_interactive(
+        "import os, subprocess; subprocess.Popen(['sleep', '600']); print('UID', os.getuid())", timeout=60,
+        output_hook=lambda m: out.append(m["content"].get("text", "")))
+    print("GRADER-SAW " + "".join(out), flush=True)  # the kernel writes to this stdout too: a marker
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_grading_process_takes_its_forked_kernels_along(tmp_path):
+    """A grading process killed outright (SIGKILL: a crash, a lost cluster worker) never gets to stop its kernels:
+    they must not outlive it (without the launcher's parent-death signal they ran on, with their students' code)."""
+    import os
+    import sys
+
+    from conftest import require_jail
+
+    require_jail()
+    if not zygote_host.possible(sandboxed=True):
+        pytest.skip("the zygote serves sandboxed kernels only when grading as root (see the README)")
+    grader = subprocess.Popen([sys.executable, "-c", GRADING_PROCESS, str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        lines = iter(grader.stdout.readline, "")
+        line = next((line for line in lines if line.startswith("GRADER-SAW")), "")
+        assert "UID " in line, line
+        uid = int(line.split("UID ")[1].split()[0])
+    finally:
+        os.kill(grader.pid, signal.SIGKILL)
+        grader.wait()
+
+    def left() -> list[str]:
+        ps = subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True).stdout
+        return [line for line in ps.splitlines() if int(line.split()[0]) == uid]
+
+    assert left(), "the kernel and its background process should run until the grading process dies"
+    for _ in range(200):
+        if not left():
+            break
+        time.sleep(0.1)
+    assert not left(), left()
