@@ -4,6 +4,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import torch
+
 from autograder.example_class import solution_cell_code
 from autograder.notebook_text import build_notebook
 from autograder.paths import ASSIGNMENT, SOURCE
@@ -32,3 +34,17 @@ def variants(exercise: str, kind: str) -> list[Path]:
     paths = variant_paths(exercise, kind)
     assert paths, f"no {kind} variants for {exercise}"
     return paths
+
+
+def zeros_like_data(data, numbers: bool = False):
+    """Probe data with every tensor (and, with `numbers`, every number) replaced by zeros: what a forger who knows
+    only the data's form sends."""
+    if isinstance(data, torch.Tensor):
+        return torch.zeros_like(data)
+    if numbers and isinstance(data, (int, float)) and not isinstance(data, bool):
+        return 0
+    if isinstance(data, dict):
+        return {k: zeros_like_data(v, numbers) for k, v in data.items()}
+    if isinstance(data, list):
+        return [zeros_like_data(v, numbers) for v in data]
+    return data

@@ -5,7 +5,7 @@ build their own small models from the provided code, so nothing here depends on 
 """
 import pytest
 import torch
-from check_harness import reference_namespace, variants
+from check_harness import reference_namespace, variants, zeros_like_data
 
 from autograder.checks import kv_cache
 from autograder.checks._core import CheckFailed
@@ -121,16 +121,6 @@ def test_a_variant_gets_the_same_verdicts_for_another_seed(path):
 def test_data_of_another_seed_is_rejected(name):
     assert judge(name, probe(name, 8), 8) is None
     assert judge(name, probe(name, 5), 8) is not None
-
-
-def zeros_like_data(data):
-    if isinstance(data, torch.Tensor):
-        return torch.zeros_like(data)
-    if isinstance(data, dict):
-        return {k: zeros_like_data(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [zeros_like_data(v) for v in data]
-    return data
 
 
 @pytest.mark.parametrize("name", JUDGED)

@@ -1,7 +1,7 @@
 """The RMSNorm hidden checks pass every correct answer and fail every realistic wrong one."""
 import pytest
 import torch
-from check_harness import reference_namespace, variants
+from check_harness import reference_namespace, variants, zeros_like_data
 
 from autograder.checks import rmsnorm
 from autograder.variants import load_variant, mistake
@@ -136,16 +136,6 @@ def test_correct_data_for_other_inputs_is_rejected(name):
     if name in REPORTED_FACTS:
         return  # no inputs of the grader's in them: what every correct module reports
     assert judge(name, replayed, 8) is not None
-
-
-def zeros_like_data(data):
-    if isinstance(data, torch.Tensor):
-        return torch.zeros_like(data)
-    if isinstance(data, dict):
-        return {k: zeros_like_data(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [zeros_like_data(v) for v in data]
-    return data
 
 
 @pytest.mark.parametrize("name", sorted(set(ALL_CHECKS) - REPORTED_FACTS))

@@ -77,6 +77,17 @@ class AttendLog:
         return [(q, k) for lay, q, k, _, _ in self.calls if lay == layer]
 
 
+def expect_result_form(tokens: torch.Tensor, step_logits: torch.Tensor, batch: int, length: int, n: int) -> None:
+    """The shapes and dtype of what generate returned, for a prompt of shape (batch, length) and n new tokens."""
+    expect(tuple(tokens.shape) == (batch, length + n),
+           f"with a prompt of shape {(batch, length)} and num_new_tokens={n}, tokens should have shape "
+           f"{(batch, length + n)}, got {tuple(tokens.shape)}")
+    expect(tuple(step_logits.shape) == (batch, n, VOCAB),
+           f"step_logits should have shape (batch, num_new_tokens, vocab) = {(batch, n, VOCAB)}, "
+           f"got {tuple(step_logits.shape)}")
+    expect(not tokens.dtype.is_floating_point, f"tokens should be integer token ids, got {tokens.dtype}")
+
+
 def run_generate(generate, model, prompt_tokens, n):
     """The student's generate, its result's form checked; returns (tokens, step_logits)."""
     before = prompt_tokens.clone()
@@ -88,13 +99,7 @@ def run_generate(generate, model, prompt_tokens, n):
     expect(isinstance(tokens, torch.Tensor) and isinstance(step_logits, torch.Tensor),
            "generate should return two tensors (tokens, step_logits)")
     expect(torch.equal(prompt_tokens, before), "generate changed the prompt it was given")
-    expect(tuple(tokens.shape) == (batch, length + n),
-           f"with a prompt of shape {(batch, length)} and num_new_tokens={n}, tokens should have shape "
-           f"{(batch, length + n)}, got {tuple(tokens.shape)}")
-    expect(tuple(step_logits.shape) == (batch, n, VOCAB),
-           f"step_logits should have shape (batch, num_new_tokens, vocab) = {(batch, n, VOCAB)}, "
-           f"got {tuple(step_logits.shape)}")
-    expect(not tokens.dtype.is_floating_point, f"tokens should be integer token ids, got {tokens.dtype}")
+    expect_result_form(tokens, step_logits, batch, length, n)
     return tokens, step_logits
 
 
@@ -136,13 +141,7 @@ def checked_run(run: dict, prompt_tokens: torch.Tensor, n: int):
            "generate should return two tensors (tokens, step_logits)")
     expect(isinstance(run["prompt"], torch.Tensor) and torch.equal(run["prompt"], prompt_tokens),
            "generate changed the prompt it was given")
-    expect(tuple(tokens.shape) == (batch, length + n),
-           f"with a prompt of shape {(batch, length)} and num_new_tokens={n}, tokens should have shape "
-           f"{(batch, length + n)}, got {tuple(tokens.shape)}")
-    expect(tuple(step_logits.shape) == (batch, n, VOCAB),
-           f"step_logits should have shape (batch, num_new_tokens, vocab) = {(batch, n, VOCAB)}, "
-           f"got {tuple(step_logits.shape)}")
-    expect(not tokens.dtype.is_floating_point, f"tokens should be integer token ids, got {tokens.dtype}")
+    expect_result_form(tokens, step_logits, batch, length, n)
     return tokens, step_logits
 
 
