@@ -5,15 +5,19 @@ nbgrader autogrades one notebook after another (nbgrader #174), and each noteboo
 `import torch`. Here N worker processes each import nbgrader once (about 3.5 s saved per student compared with
 one `nbgrader autograde --student` process per student) and grade one student at a time through nbgrader's own
 Python API (`NbGraderAPI.autograde`, what Formgrader calls), so:
-- a failing or crashing student is reported and the run goes on (an error is caught per student; a worker that
-  dies is replaced and its student reported as failed);
+- a failing or crashing student is reported and the run goes on (an error is caught per student; a worker process
+  that dies fails only the student it was grading, which pebble's process pool names, and is replaced while the
+  others go on in parallel);
 - each kernel runs torch with one thread (OMP_NUM_THREADS=1): the checks use small tensors, and N workers with
   several threads each would fight over the cores;
 - a re-run grades only students whose submission, the release or the checks changed (unless --force);
 - the gradebook stays consistent: SQLite in WAL mode with a busy timeout (nbgrader_config.py), or any
   PostgreSQL URL in NBGRADER_DB_URL for several graders on several machines;
 - grading starts only where the jail works (autograder.jail): otherwise it stops before any student is touched,
-  saying why and what to install (or AUTOGRADER_UNSANDBOXED=1 / --unsandboxed to grade without it on purpose).
+  saying why and what to install (or AUTOGRADER_UNSANDBOXED=1 / --unsandboxed to grade without it on purpose);
+- with --scheduler tcp://HOST:8786 (or --scheduler-file FILE) each student is a task of a Dask cluster instead
+  (autograder/cluster.py): the task carries the submission, a worker grades it with the same function as here and
+  sends back the graded notebooks; the gradebook must then be PostgreSQL.
 """
 from __future__ import annotations
 
@@ -22,13 +26,16 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import sqlite3
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
+
+from pebble import ProcessExpired, ProcessPool
 
 from . import jail
 from .course import Course
@@ -46,6 +53,7 @@ class StudentResult:
     status: str  # "graded", "skipped" (unchanged since the last run) or "failed"
     seconds: float = 0.0
     detail: str = ""
+    where: str = ""  # the Dask worker that graded it (cluster runs only)
 
 
 def _digest_files(paths: list[Path], root: Path) -> str:
@@ -62,10 +70,11 @@ def as_course(course: Course | Path | str, assignment: str | None = None) -> Cou
 
 def grading_inputs_digest(course_root: Path, assignment: str) -> str:
     """What every student's grade depends on besides their own files: the release notebooks, the source
-    notebooks (hidden tests live there and in the gradebook, not in release/), the config, the checks and the
-    sandbox that runs them."""
+    notebooks (hidden tests live there and in the gradebook, not in release/), the config, the checks, the course's
+    provided code they build on (staged into the jail with them) and the sandbox that runs them."""
     files = [*(course_root / "release" / assignment).glob("*.ipynb"), *(course_root / "source" / assignment).glob("*"),
              course_root / "nbgrader_config.py", *(REPO / "autograder" / "checks").glob("*.py"),
+             *(REPO / "autograder" / "provided").glob("*.py"),
              *(REPO / "autograder" / "jail").glob("*.py"), *(REPO / "autograder" / "nbgrader_ext").glob("*.py"),
              REPO / "autograder" / "protocol.py"]
     h = hashlib.sha256()
@@ -124,14 +133,25 @@ def failure_reason(nbgrader_log: str) -> str:
 _API = {}
 
 
-def _start_worker(env: dict[str, str], log_dir: str) -> None:
+def _start_worker(env: dict[str, str], log_dir: str, parent: int | None = None) -> None:
     """In a new worker: set the environment, and send its stdout and stderr, and its kernels', to a log file (kernels
-    print start-up chatter there that would drown the progress lines; nbgrader's own log is kept per student)."""
+    print start-up chatter there that would drown the progress lines; nbgrader's own log is kept per student).
+    With `parent` (the pid that started the pool), the worker ends itself when that process is gone."""
     os.environ.update(env)
     Path(log_dir).mkdir(parents=True, exist_ok=True)
     log = open(Path(log_dir) / f"worker-{os.getpid()}.log", "a")
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
+    if parent is not None:
+        threading.Thread(target=_end_with_parent, args=(parent,), daemon=True, name="end-with-parent").start()
+
+
+def _end_with_parent(parent: int, every: float = 1.0) -> None:
+    """An orphaned worker would go on grading and writing the gradebook for a run that no longer exists (a killed
+    `lab autograde`, a lost Dask worker whose students are being graded again elsewhere): it ends itself."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _grade_one(course_root: str, assignment: str, student: str) -> StudentResult:
@@ -153,32 +173,61 @@ def _grade_one(course_root: str, assignment: str, student: str) -> StudentResult
     return StudentResult(student, "graded" if graded else "failed", seconds, detail)
 
 
+def grading_pool(workers: int, env: dict[str, str], log_dir: str) -> ProcessPool:
+    """Worker processes that each grade one student at a time (spawned: a clean interpreter, no state shared with
+    the caller), with `env` (inherited by the kernels they start) and their output in log_dir."""
+    return ProcessPool(max_workers=workers, initializer=_start_worker, initargs=(env, log_dir, os.getpid()),
+                       context=multiprocessing.get_context("spawn"))
+
+
+def worker_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    return nbgrader_env({**WORKER_ENV, **(extra_env or {})})
+
+
+def killed_worker_result(student: str, exc: ProcessExpired) -> StudentResult:
+    """The student whose grading ended its worker process (student code can kill its kernel's parent when grading
+    runs without the jail; or the system killed it, e.g. out of memory)."""
+    code = exc.exitcode
+    how = f"signal {signal.Signals(-code).name}" if code and code < 0 and -code in signal.valid_signals() \
+        else f"exit status {code}"
+    return StudentResult(student, "failed", 0.0,
+                         f"grading this submission killed the grading process ({how}); no other student was affected")
+
+
+def result_of(future, student: str) -> StudentResult:
+    try:
+        return future.result()
+    except ProcessExpired as exc:
+        return killed_worker_result(student, exc)
+    except Exception as exc:  # the pool could not run the task at all (e.g. its worker could not start)
+        return StudentResult(student, "failed", 0.0, f"{type(exc).__name__}: {exc}")
+
+
 def _grade_all(course_root: Path, assignment: str, students: list[str], workers: int, grade=_grade_one,
                extra_env: dict[str, str] | None = None):
     """Yield one StudentResult per student as they finish.
 
-    If a worker process dies (student code can kill its kernel's parent), every student in flight in that pool
-    is a suspect: each is graded again alone, so only the one that kills its worker is reported as failed.
+    Each student is one task of a pebble process pool. A worker process that dies fails only the task it was
+    running (pebble tracks which worker runs which task: ProcessExpired), the pool starts a new worker, and the
+    other students go on in parallel, in flight or queued (concurrent.futures' pool would instead break and fail
+    every pending student).
     """
-    env = nbgrader_env({**WORKER_ENV, **(extra_env or {})})  # inherited by the workers and the kernels they start
-    setup = (env, str(course_root / "autograded" / ".logs"))
-    context = multiprocessing.get_context("spawn")  # a clean interpreter: no state shared with the caller
-    suspects = []
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(students))), mp_context=context,
-                             initializer=_start_worker, initargs=setup) as pool:
-        futures = {pool.submit(grade, str(course_root), assignment, s): s for s in students}
+    if not students:
+        return
+    pool = grading_pool(max(1, min(workers, len(students))), worker_env(extra_env),
+                        str(course_root / "autograded" / ".logs"))
+    finished = False
+    try:
+        futures = {pool.schedule(grade, args=(str(course_root), assignment, s)): s for s in students}
         for future in as_completed(futures):
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                suspects.append(futures[future])
-    for student in suspects:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
-                                 initargs=setup) as pool:
-            try:
-                yield pool.submit(grade, str(course_root), assignment, student).result()
-            except BrokenProcessPool:
-                yield StudentResult(student, "failed", 0.0, "grading this submission killed the grading process")
+            yield result_of(future, futures[future])
+        finished = True
+    finally:
+        if finished:
+            pool.close()
+        else:  # interrupted (Ctrl-C, an error in the caller): the students still grading are abandoned
+            pool.stop()
+        pool.join()
 
 
 def check_jail(allow_unsandboxed: bool = False) -> str | None:
@@ -199,12 +248,31 @@ def check_jail(allow_unsandboxed: bool = False) -> str | None:
 
 def autograde_class(course: Course | Path, assignment: str | None = None, students: list[str] | None = None,
                     workers: int | None = None, force: bool = False, progress=log.info,
-                    allow_unsandboxed: bool = False) -> list[StudentResult]:
+                    allow_unsandboxed: bool = False, scheduler: str | None = None,
+                    scheduler_file: str | Path | None = None) -> list[StudentResult]:
     """Grade the course's submissions (or only `students`). Raises jail.SandboxUnavailable, before touching any
-    student, when the jail does not work here and grading without it was not allowed."""
+    student, when the jail does not work here and grading without it was not allowed.
+
+    With `scheduler` (a Dask scheduler's address, or cluster.FROM_DASK_CONFIG) or `scheduler_file`, the students
+    are graded by that cluster's workers (autograder/cluster.py) instead of local processes: the jail is then
+    checked on every worker, and cluster.ClusterSetupError is raised, before any student, when the gradebook is
+    SQLite or the cluster cannot grade this course."""
     course = as_course(course, assignment)
+    cluster = None
+    if scheduler or scheduler_file:
+        from .cluster import Cluster
+
+        cluster = Cluster.connect(course, scheduler, scheduler_file)
+    try:
+        return _autograde(course, students, workers, force, progress, allow_unsandboxed, cluster)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _autograde(course: Course, students, workers, force, progress, allow_unsandboxed, cluster) -> list[StudentResult]:
     course_root, assignment = course.root, course.assignment
-    unsandboxed_because = check_jail(allow_unsandboxed)
+    unsandboxed_because = cluster.check_workers(allow_unsandboxed) if cluster else check_jail(allow_unsandboxed)
     students = course.submitted_students() if students is None else students
     workers = workers or os.cpu_count() or 1
     manifest_path = course_root / "autograded" / MANIFEST
@@ -219,9 +287,12 @@ def autograde_class(course: Course | Path, assignment: str | None = None, studen
     use_wal_if_sqlite(course)
 
     started = time.perf_counter()
-    progress(f"{len(todo)} to grade, {len(results)} unchanged since the last run, {workers} workers")
+    engine = cluster.describe() if cluster else f"{workers} workers"
+    progress(f"{len(todo)} to grade, {len(results)} unchanged since the last run, {engine}")
     extra_env = {jail.UNSANDBOXED_FLAG: "1"} if unsandboxed_because else {}
-    for done, result in enumerate(_grade_all(course_root, assignment, todo, workers, extra_env=extra_env), start=1):
+    graded = cluster.grade(todo, extra_env) if cluster else _grade_all(course_root, assignment, todo, workers,
+                                                                        extra_env=extra_env)
+    for done, result in enumerate(graded, start=1):
         results.append(result)
         if result.status == "graded":
             manifest[result.student] = digests[result.student]
@@ -231,7 +302,8 @@ def autograde_class(course: Course | Path, assignment: str | None = None, studen
         elapsed = time.perf_counter() - started
         eta = elapsed / done * (len(todo) - done)
         bar = "#" * (20 * done // len(todo))
-        progress(f"[{bar:<20}] {done}/{len(todo)} {result.student}: {result.status} "
+        on = f" on {result.where}" if result.where else ""
+        progress(f"[{bar:<20}] {done}/{len(todo)} {result.student}: {result.status}{on} "
                  f"in {result.seconds:.1f}s, ETA {eta:.0f}s")
         if result.status == "failed":
             progress(f"  {result.student} failed: {result.detail.strip()[:500]}")

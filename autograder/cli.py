@@ -2,6 +2,7 @@
 
     lab grade       the main job: grade the bundled example class, write feedback, grades.csv and the report
     lab autograde   grade a real class: every submission in the course's submitted/, in parallel, in the jail
+                    (on this machine, or on a Dask cluster with --scheduler)
     lab build       regenerate the derived files (release/, solutions/, notebooks/*.ipynb) from their sources
     lab report      the instructor's report (PNG, CSV) and score table from the course's gradebook
     lab missing     a 0 and feedback for submissions without the assignment's notebooks
@@ -9,7 +10,8 @@
 
 `lab COMMAND --help` says more. `python -m autograder COMMAND` is the same command line.
 Exit status: 0 done; 1 some or all students could not be graded, or a step failed; 2 a problem of the set-up
-(not a course root, the jail unavailable for a real class), found before anything was changed.
+(not a course root, the jail unavailable for a real class, a cluster that cannot grade the course), found before
+anything was changed.
 """
 from __future__ import annotations
 
@@ -48,7 +50,8 @@ def cmd_autograde(args) -> int:
     if args.unsandboxed:
         os.environ[jail.UNSANDBOXED_FLAG] = "1"
     log.info("course %s, assignment %s, gradebook %s", course.root, course.assignment, course.db_url)
-    results = autograde_class(course, students=args.student, workers=args.workers, force=args.force)
+    results = autograde_class(course, students=args.student, workers=args.workers, force=args.force,
+                              scheduler=args.scheduler, scheduler_file=args.scheduler_file)
     failed = [r.student for r in results if r.status == "failed"]
     print(f"graded {sum(r.status == 'graded' for r in results)}, skipped {sum(r.status == 'skipped' for r in results)}"
           f" (unchanged), failed {len(failed)}{': ' + ' '.join(failed) if failed else ''}")
@@ -126,6 +129,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--unsandboxed", action="store_true",
                    help="grade without the jail on purpose where it is unavailable (same as AUTOGRADER_UNSANDBOXED=1):"
                         " student code then runs with your rights")
+    from .cluster import FROM_DASK_CONFIG
+
+    p.add_argument("--scheduler", nargs="?", const=FROM_DASK_CONFIG, default=None, metavar="ADDRESS",
+                   help="grade on a Dask cluster: its scheduler's address (tcp://HOST:8786); alone, the address in "
+                        "Dask's configuration (scheduler-address, DASK_SCHEDULER_ADDRESS). Needs a PostgreSQL "
+                        "gradebook (NBGRADER_DB_URL); --workers is then the cluster's")
+    p.add_argument("--scheduler-file", default=None, metavar="FILE",
+                   help="grade on the Dask cluster whose scheduler wrote FILE (`dask scheduler --scheduler-file FILE`)")
     from .build import STEPS
 
     p = add("build", cmd_build, "regenerate release/, solutions/ and notebooks/*.ipynb from their sources",
@@ -142,13 +153,14 @@ def setup_logging(verbose: int, quiet: int) -> None:
     logging.basicConfig(level=level, format="[%(name)s] %(message)s" if verbose else "%(message)s",
                         stream=sys.stderr)
     logging.getLogger("autograder").setLevel(level)
-    for noisy in ("matplotlib", "PIL", "traitlets", "asyncio"):
+    for noisy in ("matplotlib", "PIL", "traitlets", "asyncio", "distributed"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet)
+    from .cluster import ClusterSetupError
     from .course import NotACourse
     from .example_class.grade import GradingFailed
     from .jail import SandboxUnavailable
@@ -156,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (NotACourse, ProvisionerNotRegistered) as exc:
+    except (NotACourse, ProvisionerNotRegistered, ClusterSetupError) as exc:
         log.error("%s", exc)
         return EXIT_SETUP
     except SandboxUnavailable as exc:

@@ -1,54 +1,15 @@
 """Grading into a real PostgreSQL gradebook gives the same scores as SQLite (the golden scores)."""
-import glob
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
-from conftest import make_course_copy, require
+from conftest import make_course_copy
 
 from autograder import example_class
 from autograder.example_class.grade import grade_example_class
 
 STUDENTS = ["alice", "bob", "carol"]  # a subset keeps the test short; the golden test covers everyone on SQLite
-
-
-def _bindir():
-    """The newest PostgreSQL server installed whose programs can be run here (None if there is none)."""
-    for pg_ctl in sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True):
-        bindir = Path(pg_ctl).parent
-        if all(os.access(bindir / name, os.X_OK) for name in ("pg_ctl", "initdb", "postgres", "createdb")):
-            return bindir
-    return None
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """A throw-away PostgreSQL server; the fixture's value makes a new database and returns its URL."""
-    bindir = _bindir()
-    require(bindir is not None, "needs a PostgreSQL server (Debian package postgresql)",
-            "`make system-packages` as root (Debian/Ubuntu: apt-get install postgresql)")
-    home = Path(tempfile.mkdtemp(prefix="pg-gradebook-"))
-    as_postgres = []
-    if os.geteuid() == 0:  # the server refuses to run as root: run it as the package's `postgres` user
-        shutil.chown(home, "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    data, sock = home / "data", home
-    run = lambda *cmd: subprocess.run([*as_postgres, *map(str, cmd)], check=True, capture_output=True, text=True)  # noqa: E731
-    run(bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
-    run(bindir / "pg_ctl", "-D", data, "-w", "-l", home / "log", "-o", f"-k {sock} -c listen_addresses=''", "start")
-    def new_database(name: str) -> str:
-        run(bindir / "createdb", "-h", sock, "-U", "postgres", name)
-        return f"postgresql+psycopg2://postgres@/{name}?host={sock}"
-
-    try:
-        yield new_database
-    finally:
-        run(bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

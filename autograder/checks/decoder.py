@@ -20,66 +20,26 @@ What the notebook states, and so all these checks rely on (nothing else):
 The provided MultiHeadAttention has `W_q, W_k, W_v, W_o` (nn.Linear) and applies dropout to its attention weights;
 the checks read those weights. `nn.TransformerDecoderLayer(..., activation="gelu", batch_first=True,
 norm_first=True)` computes the same function; its masks use the opposite polarity (True = blocked).
+
+Every check is judged outside the student's process (see _core.py): its probe builds the inputs from the seed,
+calls the student's code and returns plain data; its judge rebuilds the same inputs, computes the reference itself
+and compares. How the block's probes report its weights, and how the judge rebuilds the block, is in _block.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
-import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ._block import (ATOL, ROLES, RTOL, _causal, _padding, _randn, _stream, block_reference, call,
+                     ffn_linears, follows_reference, make_block, our_masks, output, randomize, reference_block, report,
+                     returned, roles, torch_layer, torch_output)
 from ._core import CheckFailed, CheckGroups, expect, expect_close, plain
 
 GROUPS = CheckGroups()
 probe = GROUPS.probe
-
-
-def check(group: str):
-    """Register a check that runs from a fixed random state and leaves the notebook's random state as it was
-    (building modules draws from the global generator; a hidden test must not change what later cells draw).
-
-    It also runs on one thread: the checks' tensors are tiny, and on a machine busy with other work (several
-    notebooks graded at once) intra-op threads spin-waiting for a core made them about ten times slower here.
-    """
-
-    def register(fn):
-        @functools.wraps(fn)
-        def isolated(*args):
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(0)
-                    return fn(*args)
-            finally:
-                torch.set_num_threads(threads)
-
-        GROUPS.check(group)(isolated)
-        return fn
-
-    return register
-
-RTOL, ATOL = 1e-4, 1e-5  # float32 student code against a float64 reference
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _randn(*shape, seed: int, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(*shape, generator=_generator(seed)) * scale
-
-
-def _causal(T: int) -> torch.Tensor:
-    """The checks' own causal mask (True = may attend), independent of the student's helper."""
-    return torch.ones(T, T, dtype=torch.bool).tril()
-
-
-def _padding(lengths: list[int], max_len: int) -> torch.Tensor:
-    """The checks' own padding mask, shape (batch, 1, 1, max_len), True at real tokens."""
-    return (torch.arange(max_len)[None, :] < torch.tensor(lengths)[:, None])[:, None, None, :]
 
 
 # --- 1a: mask helpers (judged outside the kernel: the probe reports the masks, the judge inspects them) -----------
@@ -236,104 +196,167 @@ def _(data: dict, seed: int) -> None:
            f"padding_mask(torch.tensor({lengths})) has the right shape but wrong values")
 
 
-# --- 1b: helpers ----------------------------------------------------------------------------------------------
-
-def make_block(cls, d_model: int, num_heads: int, **kwargs) -> nn.Module:
-    block = cls(d_model, num_heads, **kwargs)
-    expect(isinstance(block, nn.Module), "TransformerDecoderBlock must be an nn.Module (subclass torch.nn.Module)")
-    for name in ("self_attn", "cross_attn", "ffn", "norm1", "norm2", "norm3", "dropout"):
-        expect(hasattr(block, name), f"the block has no attribute `{name}` (the API names self_attn, cross_attn, "
-                                     f"ffn, norm1, norm2, norm3 and dropout)")
-    for name in ("self_attn", "cross_attn"):
-        attn = getattr(block, name)
-        for weight in ("W_q", "W_k", "W_v", "W_o"):
-            expect(isinstance(getattr(attn, weight, None), nn.Linear),
-                   f"`{name}` should be the provided MultiHeadAttention (with W_q, W_k, W_v, W_o); found "
-                   f"{type(attn).__name__}")
-    for name in ("norm1", "norm2", "norm3"):
-        expect(isinstance(getattr(block, name), nn.LayerNorm), f"`{name}` should be an nn.LayerNorm")
-    expect(len(ffn_linears(block)) == 2, "`ffn` should contain exactly two nn.Linear layers")
-    return block
+# --- 1b: the block (judged outside the kernel; the probes' and judges' machinery is in _block.py) ----------------
+#
+# Every probe builds the student's block, gives its Linear and LayerNorm layers random weights drawn from the seed
+# (`randomize`), calls it on inputs drawn from the seed and reports what it saw (`report`: which modules the block
+# has, in order, and its parameters) with the outputs. The judge redraws the weights from the reported layout and
+# requires the reported parameters to be exactly those (so that no output can have been computed with other
+# weights), builds its own reference block from them (`reference_block`), rebuilds the inputs and compares. Seed 0
+# draws the numbers these checks were written with; a grading seed mixes into every draw (`_stream`).
 
 
-def ffn_linears(block: nn.Module) -> list[nn.Linear]:
-    return [m for m in block.ffn.modules() if isinstance(m, nn.Linear)]
+def block_probe(group: str):
+    """Register a block probe that runs on one thread from a fixed random state (building a module draws from
+    the global generator; CheckGroups puts the notebook's random state and thread count back afterwards).
+
+    One thread: the checks' tensors are tiny, and on a machine busy with other work (several notebooks graded at
+    once) intra-op threads spin-waiting for a core made them about ten times slower here.
+    """
+
+    def register(fn):
+        @functools.wraps(fn)
+        def probed(cls, seed: int) -> dict:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                torch.manual_seed(_stream(seed, 0))
+                return fn(cls, seed)
+            finally:
+                torch.set_num_threads(threads)
+
+        return probe(group)(probed)
+
+    return register
 
 
-def randomize(block: nn.Module, seed: int) -> nn.Module:
-    """Random values for every parameter: LayerNorm's ones and zeros and zero biases hide ordering mistakes."""
-    g = _generator(seed)
-    with torch.no_grad():
-        for module in block.modules():
-            if isinstance(module, nn.LayerNorm):
-                module.weight.copy_(1 + 0.5 * torch.randn(module.weight.shape, generator=g))
-                module.bias.copy_(0.5 * torch.randn(module.bias.shape, generator=g))
-            elif isinstance(module, nn.Linear):
-                module.weight.copy_(torch.randn(module.weight.shape, generator=g) / math.sqrt(module.in_features))
-                if module.bias is not None:
-                    module.bias.copy_(0.3 * torch.randn(module.bias.shape, generator=g))
-    return block
+def block_judge(check):
+    """Register a block judge, run on one thread with the caller's random state put back (the dropout judge seeds
+    the global generator: the judge runs in nbgrader's process)."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def judged(data: dict, seed: int) -> None:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    return fn(data, seed)
+            finally:
+                torch.set_num_threads(threads)
+
+        return check.judge(judged)
+
+    return register
 
 
-def torch_layer(block: nn.Module, d_model: int, num_heads: int, d_ff: int) -> nn.TransformerDecoderLayer:
-    """nn.TransformerDecoderLayer with the student's weights copied across, in float64, eval mode."""
-    layer = nn.TransformerDecoderLayer(d_model, num_heads, d_ff, dropout=0.0, activation="gelu", batch_first=True,
-                                       norm_first=True)
-    with torch.no_grad():
-        for ours, theirs in ((block.self_attn, layer.self_attn), (block.cross_attn, layer.multihead_attn)):
-            theirs.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_k.weight, ours.W_v.weight]))
-            theirs.in_proj_bias.copy_(torch.cat([ours.W_q.bias, ours.W_k.bias, ours.W_v.bias]))
-            theirs.out_proj.weight.copy_(ours.W_o.weight)
-            theirs.out_proj.bias.copy_(ours.W_o.bias)
-        lin1, lin2 = ffn_linears(block)
-        expect(tuple(lin1.weight.shape) == (d_ff, d_model) and tuple(lin2.weight.shape) == (d_model, d_ff),
-               f"the ffn's Linear layers should map {d_model} -> {d_ff} -> {d_model}")
-        expect(lin1.bias is not None and lin2.bias is not None, "the ffn's Linear layers should have biases")
-        layer.linear1.load_state_dict(lin1.state_dict())
-        layer.linear2.load_state_dict(lin2.state_dict())
-        for ours, theirs in ((block.norm1, layer.norm1), (block.norm2, layer.norm2), (block.norm3, layer.norm3)):
-            theirs.load_state_dict(ours.state_dict())
-    return layer.double().eval()
+# --- 1b: values -----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One comparison with nn.TransformerDecoderLayer: the block's sizes, the batch's lengths and masks."""
+    what: str
+    d_model: int
+    num_heads: int
+    d_ff: int
+    T: int
+    S: int
+    lengths_t: tuple | None
+    lengths_s: tuple | None
+    causal: bool
+    stream: int
+    pass_d_ff: bool = True
+    x_scale: float = 1.0
+
+    @property
+    def batch(self) -> int:
+        lengths = self.lengths_s if self.lengths_s is not None else self.lengths_t
+        return len(lengths) if lengths is not None else 2
+
+    def inputs(self, seed: int):
+        x = _randn(self.batch, self.T, self.d_model, seed=_stream(seed, self.stream + 1), scale=self.x_scale)
+        enc = _randn(self.batch, self.S, self.d_model, seed=_stream(seed, self.stream + 2))
+        return x, enc, *our_masks(self.T, self.S, self.causal, self.lengths_t, self.lengths_s)
+
+    def probe(self, cls, seed: int) -> dict:
+        kwargs = {"d_ff": self.d_ff} if self.pass_d_ff else {}
+        block = randomize(make_block(cls, self.d_model, self.num_heads, **kwargs), _stream(seed, self.stream)).eval()
+        data = report(block)
+        with torch.no_grad():
+            data["call"] = call(block, self.inputs(seed))
+        return data
+
+    def judge(self, data: dict, seed: int) -> None:
+        ref = reference_block(data, _stream(seed, self.stream), self.d_model, self.d_ff)
+        inputs = self.inputs(seed)
+        x, enc = inputs[:2]
+        y = output(data["call"], inputs, self.what)
+        expected = torch_output(torch_layer(ref, self.d_model, self.num_heads, self.d_ff), x, enc, self.causal,
+                                self.lengths_t, self.lengths_s)
+        expect_close(y, expected, self.what, rtol=RTOL, atol=ATOL)
 
 
-def torch_output(layer, x, enc, causal: bool, tgt_lengths=None, src_lengths=None) -> torch.Tensor:
-    """The torch layer's output; its masks say True = blocked, the opposite of ours."""
-    T, S = x.shape[1], enc.shape[1]
-    kwargs = {}
-    if causal:
-        kwargs["tgt_mask"] = ~_causal(T)
-    if tgt_lengths is not None:
-        kwargs["tgt_key_padding_mask"] = ~_padding(tgt_lengths, T)[:, 0, 0, :]
-    if src_lengths is not None:
-        kwargs["memory_key_padding_mask"] = ~_padding(src_lengths, S)[:, 0, 0, :]
-    with torch.no_grad():
-        return layer(x.double(), enc.double(), **kwargs)
+def _probe_cases(cases, cls, seed: int) -> dict:
+    return {"cases": [case.probe(cls, seed) for case in cases]}
 
 
-def our_masks(T: int, S: int, causal: bool, tgt_lengths=None, src_lengths=None):
-    self_mask = _causal(T) if causal else None
-    if tgt_lengths is not None:
-        pad = _padding(tgt_lengths, T)
-        self_mask = pad if self_mask is None else self_mask & pad  # (batch, 1, T, T) when causal
-    cross_mask = None if src_lengths is None else _padding(src_lengths, S)
-    return self_mask, cross_mask
+def _judge_cases(cases, data: dict, seed: int) -> None:
+    for case, case_data in zip(cases, data["cases"], strict=True):
+        case.judge(case_data, seed)
 
 
-def compare_with_torch(cls, d_model, num_heads, d_ff, T, S, lengths_t, lengths_s, causal, seed, what,
-                       pass_d_ff=True, x_scale=1.0) -> None:
-    kwargs = {"d_ff": d_ff} if pass_d_ff else {}
-    block = randomize(make_block(cls, d_model, num_heads, **kwargs), seed).eval()
-    layer = torch_layer(block, d_model, num_heads, d_ff)
-    batch = len(lengths_s) if lengths_s is not None else (len(lengths_t) if lengths_t is not None else 2)
-    x = _randn(batch, T, d_model, seed=seed + 1, scale=x_scale)
-    enc = _randn(batch, S, d_model, seed=seed + 2)
-    self_mask, cross_mask = our_masks(T, S, causal, lengths_t, lengths_s)
-    with torch.no_grad():
-        y = block(x, enc, self_mask, cross_mask)
-    expect(isinstance(y, torch.Tensor), f"forward should return a tensor, got {type(y).__name__}")
-    expect(tuple(y.shape) == tuple(x.shape), f"{what}: output shape {tuple(y.shape)}, expected x's "
-                                             f"{tuple(x.shape)}")
-    expect_close(y, torch_output(layer, x, enc, causal, lengths_t, lengths_s), what, rtol=RTOL, atol=ATOL)
+TORCH_CASES = (
+    Case("no masks", 32, 4, 48, 6, 6, None, None, False, 100),
+    Case("causal self-mask, padded source", 32, 4, 48, 6, 6, None, (6, 4), True, 110),
+    Case("TransformerDecoderBlock(24, 2) with the default d_ff", 24, 2, 96, 5, 5, None, (3, 5, 2), True, 120,
+         pass_d_ff=False),
+    # x of size ~1e-3: LayerNorm's eps (PyTorch's default 1e-5) is then visible
+    Case("a target x with values around 1e-3 (are the LayerNorms PyTorch's defaults?)", 32, 4, 48, 6, 6, None,
+         (6, 5), True, 160, x_scale=1e-3),
+)
+
+
+@block_probe("values")
+def matches_torch_decoder_layer(cls, seed: int) -> dict:
+    """equals nn.TransformerDecoderLayer(norm_first=True, activation="gelu") with the same weights, eval mode"""
+    return _probe_cases(TORCH_CASES, cls, seed)
+
+
+@block_judge(matches_torch_decoder_layer)
+def _(data: dict, seed: int) -> None:
+    _judge_cases(TORCH_CASES, data, seed)
+
+
+LENGTH_CASES = (
+    Case("target length 4, source 9", 32, 4, 64, 4, 9, None, (9, 6, 2), True, 130),
+    Case("target length 9, source 3", 32, 4, 64, 9, 3, None, (3, 1), True, 140),
+)
+
+
+@block_probe("values")
+def target_and_source_lengths_differ(cls, seed: int) -> dict:
+    """equals the torch layer when the target and the encoder output have different lengths"""
+    return _probe_cases(LENGTH_CASES, cls, seed)
+
+
+@block_judge(target_and_source_lengths_differ)
+def _(data: dict, seed: int) -> None:
+    _judge_cases(LENGTH_CASES, data, seed)
+
+
+BATCHED_CASES = (Case("self_mask (batch, 1, T, T), cross_mask (batch, 1, 1, S)", 32, 4, 48, 7, 5, (7, 3, 5),
+                      (5, 2, 4), True, 150),)
+
+
+@block_probe("values")
+def batched_masks(cls, seed: int) -> dict:
+    """per-sequence masks: a (batch, 1, T, T) self-mask (causal and target padding) and a (batch, 1, 1, S) one"""
+    return _probe_cases(BATCHED_CASES, cls, seed)
+
+
+@block_judge(batched_masks)
+def _(data: dict, seed: int) -> None:
+    _judge_cases(BATCHED_CASES, data, seed)
 
 
 # --- 1b: API --------------------------------------------------------------------------------------------------
@@ -344,248 +367,397 @@ def expected_parameter_count(d_model: int, d_ff: int) -> int:
     return 2 * attention + ffn + 3 * 2 * d_model
 
 
-@check("api")
-def attributes_as_stated(cls) -> None:
+def _classes(module: object) -> list[str]:
+    """The qualified names of a module's class and its bases: the judge decides what counts as an nn.Dropout."""
+    return [f"{c.__module__}.{c.__qualname__}" for c in type(module).__mro__]
+
+
+def _is(classes: list[str], cls: type) -> bool:
+    return f"{cls.__module__}.{cls.__qualname__}" in classes
+
+
+@block_probe("api")
+def attributes_as_stated(cls, seed: int) -> dict:
     """the attributes the API names exist and have the stated types and sizes"""
     block = make_block(cls, 32, 4, d_ff=48, dropout=0.2)
-    expect(block.self_attn is not block.cross_attn, "self_attn and cross_attn must be two separate modules")
-    norms = [block.norm1, block.norm2, block.norm3]
-    expect(len({id(n) for n in norms}) == 3, "norm1, norm2 and norm3 must be three separate LayerNorms")
-    for name, norm in zip(("norm1", "norm2", "norm3"), norms):
-        expect(tuple(norm.normalized_shape) == (32,), f"`{name}` should normalise over d_model = 32")
-    expect(isinstance(block.dropout, nn.Dropout), "`dropout` should be an nn.Dropout")
-    expect(isinstance(block.ffn, nn.Sequential), "`ffn` should be an nn.Sequential")
-    kinds = [type(m).__name__ for m in block.ffn]
+    ffn = block.ffn
+    return {"roles": roles(block), "classes": {attr: _classes(getattr(block, attr)) for attr in ROLES},
+            "normalized_shapes": [list(getattr(block, n).normalized_shape) for n in ("norm1", "norm2", "norm3")],
+            "ffn_children": [type(m).__name__ for m in ffn] if isinstance(ffn, nn.Sequential) else None}
+
+
+@block_judge(attributes_as_stated)
+def _(data: dict, seed: int) -> None:
+    names = data["roles"]
+    classes = data["classes"]
+    expect(names["self_attn"] is None or names["self_attn"] != names["cross_attn"],
+           "self_attn and cross_attn must be two separate modules")
+    norms = [names[n] for n in ("norm1", "norm2", "norm3")]
+    expect(None in norms or len(set(norms)) == 3, "norm1, norm2 and norm3 must be three separate LayerNorms")
+    for attr in ROLES:
+        expect(names[attr] is not None, f"`{attr}` is not a submodule registered on the block: assign the module "
+                                        f"to self.{attr} in __init__")
+    for attr in ("norm1", "norm2", "norm3"):
+        expect(_is(classes[attr], nn.LayerNorm), f"`{attr}` should be an nn.LayerNorm")
+    for attr, shape in zip(("norm1", "norm2", "norm3"), data["normalized_shapes"], strict=True):
+        expect(list(shape) == [32], f"`{attr}` should normalise over d_model = 32")
+    expect(_is(classes["dropout"], nn.Dropout), "`dropout` should be an nn.Dropout")
+    expect(_is(classes["ffn"], nn.Sequential) and data["ffn_children"] is not None, "`ffn` should be an nn.Sequential")
+    kinds = list(data["ffn_children"])
     expect(kinds == ["Linear", "GELU", "Dropout", "Linear"],
-           f"`ffn` should be Linear -> GELU -> Dropout -> Linear, found {' -> '.join(kinds)}")
+           f"`ffn` should be Linear -> GELU -> Dropout -> Linear, found {' -> '.join(map(str, kinds))}")
 
 
-@check("api")
-def parameter_count(cls) -> None:
+COUNT_SIZES = ((32, 4, 48), (24, 2, 40))
+
+
+@block_probe("api")
+def parameter_count(cls, seed: int) -> dict:
     """the number of learnable parameters matches the API (two attentions, the FFN, three LayerNorms)"""
-    for d_model, num_heads, d_ff in ((32, 4, 48), (24, 2, 40)):
-        block = make_block(cls, d_model, num_heads, d_ff=d_ff)
-        count = sum(p.numel() for p in block.parameters() if p.requires_grad)
+    return {"counts": [sum(p.numel() for p in make_block(cls, d_model, num_heads, d_ff=d_ff).parameters()
+                           if p.requires_grad) for d_model, num_heads, d_ff in COUNT_SIZES]}
+
+
+@block_judge(parameter_count)
+def _(data: dict, seed: int) -> None:
+    for (d_model, num_heads, d_ff), count in zip(COUNT_SIZES, data["counts"], strict=True):
         expected = expected_parameter_count(d_model, d_ff)
         expect(count == expected,
                f"TransformerDecoderBlock({d_model}, {num_heads}, d_ff={d_ff}) has {count} learnable parameters, "
                f"expected {expected}: two separate attentions, an FFN with biases, three separate LayerNorms")
 
 
-@check("api")
-def d_ff_default_and_argument(cls) -> None:
+D_FF_CASES = ((16, {}, 64), (24, {"d_ff": 40}, 40), (24, {"d_ff": None}, 96))
+
+
+@block_probe("api")
+def d_ff_default_and_argument(cls, seed: int) -> dict:
     """d_ff defaults to 4 * d_model and is used when given"""
-    for d_model, kwargs, d_ff in ((16, {}, 64), (24, {"d_ff": 40}, 40), (24, {"d_ff": None}, 96)):
+    widths = []
+    for d_model, kwargs, _ in D_FF_CASES:
         lin1, lin2 = ffn_linears(make_block(cls, d_model, 4, **kwargs))
-        expect(lin1.out_features == d_ff and lin2.in_features == d_ff,
+        widths.append([lin1.out_features, lin2.in_features])
+    return {"widths": widths}
+
+
+@block_judge(d_ff_default_and_argument)
+def _(data: dict, seed: int) -> None:
+    for (d_model, kwargs, d_ff), (out1, in2) in zip(D_FF_CASES, data["widths"], strict=True):
+        expect(out1 == d_ff and in2 == d_ff,
                f"TransformerDecoderBlock({d_model}, 4{''.join(f', {k}={v}' for k, v in kwargs.items())}) has an "
-               f"FFN hidden width of {lin1.out_features}, expected {d_ff}")
+               f"FFN hidden width of {out1}, expected {d_ff}")
 
 
-@check("api")
-def output_shape_with_different_lengths(cls) -> None:
+SHAPE_LENGTHS = ((5, 9), (8, 3), (1, 4))
+
+
+def _shape_inputs(seed: int, T: int, S: int):
+    x, enc = _randn(3, T, 32, seed=_stream(seed, T)), _randn(3, S, 32, seed=_stream(seed, S + 50))
+    return x, enc, *our_masks(T, S, True, None, [S, max(1, S - 2), 1])
+
+
+@block_probe("api")
+def output_shape_with_different_lengths(cls, seed: int) -> dict:
     """forward returns a tensor of x's shape and dtype, also when target and source lengths differ"""
     block = make_block(cls, 32, 4).eval()
-    for T, S in ((5, 9), (8, 3), (1, 4)):
-        x, enc = _randn(3, T, 32, seed=T), _randn(3, S, 32, seed=S + 50)
-        self_mask, cross_mask = our_masks(T, S, True, None, [S, max(1, S - 2), 1])
-        with torch.no_grad():
-            y = block(x, enc, self_mask, cross_mask)
-        expect(isinstance(y, torch.Tensor), f"forward should return a tensor, got {type(y).__name__}")
+    outputs = []
+    with torch.no_grad():
+        for T, S in SHAPE_LENGTHS:
+            outputs.append(plain(block(*_shape_inputs(seed, T, S))))
+    return {"outputs": outputs}
+
+
+@block_judge(output_shape_with_different_lengths)
+def _(data: dict, seed: int) -> None:
+    for (T, S), y in zip(SHAPE_LENGTHS, data["outputs"], strict=True):
+        y = returned(y, f"target length {T}, source length {S}")
         expect(tuple(y.shape) == (3, T, 32),
                f"target length {T}, source length {S}: output shape {tuple(y.shape)}, expected (3, {T}, 32)")
-        expect(y.dtype == x.dtype, f"output dtype {y.dtype}, expected x's {x.dtype}")
+        expect(y.dtype == torch.float32, f"output dtype {y.dtype}, expected x's torch.float32")
 
 
-@check("api")
-def inputs_left_unchanged(cls) -> None:
+def _unchanged_inputs(seed: int):
+    x, enc = _randn(2, 5, 16, seed=_stream(seed, 61)), _randn(2, 7, 16, seed=_stream(seed, 62))
+    return x, enc, *our_masks(5, 7, True, None, [7, 4])
+
+
+ARGUMENTS = ("x", "encoder_output", "self_mask", "cross_mask")
+
+
+@block_probe("api")
+def inputs_left_unchanged(cls, seed: int) -> dict:
     """forward does not modify x, encoder_output or the masks"""
-    block = randomize(make_block(cls, 16, 2), seed=60).eval()
-    x, enc = _randn(2, 5, 16, seed=61), _randn(2, 7, 16, seed=62)
-    self_mask, cross_mask = our_masks(5, 7, True, None, [7, 4])
-    before = [t.clone() for t in (x, enc, self_mask, cross_mask)]
+    block = randomize(make_block(cls, 16, 2), _stream(seed, 60)).eval()
+    arguments = _unchanged_inputs(seed)
     with torch.no_grad():
-        block(x, enc, self_mask, cross_mask)
-    for name, now, then in zip(("x", "encoder_output", "self_mask", "cross_mask"),
-                               (x, enc, self_mask, cross_mask), before):
-        expect(torch.equal(now, then), f"forward changed its argument `{name}` in place (e.g. `x += ...`): "
-                                       f"write `x = x + ...` instead")
+        block(*arguments)
+    return {"after": [plain(t) for t in arguments]}
 
 
-# --- 1b: values -----------------------------------------------------------------------------------------------
-
-@check("values")
-def matches_torch_decoder_layer(cls) -> None:
-    """equals nn.TransformerDecoderLayer(norm_first=True, activation="gelu") with the same weights, eval mode"""
-    compare_with_torch(cls, 32, 4, 48, 6, 6, None, None, False, seed=100, what="no masks")
-    compare_with_torch(cls, 32, 4, 48, 6, 6, None, [6, 4], True, seed=110, what="causal self-mask, padded source")
-    compare_with_torch(cls, 24, 2, 96, 5, 5, None, [3, 5, 2], True, seed=120, pass_d_ff=False,
-                       what="TransformerDecoderBlock(24, 2) with the default d_ff")
-    # x of size ~1e-3: LayerNorm's eps (PyTorch's default 1e-5) is then visible
-    compare_with_torch(cls, 32, 4, 48, 6, 6, None, [6, 5], True, seed=160, x_scale=1e-3,
-                       what="a target x with values around 1e-3 (are the LayerNorms PyTorch's defaults?)")
-
-
-@check("values")
-def target_and_source_lengths_differ(cls) -> None:
-    """equals the torch layer when the target and the encoder output have different lengths"""
-    compare_with_torch(cls, 32, 4, 64, 4, 9, None, [9, 6, 2], True, seed=130, what="target length 4, source 9")
-    compare_with_torch(cls, 32, 4, 64, 9, 3, None, [3, 1], True, seed=140, what="target length 9, source 3")
-
-
-@check("values")
-def batched_masks(cls) -> None:
-    """per-sequence masks: a (batch, 1, T, T) self-mask (causal and target padding) and a (batch, 1, 1, S) one"""
-    compare_with_torch(cls, 32, 4, 48, 7, 5, [7, 3, 5], [5, 2, 4], True, seed=150,
-                       what="self_mask (batch, 1, T, T), cross_mask (batch, 1, 1, S)")
+@block_judge(inputs_left_unchanged)
+def _(data: dict, seed: int) -> None:
+    for name, now, then in zip(ARGUMENTS, data["after"], _unchanged_inputs(seed), strict=True):
+        expect(isinstance(now, torch.Tensor) and now.dtype == then.dtype and torch.equal(now, then),
+               f"forward changed its argument `{name}` in place (e.g. `x += ...`): write `x = x + ...` instead")
 
 
 # --- 1b: masking ----------------------------------------------------------------------------------------------
+#
+# Property checks: the judge compares the outputs for two inputs with each other, and requires all of them to
+# follow the reference's outputs for the same inputs and weights (follows_reference).
 
-@check("masking")
-def self_attention_is_causal(cls) -> None:
+def _reference_outputs(data: dict, seed: int, stream: int, num_heads: int, inputs_list: list) -> list:
+    """The reference's outputs (float64, eval mode) for each inputs of `inputs_list`, with the reported weights:
+    computed as one batch (the inputs of a check share their shapes and their (T, T) self-mask)."""
+    ref = reference_block(data, _stream(seed, stream), inputs_list[0][0].shape[-1]).double()
+    x, enc = (torch.cat([inputs[i] for inputs in inputs_list]).double() for i in (0, 1))
+    self_mask = inputs_list[0][2]
+    cross_masks = [inputs[3] for inputs in inputs_list]
+    cross_mask = None if cross_masks[0] is None else torch.cat(cross_masks)
+    with torch.no_grad():
+        y = block_reference(ref, x, enc, self_mask, cross_mask, num_heads, 0.0, False)
+    return list(y.split(inputs_list[0][0].shape[0]))
+
+
+def _property_outputs(data: dict, seed: int, stream: int, inputs_list: list, what: str) -> list:
+    """The outputs of a property check's calls (inputs unchanged), once they follow the reference's."""
+    outputs = [output(result, inputs, what) for result, inputs in zip(data["calls"], inputs_list, strict=True)]
+    follows_reference(outputs, _reference_outputs(data, seed, stream, 4, inputs_list),
+                      [inputs[0] for inputs in inputs_list], what)
+    return outputs
+
+
+def _probe_calls(cls, seed: int, stream: int, inputs_list: list) -> dict:
+    block = randomize(make_block(cls, 32, 4), _stream(seed, stream)).eval()
+    data = report(block)
+    with torch.no_grad():
+        data["calls"] = [call(block, inputs) for inputs in inputs_list]
+    return data
+
+
+CAUSAL_T, CAUSAL_CHANGES = 7, (1, 3, 6)
+
+
+def _causal_inputs(seed: int) -> list:
+    """x, then x changed at positions t.. for each t of CAUSAL_CHANGES (random, not constant: see LayerNorm)."""
+    x, enc = _randn(2, CAUSAL_T, 32, seed=_stream(seed, 201)), _randn(2, 5, 32, seed=_stream(seed, 202))
+    inputs = [(x, enc, _causal(CAUSAL_T), None)]
+    for t in CAUSAL_CHANGES:
+        x2 = x.clone()
+        x2[:, t:] = _randn(2, CAUSAL_T - t, 32, seed=_stream(seed, 203 + t), scale=2.0)
+        inputs.append((x2, enc, _causal(CAUSAL_T), None))
+    return inputs
+
+
+@block_probe("masking")
+def self_attention_is_causal(cls, seed: int) -> dict:
     """with a causal self_mask, a random change at positions >= t leaves the outputs before t unchanged"""
-    block = randomize(make_block(cls, 32, 4), seed=200).eval()
-    T = 7
-    x, enc = _randn(2, T, 32, seed=201), _randn(2, 5, 32, seed=202)
-    with torch.no_grad():
-        y = block(x, enc, _causal(T), None)
-        for t in (1, 3, 6):
-            x2 = x.clone()
-            x2[:, t:] = _randn(2, T - t, 32, seed=203 + t, scale=2.0)  # random, not constant: see LayerNorm
-            y2 = block(x2, enc, _causal(T), None)
-            expect(torch.allclose(y[:, :t], y2[:, :t], rtol=1e-5, atol=1e-5),
-                   f"changing target positions {t}.. changed the output at an earlier position: with a causal "
-                   f"self_mask, position i may only see positions 0..i")
-            expect(not torch.allclose(y[:, t], y2[:, t], rtol=1e-4, atol=1e-4),
-                   f"changing target position {t} did not change its own output")
+    return _probe_calls(cls, seed, 200, _causal_inputs(seed))
 
 
-@check("masking")
-def padded_source_positions_ignored(cls) -> None:
-    """a random change at padded encoder positions changes no output"""
-    block = randomize(make_block(cls, 32, 4), seed=210).eval()
-    lengths = [6, 3, 1]
-    x, enc = _randn(3, 4, 32, seed=211), _randn(3, 6, 32, seed=212)
-    cross_mask = _padding(lengths, 6)
+@block_judge(self_attention_is_causal)
+def _(data: dict, seed: int) -> None:
+    y, *changed = _property_outputs(data, seed, 200, _causal_inputs(seed), "a causal self_mask")
+    for t, y2 in zip(CAUSAL_CHANGES, changed, strict=True):
+        expect(torch.allclose(y[:, :t], y2[:, :t], rtol=1e-5, atol=1e-5),
+               f"changing target positions {t}.. changed the output at an earlier position: with a causal "
+               f"self_mask, position i may only see positions 0..i")
+        expect(not torch.allclose(y[:, t], y2[:, t], rtol=1e-4, atol=1e-4),
+               f"changing target position {t} did not change its own output")
+
+
+PADDED_LENGTHS = (6, 3, 1)
+
+
+def _padded_inputs(seed: int) -> list:
+    """The encoder output, then the same with random values at its padded positions."""
+    x, enc = _randn(3, 4, 32, seed=_stream(seed, 211)), _randn(3, 6, 32, seed=_stream(seed, 212))
     enc2 = enc.clone()
-    for b, length in enumerate(lengths):
-        enc2[b, length:] = _randn(6 - length, 32, seed=213 + b, scale=3.0)
-    with torch.no_grad():
-        y, y2 = block(x, enc, _causal(4), cross_mask), block(x, enc2, _causal(4), cross_mask)
+    for b, length in enumerate(PADDED_LENGTHS):
+        enc2[b, length:] = _randn(6 - length, 32, seed=_stream(seed, 213 + b), scale=3.0)
+    cross_mask = _padding(list(PADDED_LENGTHS), 6)
+    return [(x, enc, _causal(4), cross_mask), (x, enc2, _causal(4), cross_mask)]
+
+
+@block_probe("masking")
+def padded_source_positions_ignored(cls, seed: int) -> dict:
+    """a random change at padded encoder positions changes no output"""
+    return _probe_calls(cls, seed, 210, _padded_inputs(seed))
+
+
+@block_judge(padded_source_positions_ignored)
+def _(data: dict, seed: int) -> None:
+    y, y2 = _property_outputs(data, seed, 210, _padded_inputs(seed), "a padded encoder output")
     expect(torch.allclose(y, y2, rtol=1e-5, atol=1e-5),
            "changing the encoder output at PADDED positions changed the block's output: cross_mask (True = real "
            "token) must keep the cross-attention away from padding")
 
 
-@check("masking")
-def every_real_source_position_matters(cls) -> None:
+REAL_LENGTHS, REAL_T = (5, 3), 4
+REAL_CHANGES = tuple((b, s) for b, length in enumerate(REAL_LENGTHS) for s in range(length))
+
+
+def _real_inputs(seed: int) -> list:
+    """The encoder output, then the same changed at one real position, for each of REAL_CHANGES."""
+    x, enc = _randn(2, REAL_T, 32, seed=_stream(seed, 221)), _randn(2, 5, 32, seed=_stream(seed, 222))
+    cross_mask = _padding(list(REAL_LENGTHS), 5)
+    inputs = [(x, enc, _causal(REAL_T), cross_mask)]
+    for b, s in REAL_CHANGES:
+        enc2 = enc.clone()
+        enc2[b, s] = _randn(32, seed=_stream(seed, 230 + 10 * b + s), scale=2.0)
+        inputs.append((x, enc2, _causal(REAL_T), cross_mask))
+    return inputs
+
+
+@block_probe("masking")
+def every_real_source_position_matters(cls, seed: int) -> dict:
     """a random change at any real (unpadded) encoder position changes the output at every target position"""
-    block = randomize(make_block(cls, 32, 4), seed=220).eval()
-    lengths = [5, 3]
-    T = 4
-    x, enc = _randn(2, T, 32, seed=221), _randn(2, 5, 32, seed=222)
-    cross_mask = _padding(lengths, 5)
-    with torch.no_grad():
-        y = block(x, enc, _causal(T), cross_mask)
-        for b, length in enumerate(lengths):
-            for s in range(length):
-                enc2 = enc.clone()
-                enc2[b, s] = _randn(32, seed=230 + 10 * b + s, scale=2.0)
-                y2 = block(x, enc2, _causal(T), cross_mask)
-                moved = (y2[b] - y[b]).abs().amax(-1) > 1e-4
-                expect(bool(moved.all()),
-                       f"changing encoder position {s} (a real token) left the output at target position(s) "
-                       f"{(~moved).nonzero().flatten().tolist()} unchanged: every target position may attend to "
-                       f"every real encoder position (the cross-attention is not causal)")
+    return _probe_calls(cls, seed, 220, _real_inputs(seed))
+
+
+@block_judge(every_real_source_position_matters)
+def _(data: dict, seed: int) -> None:
+    y, *changed = _property_outputs(data, seed, 220, _real_inputs(seed), "a changed encoder position")
+    for (b, s), y2 in zip(REAL_CHANGES, changed, strict=True):
+        moved = (y2[b] - y[b]).abs().amax(-1) > 1e-4
+        expect(bool(moved.all()),
+               f"changing encoder position {s} (a real token) left the output at target position(s) "
+               f"{(~moved).nonzero().flatten().tolist()} unchanged: every target position may attend to "
+               f"every real encoder position (the cross-attention is not causal)")
 
 
 # --- 1b: training ---------------------------------------------------------------------------------------------
 
-def _mha_reference(attn, query, kv, mask, num_heads: int, p: float, training: bool) -> torch.Tensor:
-    """The provided MultiHeadAttention's computation, with its dropout drawn in the same order."""
-    B, Tq, D = query.shape
-    Tk, dk = kv.shape[1], D // num_heads
 
-    def heads(t, L):
-        return t.view(B, L, num_heads, dk).transpose(1, 2)
-
-    q = heads(F.linear(query, attn.W_q.weight, attn.W_q.bias), Tq)
-    k = heads(F.linear(kv, attn.W_k.weight, attn.W_k.bias), Tk)
-    v = heads(F.linear(kv, attn.W_v.weight, attn.W_v.bias), Tk)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(dk)
-    if mask is not None:
-        allowed = mask.bool()
-        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
-    weights = torch.softmax(scores, dim=-1)
-    if mask is not None:
-        weights = weights * allowed.any(dim=-1, keepdim=True)
-    out = (F.dropout(weights, p, training) @ v).transpose(1, 2).reshape(B, Tq, D)
-    return F.linear(out, attn.W_o.weight, attn.W_o.bias)
+def _gradient_inputs(seed: int):
+    """x, encoder_output, the masks and a random weighting of the outputs."""
+    x, enc = _randn(2, 5, 16, seed=_stream(seed, 301)), _randn(2, 6, 16, seed=_stream(seed, 302))
+    return x, enc, *our_masks(5, 6, True, None, [6, 4]), _randn(2, 5, 16, seed=_stream(seed, 303))
 
 
-def block_reference(block, x, enc, self_mask, cross_mask, num_heads: int, p: float, training: bool):
-    """x + Dropout(Sublayer(Norm(x))) three times, dropout exactly where the API says, drawn in forward order."""
-    lin1, lin2 = ffn_linears(block)
-    h = block.norm1(x)
-    x = x + F.dropout(_mha_reference(block.self_attn, h, h, self_mask, num_heads, p, training), p, training)
-    h = block.norm2(x)
-    x = x + F.dropout(_mha_reference(block.cross_attn, h, enc, cross_mask, num_heads, p, training), p, training)
-    h = block.norm3(x)
-    return x + F.dropout(lin2(F.dropout(F.gelu(lin1(h)), p, training)), p, training)
+GRAD_RTOL, GRAD_ATOL = 1e-3, 1e-4  # float32 backward (sums over the batch) against a float64 one
 
 
-@check("training")
-def every_parameter_and_input_gets_a_gradient(cls) -> None:
+@block_probe("training")
+def every_parameter_and_input_gets_a_gradient(cls, seed: int) -> dict:
     """every parameter, x and encoder_output receive a non-zero gradient (random weighting of the output)"""
-    block = randomize(make_block(cls, 16, 2, d_ff=24), seed=300).eval()
-    x = _randn(2, 5, 16, seed=301).requires_grad_()
-    enc = _randn(2, 6, 16, seed=302).requires_grad_()
-    self_mask, cross_mask = our_masks(5, 6, True, None, [6, 4])
+    block = randomize(make_block(cls, 16, 2, d_ff=24), _stream(seed, 300)).eval()
+    data = report(block)
+    x, enc, self_mask, cross_mask, weighting = _gradient_inputs(seed)
+    x.requires_grad_()
+    enc.requires_grad_()
     y = block(x, enc, self_mask, cross_mask)
-    expect(isinstance(y, torch.Tensor) and y.requires_grad,
+    data["y"] = plain(y)
+    data["requires_grad"] = isinstance(y, torch.Tensor) and y.requires_grad
+    if data["requires_grad"]:
+        (y * weighting).sum().backward()
+    data["grads"] = {name: None if p.grad is None else plain(p.grad)
+                     for name, p in block.named_parameters() if p.requires_grad}
+    data["x_grad"], data["enc_grad"] = (None if t.grad is None else plain(t.grad) for t in (x, enc))
+    return data
+
+
+@block_judge(every_parameter_and_input_gets_a_gradient)
+def _(data: dict, seed: int) -> None:
+    """Every gradient must be non-zero. When the output IS the reference's (a right forward: the blocks whose
+    gradients go missing unseen), every gradient must be the reference's too, so that gradients can only be
+    reported by computing them. A block with a wrong forward is judged on the values checks, and here only on
+    getting gradients, from data that nothing binds to this run (the output witness, follows_reference, was
+    tried: a post-norm block's output fell below any threshold that tells other weights' outputs apart)."""
+    expect(data["requires_grad"] is True,
            "the output does not require grad: is forward (or part of it) run under torch.no_grad()?")
-    (y * _randn(*y.shape, seed=303)).sum().backward()
-    missing = [name for name, p in block.named_parameters()
-               if p.requires_grad and (p.grad is None or not bool(p.grad.abs().sum() > 0))]
+    x, enc, self_mask, cross_mask, weighting = _gradient_inputs(seed)
+    y = returned(data["y"], "the block's output", x.shape)
+    ref = reference_block(data, _stream(seed, 300), 16).double()
+    x_ref, enc_ref = x.double().requires_grad_(), enc.double().requires_grad_()
+    expected = block_reference(ref, x_ref, enc_ref, self_mask, cross_mask, 2, 0.0, False)
+    grads = data["grads"]
+    missing = [name for name, g in grads.items() if not isinstance(g, torch.Tensor) or not bool(g.abs().sum() > 0)]
     expect(not missing, f"these parameters received no gradient: {missing} (unused, detached, or under no_grad?)")
-    for name, t in (("x", x), ("encoder_output", enc)):
-        expect(t.grad is not None and bool(t.grad.abs().sum() > 0),
+    received = {"x": data["x_grad"], "encoder_output": data["enc_grad"]}
+    for name, g in received.items():
+        expect(isinstance(g, torch.Tensor) and bool(g.abs().sum() > 0),
                f"no gradient reached `{name}`: is it detached, or not used where it should be?")
+    if not torch.allclose(y.double(), expected, rtol=RTOL, atol=ATOL):
+        return
+    (expected * weighting.double()).sum().backward()
+    wanted = {"x": x_ref.grad, "encoder_output": enc_ref.grad}
+    for ref_name, param in ref.named_parameters():  # a module shared by two attributes gets both gradients
+        name = ref.names[ref_name]
+        wanted[name] = param.grad if name not in wanted else wanted[name] + param.grad
+    for name, g in wanted.items():
+        got = received.get(name, grads.get(name))
+        expect(got is not None, f"the parameter `{name}` is not learnable (requires_grad=False)")
+        expect_close(got, g, f"the gradient of `{name}` (is part of the block detached?)", rtol=GRAD_RTOL,
+                     atol=GRAD_ATOL)
 
 
-@check("training")
-def dropout_exactly_where_stated(cls) -> None:
+DROPOUT_CASES = ((0.3, 310), (0.0, 320))
+
+
+def _dropout_inputs(seed: int, stream: int):
+    x, enc = _randn(2, 5, 16, seed=_stream(seed, stream + 1)), _randn(2, 6, 16, seed=_stream(seed, stream + 2))
+    return x, enc, *our_masks(5, 6, True, None, [6, 4])
+
+
+@block_probe("training")
+def dropout_exactly_where_stated(cls, seed: int) -> dict:
     """in training mode, dropout(p) acts on the attention weights, each sublayer's output and inside the FFN only"""
-    for p, seed in ((0.3, 310), (0.0, 320)):
-        block = randomize(make_block(cls, 16, 2, d_ff=24, dropout=p), seed=seed).train()
-        x, enc = _randn(2, 5, 16, seed=seed + 1), _randn(2, 6, 16, seed=seed + 2)
-        self_mask, cross_mask = our_masks(5, 6, True, None, [6, 4])
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + 3)
-            y = block(x, enc, self_mask, cross_mask)
-            torch.manual_seed(seed + 3)
-            expected = block_reference(block, x, enc, self_mask, cross_mask, 2, p, True)
-        expect(isinstance(y, torch.Tensor) and tuple(y.shape) == tuple(x.shape),
-               "forward should return a tensor of x's shape")
-        expect(bool(torch.allclose(y, expected, rtol=RTOL, atol=ATOL)),
+    cases = []
+    for p, stream in DROPOUT_CASES:
+        block = randomize(make_block(cls, 16, 2, d_ff=24, dropout=p), _stream(seed, stream)).train()
+        data = report(block)
+        with torch.no_grad():
+            torch.manual_seed(_stream(seed, stream + 3))  # the judge draws the same dropout masks from this seed
+            data["call"] = call(block, _dropout_inputs(seed, stream))
+        cases.append(data)
+    return {"cases": cases}
+
+
+@block_judge(dropout_exactly_where_stated)
+def _(data: dict, seed: int) -> None:
+    for (p, stream), case in zip(DROPOUT_CASES, data["cases"], strict=True):
+        ref = reference_block(case, _stream(seed, stream), 16)
+        inputs = _dropout_inputs(seed, stream)
+        y = output(case["call"], inputs, f"training mode, dropout={p}")
+        with torch.no_grad():
+            torch.manual_seed(_stream(seed, stream + 3))  # the probe's seed: the same masks, drawn in forward order
+            expected = block_reference(ref, *inputs, 2, p, True)
+        expect(bool(torch.isfinite(y).all()) and bool(torch.allclose(y.float(), expected, rtol=RTOL, atol=ATOL)),
                f"in training mode with dropout={p} the output differs from x + Dropout(Sublayer(Norm(x))) with "
-                f"dropout(p={p}) exactly where the API puts it (both attentions' weights via MultiHeadAttention("
-                f"d_model, num_heads, dropout), after each sublayer, inside the FFN) and nowhere else")
+               f"dropout(p={p}) exactly where the API puts it (both attentions' weights via MultiHeadAttention("
+               f"d_model, num_heads, dropout), after each sublayer, inside the FFN) and nowhere else")
 
 
-@check("training")
-def eval_mode_is_deterministic(cls) -> None:
+EVAL_DROPOUT_SEEDS = (333, 334)
+
+
+def _eval_inputs(seed: int):
+    x, enc = _randn(2, 5, 16, seed=_stream(seed, 331)), _randn(2, 6, 16, seed=_stream(seed, 332))
+    return x, enc, *our_masks(5, 6, True, None, [6, 3])
+
+
+@block_probe("training")
+def eval_mode_is_deterministic(cls, seed: int) -> dict:
     """in eval mode (dropout off) two calls give the same output, that of the block without dropout"""
-    block = randomize(make_block(cls, 16, 2, dropout=0.5), seed=330).eval()
-    x, enc = _randn(2, 5, 16, seed=331), _randn(2, 6, 16, seed=332)
-    self_mask, cross_mask = our_masks(5, 6, True, None, [6, 3])
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(333)
-        y1 = block(x, enc, self_mask, cross_mask)
-        torch.manual_seed(334)
-        y2 = block(x, enc, self_mask, cross_mask)
-        expected = block_reference(block, x, enc, self_mask, cross_mask, 2, 0.5, False)
+    block = randomize(make_block(cls, 16, 2, dropout=0.5), _stream(seed, 330)).eval()
+    data = report(block)
+    data["calls"] = []
+    with torch.no_grad():
+        for stream in EVAL_DROPOUT_SEEDS:
+            torch.manual_seed(_stream(seed, stream))
+            data["calls"].append(call(block, _eval_inputs(seed)))
+    return data
+
+
+@block_judge(eval_mode_is_deterministic)
+def _(data: dict, seed: int) -> None:
+    inputs = _eval_inputs(seed)
+    y1, y2 = (output(result, inputs, "eval mode") for result in data["calls"])
     expect(torch.equal(y1, y2), "in eval mode two calls gave different outputs: dropout must be off after "
                                 ".eval() (F.dropout needs training=self.training; nn.Dropout does it for you)")
+    ref = reference_block(data, _stream(seed, 330), 16).double()
+    x, enc, self_mask, cross_mask = inputs
+    with torch.no_grad():
+        expected = block_reference(ref, x.double(), enc.double(), self_mask, cross_mask, 2, 0.5, False)
     expect_close(y1, expected, "eval mode output (no dropout anywhere)", rtol=RTOL, atol=ATOL)
