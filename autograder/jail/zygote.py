@@ -40,10 +40,12 @@ import sys
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_RDONLY, MS_REMOUNT = 1, 32
 MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 4096, 8192, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 SIOCSIFFLAGS, IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x8914, 0x1, 0x8, 0x40
 STASH = "/.ag-stash"  # an empty directory of the base jail: the runtime folder waits there while /tmp is replaced
+KEEP_PREFIX, KEEP_ENV = "/.ag-keep-", "AG_ZYGOTE_KEEP"  # Python installations under /tmp wait in KEEP_PREFIX<i>
 TMP_SIZE_BYTES = 512 * 2**20
 SHM_SIZE_BYTES = 64 * 2**20
 
@@ -193,9 +195,16 @@ def isolate(req: dict) -> None:
     unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount(runtime, STASH, None, MS_BIND)
+    kept = [root for root in os.environ.get(KEEP_ENV, "").split(os.pathsep) if root]
+    for i, root in enumerate(kept):  # the Python installation, when it lives under /tmp
+        mount(root, f"{KEEP_PREFIX}{i}", None, MS_BIND | MS_REC)
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_SIZE_BYTES},mode=1777")
     os.makedirs(runtime)
     mount(STASH, runtime, None, MS_MOVE)
+    for i, root in enumerate(kept):
+        os.makedirs(root)
+        mount(f"{KEEP_PREFIX}{i}", root, None, MS_MOVE)
+        mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     if not cwd.startswith("/tmp/"):
         # an empty directory of the base jail, covered here by this notebook's own tmpfs
         mount("tmpfs", req["mount_base"], "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")

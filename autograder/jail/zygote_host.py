@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 FAST_START_ENV = "AG_FAST_START"  # "1": SandboxedExecute.fast_start
 START_TIMEOUT_S = 300  # torch's import on a busy machine; a zygote that is not up by then is given up on
 STASH = "/.ag-stash"  # zygote.STASH (not imported here: zygote.py loads ctypes and libc at import)
+KEEP_PREFIX, KEEP_ENV = "/.ag-keep-", "AG_ZYGOTE_KEEP"  # zygote.KEEP_PREFIX, zygote.KEEP_ENV
 
 
 @dataclass
@@ -128,6 +129,12 @@ def _start(folder: Path, base: str, sandboxed: bool, state: dict) -> Zygote:
     if sandboxed:
         cmd = jail_base(True, [str(folder)] + ([base] if base != "/tmp" else []))
         cmd += ["--bind", str(folder), str(folder), "--dir", STASH]
+        # a Python installation under /tmp (a clone there) would vanish under each child's fresh /tmp: the child
+        # moves it aside first (zygote.isolate), to these empty directories of the base jail
+        kept = [root for root in python_roots() if Path(root).is_relative_to("/tmp")]
+        for i in range(len(kept)):
+            cmd += ["--dir", f"{KEEP_PREFIX}{i}"]
+        env[KEEP_ENV] = os.pathsep.join(kept)
         if base != "/tmp":
             cmd += ["--dir", base]
         cmd = finish_jail(cmd, env) + ["--chdir", "/", *python]

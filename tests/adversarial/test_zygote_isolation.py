@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from autograder.jail import zygote_host
+from autograder.jail.launch import python_roots
 from autograder.jail.limits import KernelLimits
 from autograder.jail.provisioner import jail_kernel_manager
 
@@ -112,8 +113,10 @@ def test_two_kernels_from_one_zygote_are_isolated(tmp_path):
     a, b, seen = asyncio.run(two_kernels(tmp_path / "course"))
     assert not any(seen.values()), seen
     assert a["uid"] != b["uid"] and 200_000 <= b["uid"] < 300_000
+    # in its /tmp: its own folders, and the Python installation when that lives under /tmp (read-only)
+    pythons = {Path(root).parts[2] for root in python_roots() if Path(root).is_relative_to("/tmp")}
     assert b["cwd"].endswith("/autograded/bob/transformer_block") and b["tmp"] == sorted(
-        {b["cwd"].split("/")[2], zygote_host.spool().name, "home"})
+        {b["cwd"].split("/")[2], zygote_host.spool().name, "home", *pythons})
     # its namespace's init and itself, both with its uid: nothing of A, nor the zygote
     assert b["procs_uids"] == [b["uid"]], b["cmdlines"]
     assert len(b["cmdlines"]) == 2 and not any("sleep" in c for c in b["cmdlines"]), b["cmdlines"]
