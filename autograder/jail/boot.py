@@ -39,12 +39,17 @@ def open_probe_channel() -> None:
     _core.open_channel(int(os.environ.pop("AG_SB_JUDGE_SEED", "0")))
 
 
+STAGED_MARK = ".staged"  # written by launch.stage_python into the jail's copy of the checks
+
+
 def hide_check_sources() -> None:
     """The checks are loaded: remove their files so that student code cannot read them (see the threat model)."""
     import autograder.checks as pkg
     for directory in pkg.__path__:
         if not os.path.isdir(directory):
             continue  # a kernel forked from the zygote: the zygote hid them, the staged folder is not mounted
+        if not os.path.exists(os.path.join(directory, STAGED_MARK)):
+            continue  # the repository's own checks (boot or the zygote run by hand, outside a jail): never removed
         for name in os.listdir(directory):
             os.unlink(os.path.join(directory, name))
     import linecache

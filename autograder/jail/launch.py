@@ -41,6 +41,7 @@ def stage_python(stage: Path) -> None:
         shutil.copy2(PACKAGE / "jail" / name, pkg / "jail" / name)
     for src in (PACKAGE / "checks").glob("*.py"):
         shutil.copy2(src, pkg / "checks" / src.name)
+    (pkg / "checks" / ".staged").write_text("")  # boot.STAGED_MARK: this copy's files may be hidden
     # the code the course provides to students (in the release notebooks anyway): checks build on it
     if (PACKAGE / "provided").is_dir():
         (pkg / "provided").mkdir()

@@ -90,6 +90,7 @@ def preload() -> None:
     matplotlib.use("agg")
     import matplotlib.pyplot  # noqa: F401 -- loads the font list once
     import ipykernel.kernelapp  # noqa: F401
+    import ipykernel.debugger  # noqa: F401 -- debugpy: 0.22 s of every kernel's start, imported on first use
     import autograder.checks
     import autograder.protocol  # noqa: F401
     from autograder.jail import boot, guard, limits  # noqa: F401
@@ -106,10 +107,27 @@ def preload() -> None:
                 # a check module that does not load is reported by the guard, per kernel, as without the zygote
                 if package == "autograder.checks":
                     print(f"autograder.jail.zygote: cannot load {package}.{info.name}: {exc!r}", file=sys.stderr)
+    warm_up()
     boot.hide_check_sources()
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         raise RuntimeError(f"the zygote has {threads} threads after its imports; forking it would not be safe")
+
+
+def warm_up() -> None:
+    """Run once the code paths whose first call imports a great deal. torch.utils.checkpoint's first call and the
+    first TorchDispatchMode (the memory meter) import torch._dynamo, sympy and about 800 other modules: 0.9 s, paid
+    again by every kernel of notebooks 02 and 04 (measured: each first cell using them took about 1 s). The random
+    numbers drawn here do not matter: each kernel reseeds (`reseed`)."""
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    from autograder.provided.memory_meter import PeakMemory
+
+    layer = torch.nn.Linear(4, 4)
+    x = torch.ones(2, 4, requires_grad=True)
+    with PeakMemory("cpu"):
+        checkpoint(layer, x, use_reentrant=False).sum().backward()
 
 
 def serve(path: str, sandboxed: bool) -> None:
@@ -286,14 +304,17 @@ def kernel(req: dict, uid: int | None) -> None:
 
 
 def reseed(threads: int) -> None:
-    """A forked child would share the zygote's random state: give each kernel its own, as a fresh Python has."""
+    """A forked child would share the zygote's random state: give each kernel its own, as a fresh Python has (torch,
+    too, seeds itself from the system's randomness at import)."""
     import random
     random.seed()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
-    if threads != 1:
-        import torch
-        torch.set_num_threads(threads)
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        torch.seed()
+        if threads != 1:
+            torch.set_num_threads(threads)
 
 
 def main(argv: list[str]) -> None:

@@ -70,3 +70,24 @@ def test_the_grading_kernel_starts_through_a_registered_provisioner(tmp_path):
     provisioner = KernelProvisionerFactory.instance().create_provisioner_instance("k", spec, km)
     assert isinstance(provisioner, JailProvisioner) and bytes.fromhex(provisioner.verdict_key) == key
     shutil.rmtree(provisioner.runtime)  # the kernel was never started: nothing else removes its folder
+
+
+def test_only_the_jails_copy_of_the_checks_is_ever_hidden(tmp_path):
+    """The kernel (or the zygote) deletes the checks' files once it has loaded them, so that student code cannot
+    read them: in the staged copy only. Run by hand outside a jail, it once deleted this repository's checks."""
+    import os
+    import subprocess
+    import sys
+
+    from autograder.jail.launch import stage_python
+
+    hide = "from autograder.jail import boot; boot.hide_check_sources()"
+    staged, unmarked = tmp_path / "staged", tmp_path / "unmarked"
+    stage_python(staged)
+    stage_python(unmarked)
+    (unmarked / "autograder" / "checks" / ".staged").unlink()
+    for stage in (staged, unmarked):
+        subprocess.run([sys.executable, "-c", hide], check=True, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": str(stage), "PYTHONSAFEPATH": "1"})
+    assert os.listdir(staged / "autograder" / "checks") == []
+    assert "_core.py" in os.listdir(unmarked / "autograder" / "checks")

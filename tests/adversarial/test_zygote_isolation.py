@@ -225,3 +225,38 @@ def test_a_killed_grading_process_takes_its_forked_kernels_along(tmp_path):
             break
         time.sleep(0.1)
     assert not left(), left()
+
+
+
+RANDOM_STATE = "import sys, torch; print('STATE', torch.initial_seed(), torch.rand(3).tolist(), " \
+               "'torch._dynamo' in sys.modules)"
+
+
+async def kernel_output(mode: str, code: str, cwd: Path) -> str:
+    env = {**KernelLimits().kernel_env(), "AG_SB_MODE": mode, "AG_FAST_START": "1", "AG_SB_JUDGE_SEED": "5"}
+    km, _ = jail_kernel_manager(env=env)
+    await km.start_kernel(cwd=str(cwd))
+    try:
+        assert zygote_host.spool() in Path(km.provisioner.runtime).parents  # this kernel came from the zygote
+        return await run(km, code)
+    finally:
+        await km.shutdown_kernel(now=True)
+
+
+@pytest.mark.parametrize("mode", ["sandbox", "unsandboxed"])
+def test_forked_kernels_start_warm_with_random_states_of_their_own(tmp_path, mode):
+    """The zygote runs checkpointing and the memory meter once before forking (their first call imports torch._dynamo
+    and hundreds of modules: about 1 s of notebooks 02 and 04). Each kernel then reseeds torch, as a fresh Python
+    seeds itself: two kernels of one zygote do not draw the same "random" numbers (they did before)."""
+    if mode == "sandbox":
+        from conftest import require_jail
+
+        require_jail()
+        if not zygote_host.possible(sandboxed=True):
+            pytest.skip("the zygote serves sandboxed kernels only when grading as root (see the README)")
+    states = []
+    for _ in range(2):
+        out = asyncio.run(kernel_output(mode, RANDOM_STATE, tmp_path))
+        states += [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("STATE")]
+    assert len(states) == 2 and all(state.endswith("True") for state in states), states  # warm
+    assert states[0] != states[1], states
