@@ -175,6 +175,26 @@ def test_meter_is_deterministic_and_shows_checkpointing_saves_memory():
     assert peaks[True] < 0.6 * peaks[False]
 
 
+def test_a_remembered_reference_peak_is_what_the_meter_measures_for_other_values(monkeypatch):
+    """The judge remembers reference peaks per step and shapes (checkpointing.reference_peak's `step`): sound only if
+    the values never change the peak. Other weights and inputs of the same shapes measure the same; other shapes
+    are measured anew."""
+    monkeypatch.setattr(checkpointing, "_PEAKS", {})
+    measured = {}
+    for seed, shape in ((1, (4, 32)), (2, (4, 32)), (3, (3, 40))):
+        torch.manual_seed(seed)
+        model = checkpointing.ReferenceEncoder(4, 32, 4, dropout=0.1)
+        x = torch.randn(*shape, 32) * seed
+        for k in (1, 2):
+            fresh = checkpointing.reference_peak(model, x, lambda: checkpointing.reference_segments(model, x, k))
+            remembered = checkpointing.reference_peak(
+                model, x, lambda: checkpointing.reference_segments(model, x, k), step=f"k={k}")
+            assert remembered == fresh
+            measured[shape, k] = fresh
+    assert len(checkpointing._PEAKS) == 4  # two shapes x two steps: the second seed of (4, 32) found them
+    assert measured[(4, 32), 1] != measured[(3, 40), 1] and measured[(4, 32), 1] != measured[(4, 32), 2]
+
+
 def test_meter_imports_only_torch_and_the_standard_library():
     import ast
     import sys

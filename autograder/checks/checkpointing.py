@@ -198,13 +198,29 @@ def reference_segments(model, x, k, mask=None):
     return model.final_norm(x)
 
 
-def reference_peak(model, x, forward) -> int:
-    """The meter's peak for one training step (grads cleared, forward, weighted_loss, backward)."""
+_PEAKS: dict[tuple, int] = {}  # the judge's reference peaks, per grading process (see reference_peak)
+
+
+def reference_peak(model, x, forward, step: str | None = None) -> int:
+    """The meter's peak for one training step (grads cleared, forward, weighted_loss, backward).
+
+    With `step` (a name for what `forward` runs), the peak is remembered for this process: the meter counts the
+    storages a step allocates, so the same step of a model of the same parameter shapes and dropout on an input of
+    the same shape peaks at the same number of bytes whatever the values (see 2b). The judge, which runs once per
+    notebook in the grading process, then measures each of the few shapes once rather than for every student."""
+    key = None
+    if step is not None:
+        key = (step, tuple(x.shape), x.dtype, tuple((n, tuple(p.shape)) for n, p in model.named_parameters()),
+               tuple(m.p for m in model.modules() if isinstance(m, nn.Dropout)))
+        if key in _PEAKS:
+            return _PEAKS[key]
     model.train()
     model.zero_grad(set_to_none=True)
     with PeakMemory(x.device) as meter:
         weighted_loss(forward()).backward()
     model.zero_grad(set_to_none=True)
+    if key is not None:
+        _PEAKS[key] = meter.peak_bytes
     return meter.peak_bytes
 
 
@@ -629,7 +645,8 @@ def peak_matches_the_meter(fn, seed: int) -> dict:
 def _(data: dict, seed: int) -> None:
     model, x = _measure_model(seed=seed)
     for use_checkpointing, result in zip((False, True), data["results"], strict=True):
-        expected = reference_peak(model, x, lambda: model(x, use_checkpointing=use_checkpointing))
+        expected = reference_peak(model, x, lambda: model(x, use_checkpointing=use_checkpointing),
+                                  step=f"encoder, use_checkpointing={use_checkpointing}")
         expect(isinstance(result, list), "train_step_cost should return (peak_bytes, seconds)")
         peak = _number(result[0], "peak_bytes")
         expect(abs(peak - expected) <= 0.05 * expected,
@@ -748,7 +765,7 @@ def _(data: dict, seed: int) -> None:
     expect(not data["with_grad"], "after peak_by_k the parameters still hold gradients: clear them (set_to_none=True)")
     model, x = _peaks_model_and_input(seed)
     for k in (1, 2, 3, 4):
-        expected = reference_peak(model, x, lambda: reference_segments(model, x, k))
+        expected = reference_peak(model, x, lambda: reference_segments(model, x, k), step=f"segments of {k}")
         peak = _number(peaks[str(k)], f"the peak for k={k}")
         expect(abs(peak - expected) <= 0.05 * expected,
                f"k={k}: you reported {peak:.4g} bytes, the meter measured {expected} for a training step with "
