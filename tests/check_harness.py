@@ -48,3 +48,16 @@ def zeros_like_data(data, numbers: bool = False):
     if isinstance(data, list):
         return [zeros_like_data(v, numbers) for v in data]
     return data
+
+
+def judge_message(groups, name: str, data, seed: int) -> str | None:
+    """What the judge of check `name` (of `groups`, an exercise's GROUPS) says of probe data sent over the wire, as
+    the grading process receives it: None when it passes, the failure message otherwise."""
+    from autograder.checks._core import CheckFailed
+    from autograder.checks._wire import roundtrip
+
+    try:
+        groups.checks[name].run_judge(roundtrip(data), seed)
+    except CheckFailed as exc:
+        return str(exc)
+    return None

@@ -6,10 +6,9 @@ import warnings
 
 import pytest
 import torch
-from check_harness import reference_namespace, variants, zeros_like_data
+from check_harness import judge_message, reference_namespace, variants, zeros_like_data
 
 from autograder.checks import checkpointing
-from autograder.checks._core import CheckFailed
 from autograder.provided.attention import MultiHeadAttention
 from autograder.provided.memory_meter import PeakMemory
 from autograder.provided.weighted_loss import weighted_loss
@@ -245,12 +244,7 @@ def probe(name, seed):
 
 
 def judge(name, data, seed):
-    from autograder.checks._wire import roundtrip
-    try:
-        checkpointing.GROUPS.checks[name].run_judge(roundtrip(data), seed)
-    except CheckFailed as exc:
-        return str(exc)
-    return None
+    return judge_message(checkpointing.GROUPS, name, data, seed)
 
 
 @pytest.mark.parametrize("path", CORRECT + WRONG, ids=lambda p: p.stem)

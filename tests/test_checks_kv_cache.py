@@ -5,10 +5,9 @@ build their own small models from the provided code, so nothing here depends on 
 """
 import pytest
 import torch
-from check_harness import reference_namespace, variants, zeros_like_data
+from check_harness import judge_message, reference_namespace, variants, zeros_like_data
 
 from autograder.checks import kv_cache
-from autograder.checks._core import CheckFailed
 from autograder.variants import load_variant, mistake
 
 NOTEBOOK = "04_tiny_language_model"
@@ -99,12 +98,7 @@ JUDGED = [name for name in ALL_CHECKS if kv_cache.GROUPS.checks[name].judged]
 
 
 def judge(name, data, seed):
-    from autograder.checks._wire import roundtrip
-    try:
-        kv_cache.GROUPS.checks[name].run_judge(roundtrip(data), seed)
-    except CheckFailed as exc:
-        return str(exc)
-    return None
+    return judge_message(kv_cache.GROUPS, name, data, seed)
 
 
 def probe(name, seed):

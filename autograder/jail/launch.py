@@ -16,6 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
+from .boot import STAGED_MARK
 from .limits import ENV_PREFIX, KernelLimits
 
 PR_SET_PDEATHSIG = 1
@@ -41,7 +42,7 @@ def stage_python(stage: Path) -> None:
         shutil.copy2(PACKAGE / "jail" / name, pkg / "jail" / name)
     for src in (PACKAGE / "checks").glob("*.py"):
         shutil.copy2(src, pkg / "checks" / src.name)
-    (pkg / "checks" / ".staged").write_text("")  # boot.STAGED_MARK: this copy's files may be hidden
+    (pkg / "checks" / STAGED_MARK).write_text("")  # this copy's files may be hidden (boot.hide_check_sources)
     # the code the course provides to students (in the release notebooks anyway): checks build on it
     if (PACKAGE / "provided").is_dir():
         (pkg / "provided").mkdir()

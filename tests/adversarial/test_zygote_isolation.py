@@ -4,6 +4,7 @@ uid, no capabilities, its limits, and dies with everything it started."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -105,11 +106,7 @@ async def two_kernels(course: Path) -> tuple[dict, dict, dict]:
 
 
 def test_two_kernels_from_one_zygote_are_isolated(tmp_path):
-    from conftest import require_jail
-
-    require_jail()
-    if not zygote_host.possible(sandboxed=True):
-        pytest.skip("the zygote serves sandboxed kernels only when grading as root (see the README)")
+    require_zygote("sandbox")
     a, b, seen = asyncio.run(two_kernels(tmp_path / "course"))
     assert not any(seen.values()), seen
     assert a["uid"] != b["uid"] and 200_000 <= b["uid"] < 300_000
@@ -133,12 +130,32 @@ def test_two_kernels_from_one_zygote_are_isolated(tmp_path):
     assert not left, left
 
 
-async def exit_status(mode: str, code: str, cwd: Path) -> int:
-    env = {**KernelLimits().kernel_env(), "AG_SB_MODE": mode, "AG_FAST_START": "1", "AG_SB_JUDGE_SEED": "3"}
+@contextlib.asynccontextmanager
+async def forked_kernel(mode: str, cwd: Path, seed: int):
+    """A kernel manager whose kernel was forked from this process's zygote ("sandbox" or "unsandboxed"), shut down
+    afterwards."""
+    env = {**KernelLimits().kernel_env(), "AG_SB_MODE": mode, "AG_FAST_START": "1", "AG_SB_JUDGE_SEED": str(seed)}
     km, _ = jail_kernel_manager(env=env)
     await km.start_kernel(cwd=str(cwd))
     try:
         assert zygote_host.spool() in Path(km.provisioner.runtime).parents  # this kernel came from the zygote
+        yield km
+    finally:
+        await km.shutdown_kernel(now=True)
+
+
+def require_zygote(mode: str) -> None:
+    """Skips (or fails under CI) where the zygote cannot serve kernels of this mode."""
+    if mode == "sandbox":
+        from conftest import require_jail
+
+        require_jail()
+        if not zygote_host.possible(sandboxed=True):
+            pytest.skip("the zygote serves sandboxed kernels only when grading as root (see the README)")
+
+
+async def exit_status(mode: str, code: str, cwd: Path) -> int:
+    async with forked_kernel(mode, cwd, seed=3) as km:
         kc = km.client()
         kc.start_channels()
         await kc.wait_for_ready(timeout=120)
@@ -150,19 +167,12 @@ async def exit_status(mode: str, code: str, cwd: Path) -> int:
             await asyncio.sleep(0.1)
         kc.stop_channels()
         return process.poll()
-    finally:
-        await km.shutdown_kernel(now=True)
 
 
 @pytest.mark.parametrize("mode", ["sandbox", "unsandboxed"])
 def test_the_launcher_reports_how_a_forked_kernel_ended(tmp_path, mode):
     """SandboxedExecute tells the student how the kernel died from the launcher's exit status (128 + signal)."""
-    if mode == "sandbox":
-        from conftest import require_jail
-
-        require_jail()
-        if not zygote_host.possible(sandboxed=True):
-            pytest.skip("the zygote serves sandboxed kernels only when grading as root (see the README)")
+    require_zygote(mode)
     assert asyncio.run(exit_status(mode, "import os; os._exit(7)", tmp_path)) == 7
     assert asyncio.run(exit_status(mode, "import os, signal; os.kill(os.getpid(), signal.SIGXCPU)", tmp_path)) \
         == 128 + signal.SIGXCPU
@@ -199,11 +209,7 @@ def test_a_killed_grading_process_takes_its_forked_kernels_along(tmp_path):
     import os
     import sys
 
-    from conftest import require_jail
-
-    require_jail()
-    if not zygote_host.possible(sandboxed=True):
-        pytest.skip("the zygote serves sandboxed kernels only when grading as root (see the README)")
+    require_zygote("sandbox")
     grader = subprocess.Popen([sys.executable, "-c", GRADING_PROCESS, str(tmp_path)], stdout=subprocess.PIPE,
                               text=True, cwd=Path(__file__).resolve().parents[2])
     try:
@@ -233,14 +239,8 @@ RANDOM_STATE = "import sys, torch; print('STATE', torch.initial_seed(), torch.ra
 
 
 async def kernel_output(mode: str, code: str, cwd: Path) -> str:
-    env = {**KernelLimits().kernel_env(), "AG_SB_MODE": mode, "AG_FAST_START": "1", "AG_SB_JUDGE_SEED": "5"}
-    km, _ = jail_kernel_manager(env=env)
-    await km.start_kernel(cwd=str(cwd))
-    try:
-        assert zygote_host.spool() in Path(km.provisioner.runtime).parents  # this kernel came from the zygote
+    async with forked_kernel(mode, cwd, seed=5) as km:
         return await run(km, code)
-    finally:
-        await km.shutdown_kernel(now=True)
 
 
 @pytest.mark.parametrize("mode", ["sandbox", "unsandboxed"])
@@ -248,12 +248,7 @@ def test_forked_kernels_start_warm_with_random_states_of_their_own(tmp_path, mod
     """The zygote runs checkpointing and the memory meter once before forking (their first call imports torch._dynamo
     and hundreds of modules: about 1 s of notebooks 02 and 04). Each kernel then reseeds torch, as a fresh Python
     seeds itself: two kernels of one zygote do not draw the same "random" numbers (they did before)."""
-    if mode == "sandbox":
-        from conftest import require_jail
-
-        require_jail()
-        if not zygote_host.possible(sandboxed=True):
-            pytest.skip("the zygote serves sandboxed kernels only when grading as root (see the README)")
+    require_zygote(mode)
     states = []
     for _ in range(2):
         out = asyncio.run(kernel_output(mode, RANDOM_STATE, tmp_path))
