@@ -53,11 +53,6 @@ def zeros_like_data(data, numbers: bool = False):
 def judge_message(groups, name: str, data, seed: int) -> str | None:
     """What the judge of check `name` (of `groups`, an exercise's GROUPS) says of probe data sent over the wire, as
     the grading process receives it: None when it passes, the failure message otherwise."""
-    from autograder.checks._core import CheckFailed
     from autograder.checks._wire import roundtrip
 
-    try:
-        groups.checks[name].run_judge(roundtrip(data), seed)
-    except CheckFailed as exc:
-        return str(exc)
-    return None
+    return groups.judges().verdict(name, roundtrip(data), seed)

@@ -1,18 +1,26 @@
-"""What every exercise's checks share: registering checks, grouping them into graded cells, clear failures.
+"""The kernel side of the hidden checks: probes, and the one call a hidden-test line makes.
 
-Two kinds of check (see the README's threat model):
-- a *judged* check (`@GROUPS.probe(group)` on the probe, `@that.judge` on the judge) is a pair: the probe runs in
-  the student's kernel, builds its inputs from a seed, calls the student's code and returns plain data (tensors,
-  shapes, dtype names, counts); the judge gets that data and the same seed, rebuilds the inputs itself, computes
-  what is expected and raises CheckFailed when the data does not match. In grading, the judge runs in nbgrader's
-  process (autograder/nbgrader_ext/judge.py), out of reach of the student's code; in the unit tests and in
-  `nbgrader validate`, probe and judge run one after the other in one process, through the same serialisation.
-- a *guarded* check (`@GROUPS.check(group)`) runs whole in the kernel, under the in-kernel guard
-  (autograder/jail/guard.py): only for behaviour that has no data witness (how often a layer runs, a memory peak).
+A check is a pair. Its *probe* (`@GROUPS.probe(group)`, in `autograder/checks/<exercise>.py`) runs in the
+student's kernel: it builds its inputs from a seed, calls the student's code and returns plain data (tensors,
+numbers, strings, lists, dicts). Its *judge* (`@JUDGES.judge(probe)`, in `autograder/judges/<exercise>.py`) runs in
+nbgrader's process: it rebuilds the same inputs from the same seed, computes what is expected and compares.
+
+What this side may hold (the grading kernel imports it; a student's code can read and change all of it): code that
+builds inputs and calls the student's code, and early failures ("not an nn.Module"), which only ever take points
+away. It never holds a reference implementation, an expected value or a threshold that could turn wrong data into a
+pass: those live in `autograder/judges/`, which is never staged into the jail (tests/test_probe_isolation.py).
+
+Two ways a group runs, chosen by `GROUPS.run`:
+- in a grading kernel (the channel was opened by the kernel's boot with the seed the grader drew for this
+  notebook): the group's probes run and their data goes out on one probe line; nothing is decided here, nothing is
+  raised, and the grader scores the cell from its judges alone;
+- anywhere else (the instructor's source notebook, nbval on the solutions, the unit tests): the judges are imported
+  and decide here, one result line per check, and the cell fails when a check fails.
 """
 from __future__ import annotations
 
 import contextlib
+import importlib
 import random
 import sys
 import traceback
@@ -25,14 +33,13 @@ from autograder.protocol import check_line, probe_line
 
 from . import _wire
 
-DEFAULT_SEED = 0  # the unit tests' and `nbgrader validate`'s seed; grading draws a fresh one per notebook
-_CHANNEL: dict = {}  # set in the grading kernel only (open_channel): judged checks send their data out
+DEFAULT_SEED = 0  # the unit tests' and the instructor's seed; grading draws a fresh one per notebook
+_CHANNEL: dict = {}  # set in the grading kernel only (open_channel)
 
 
 def open_channel(seed: int) -> None:
-    """In the grading kernel (autograder/jail/boot.py): judged checks probe with `seed` and print their data on a
-    probe line instead of judging themselves. Nothing here needs protecting: the judge uses its own copy of the
-    seed and trusts none of the data."""
+    """In the grading kernel (autograder/jail/boot.py): probes use `seed` and send their data out instead of
+    having it judged here. The judge keeps its own copy of the seed and trusts none of the data."""
     _CHANNEL["seed"] = seed
 
 
@@ -41,7 +48,7 @@ class CheckFailed(AssertionError):
 
 
 class GroupFailed(CheckFailed):
-    """Some checks of a group failed: `passed` of `total` passed (what partial credit is computed from)."""
+    """Some checks of a group failed (outside grading: the cell fails, with one line per check)."""
 
     def __init__(self, message: str, passed: int, total: int):
         super().__init__(message)
@@ -50,9 +57,8 @@ class GroupFailed(CheckFailed):
 
 @contextlib.contextmanager
 def isolated_state() -> Iterator[None]:
-    """Run checks without changing what the student's notebook sees afterwards: torch's, Python's and NumPy's
-    global random streams, torch's thread count and grad mode are put back as they were. (A check that seeds the
-    global generator would otherwise change what every later cell of the notebook draws.)"""
+    """Run probes without changing what the student's notebook sees afterwards: torch's, Python's and NumPy's
+    global random streams, torch's thread count and grad mode are put back as they were."""
     threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
     python_state = random.getstate()
     numpy = sys.modules.get("numpy")
@@ -73,25 +79,15 @@ def isolated_state() -> Iterator[None]:
 
 @dataclass
 class Check:
-    """A guarded check (`fn(*args)` raises CheckFailed) or a judged one (`probe(*args, seed) -> dict` in the kernel,
-    `judge_fn(data, seed)` raises CheckFailed, out of the kernel)."""
+    """One probe: `probe(*args, seed=seed) -> dict` of plain data. Its docstring's first line describes the check
+    (the line students read in their feedback)."""
     name: str
-    fn: Callable[..., None] | None = None
-    probe: Callable[..., dict] | None = None
-    judge_fn: Callable[[dict, int], None] | None = None
-
-    @property
-    def judged(self) -> bool:
-        return self.probe is not None
+    group: str
+    probe: Callable[..., dict]
 
     @property
     def description(self) -> str:
-        return ((self.probe or self.fn).__doc__ or self.name).strip().splitlines()[0]
-
-    def judge(self, fn: Callable[[dict, int], None]) -> "Check":
-        """Decorator: the judge of this probe."""
-        self.judge_fn = fn
-        return self
+        return (self.probe.__doc__ or self.name).strip().splitlines()[0]
 
     def run_probe(self, args: tuple, seed: int) -> dict:
         """The probe's data, or {"error": message} when the student's code (or what it returned) made the probe
@@ -104,24 +100,9 @@ class Check:
             return {"error": raised(exc)}
         try:
             _wire.encode(data)
-        except Exception as exc:  # noqa: BLE001: e.g. the student's forward returned an object torch cannot save
+        except Exception as exc:  # noqa: BLE001 -- e.g. the student's forward returned an object torch cannot save
             return {"error": f"what your code returned cannot be sent to the grader ({type(exc).__name__})"}
         return data
-
-    def run_judge(self, data: object, seed: int) -> None:
-        """Raise CheckFailed unless `data` (untrusted) is what this check expects for `seed`."""
-        if not isinstance(data, dict):
-            raise CheckFailed("no data came back for this check (the hidden test did not run to its end)")
-        if "error" in data:
-            message = data["error"]
-            raise CheckFailed(message[:500] if isinstance(message, str) else "the check failed")
-        try:
-            self.judge_fn(data, seed)
-        except CheckFailed:
-            raise
-        except Exception as exc:  # noqa: BLE001: malformed data (missing keys, wrong types) is a failed check
-            raise CheckFailed(f"the data sent back for this check is not what the grader expects "
-                              f"({type(exc).__name__}): the hidden test was changed or its data forged") from None
 
 
 def raised(exc: BaseException) -> str:
@@ -138,94 +119,78 @@ def plain(value: object) -> object:
     return value.detach().as_subclass(torch.Tensor).clone()
 
 
+def expect(condition: bool, message: str) -> None:
+    """An early failure (a probe cannot go on: the student's object lacks what the notebook states)."""
+    if not condition:
+        raise CheckFailed(message)
+
+
 @dataclass
 class CheckGroups:
-    """The checks of one exercise, and which of them each graded cell runs."""
+    """The probes of one exercise, and which of them each graded cell runs (a group)."""
 
     checks: dict[str, Check] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
-    name: str | None = None  # the check module's short name; by default taken from the checks' module
+    name: str | None = None  # the module's short name; by default taken from the probes' module
 
-    def _register(self, group: str, check: Check) -> Check:
-        if check.name in self.checks:
-            raise ValueError(f"duplicate check {check.name}")
-        self.checks[check.name] = check
-        self.groups.setdefault(group, []).append(check.name)
-        return check
+    def probe(self, group: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+        """Decorator: register a probe in a group (a group is what one graded cell runs). Returns the function."""
 
-    def check(self, group: str) -> Callable:
-        """Decorator: register a guarded check in a group (a group is what one graded cell runs)."""
-
-        def register(fn: Callable[..., None]) -> Callable[..., None]:
-            self._register(group, Check(fn.__name__, fn=fn))
+        def register(fn: Callable[..., dict]) -> Callable[..., dict]:
+            if fn.__name__ in self.checks:
+                raise ValueError(f"duplicate check {fn.__name__}")
+            self.checks[fn.__name__] = Check(fn.__name__, group, fn)
+            self.groups.setdefault(group, []).append(fn.__name__)
             return fn
-
-        return register
-
-    def probe(self, group: str) -> Callable[[Callable[..., dict]], Check]:
-        """Decorator: register the probe of a judged check; decorate its judge with `@<probe name>.judge`."""
-
-        def register(fn: Callable[..., dict]) -> Check:
-            return self._register(group, Check(fn.__name__, probe=fn))
 
         return register
 
     @property
     def module(self) -> str:
-        """The check module's short name (what a hidden-test line imports: `autograder.checks.<module>`)."""
+        """The exercise's short name: `autograder.checks.<module>` (probes), `autograder.judges.<module>`."""
         if self.name:
             return self.name
         first = next(iter(self.checks.values()))
-        return (first.probe or first.fn).__module__.rsplit(".", 1)[-1]
+        return first.probe.__module__.rsplit(".", 1)[-1]
 
-    def judged_names(self, group: str) -> list[str]:
-        return [name for name in self.groups[group] if self.checks[name].judged]
+    def names(self, group: str) -> list[str]:
+        try:
+            return self.groups[group]
+        except KeyError:
+            raise KeyError(f"{self.module} has no check group {group!r}; its groups: {sorted(self.groups)}") from None
 
-    def guarded_names(self, group: str) -> list[str]:
-        return [name for name in self.groups[group] if not self.checks[name].judged]
+    def probe_group(self, group: str, *args, seed: int) -> dict:
+        """{check name: data} for every probe of the group, the caller's global state left as it was."""
+        with isolated_state():
+            return {name: self.checks[name].run_probe(args, seed) for name in self.names(group)}
+
+    def judges(self):
+        """This exercise's judges (grader side; imported only where no grading channel is open)."""
+        return importlib.import_module(f"autograder.judges.{self.module}").JUDGES
 
     def failures(self, names: list[str], *args, seed: int = DEFAULT_SEED) -> dict[str, str]:
-        """Run the named checks in this process (judged ones: probe, the channel's round trip, judge); return
-        {check name: message} for those that fail. The caller's random state, thread count and grad mode are the
-        same afterwards (isolated_state)."""
-        with isolated_state():
-            return self._failures(names, *args, seed=seed)
-
-    def _failures(self, names: list[str], *args, seed: int = DEFAULT_SEED) -> dict[str, str]:
+        """Probe and judge the named checks in this process, through the wire as in grading; return {check name:
+        message} for those that fail."""
+        judges = self.judges()
         failed = {}
         for name in names:
-            check = self.checks[name]
-            try:
-                if check.judged:
-                    check.run_judge(_wire.roundtrip(check.run_probe(args, seed)), seed)
-                else:
-                    check.fn(*args)
-            except CheckFailed as exc:
-                failed[name] = str(exc)
-            except Exception as exc:  # the student's code raised: say where, briefly
-                failed[name] = raised(exc)
+            with isolated_state():
+                data = self.checks[name].run_probe(args, seed)
+            message = judges.verdict(name, _wire.roundtrip(data), seed)
+            if message is not None:
+                failed[name] = message
         return failed
 
-    def send_probes(self, group: str, *args) -> None:
-        """In the grading kernel: run the group's probes and print their data on one probe line for the judge."""
-        seed = _CHANNEL["seed"]
-        with isolated_state():
-            data = {name: self.checks[name].run_probe(args, seed) for name in self.judged_names(group)}
-        print(probe_line(self.module, group, _wire.encode(data)) + "\n", end="")  # one write: see boot.cap_output
-        print(f"{len(data)} hidden checks measured; the grader judges them after this cell")
-
     def run(self, group: str, *args) -> None:
-        """Run one group, print one line per check, and fail the cell if any check failed (GroupFailed says how
-        many passed: in the grading kernel the guard signs that count and the grader scores the cell from it, see
-        autograder/jail/guard.py and autograder/nbgrader_ext/execute.py).
-        In the grading kernel, the group's judged checks only probe: the grader judges them (send_probes)."""
-        if "seed" in _CHANNEL and self.judged_names(group):
-            self.send_probes(group, *args)
-            names = self.guarded_names(group)
-            if not names:
-                return
-        else:
-            names = self.groups[group]
+        """What a hidden-test line calls. In a grading kernel: probe and send the data out (never raises). Elsewhere:
+        judge here, print one line per check, raise GroupFailed when a check fails."""
+        if "seed" in _CHANNEL:
+            data = self.probe_group(group, *args, seed=_CHANNEL["seed"])
+            # one write, so that the line reaches the cell's output whole (see boot.cap_output)
+            print(probe_line(self.module, group, _wire.encode(data)) + "\n", end="")
+            print(f"{len(data)} hidden checks measured; the grader judges them after this cell")
+            return
+        names = self.names(group)
         failed = self.failures(names, *args)
         for name in names:
             print(check_line(name, name not in failed, self.checks[name].description))
@@ -233,18 +198,3 @@ class CheckGroups:
             details = "\n".join(f"- {name}: {msg}" for name, msg in failed.items())
             raise GroupFailed(f"{len(failed)} of {len(names)} checks failed:\n{details}",
                               passed=len(names) - len(failed), total=len(names))
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
-
-
-def expect_close(actual: torch.Tensor, expected: torch.Tensor, what: str, rtol: float, atol: float) -> None:
-    expect(isinstance(actual, torch.Tensor), f"{what}: expected a tensor, got {type(actual).__name__}")
-    expect(actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
-    actual64, expected64 = actual.detach().double(), expected.detach().double()
-    expect(bool(torch.isfinite(actual64).all()), f"{what}: the result contains inf or NaN")
-    if not torch.allclose(actual64, expected64, rtol=rtol, atol=atol):
-        err = (actual64 - expected64).abs().max().item()
-        raise CheckFailed(f"{what}: values are wrong (largest absolute error {err:.3g})")

@@ -1,0 +1,157 @@
+"""Judging probe data: the registry of an exercise's judges, strict reading of what the kernel sent, comparisons.
+
+Nothing the kernel sent is trusted. A group's data must be exactly what the judges asked for: one entry per probe of
+the group (no more, no fewer), and within each, only what the probe's judge reads (`Received`): a key, an item or a
+type the judge did not expect fails the check, as does a missing one. The judges compute every expected value from
+the seed themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from autograder.checks._core import CheckFailed, CheckGroups, expect, raised
+
+__all__ = ["CheckFailed", "Judges", "Received", "expect", "expect_close", "returned"]
+
+
+class Received(dict):
+    """Probe data as the judge reads it: remembers which keys and items were read, so that anything sent beyond
+    them (a second result, an extra count) can be refused after the judge has passed it."""
+
+    def __init__(self, data: dict):
+        super().__init__({k: _received(v) for k, v in data.items()})
+        self.read: set = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def unread(self, where: str = "") -> list[str]:
+        extra = [f"{where}{k}" for k in self.keys() if k not in self.read]
+        for key in self.read & set(self.keys()):
+            extra += _unread(super().__getitem__(key), f"{where}{key}.")
+        return extra
+
+
+class ReceivedList(list):
+    def __init__(self, items):
+        super().__init__(_received(v) for v in items)
+        self.read: set = set()
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            self.read.update(range(len(self))[index])
+        else:
+            self.read.add(index % len(self) if -len(self) <= index < len(self) else index)
+        return super().__getitem__(index)
+
+    def __iter__(self):
+        self.read.update(range(len(self)))
+        return super().__iter__()
+
+    def unread(self, where: str = "") -> list[str]:
+        extra = [f"{where}[{i}]" for i in range(len(self)) if i not in self.read]
+        for i in self.read & set(range(len(self))):
+            extra += _unread(super().__getitem__(i), f"{where}[{i}].")
+        return extra
+
+
+def _received(value):
+    if isinstance(value, dict):
+        return Received(value)
+    if isinstance(value, (list, tuple)):
+        return ReceivedList(value)
+    return value
+
+
+def _unread(value, where: str) -> list[str]:
+    return value.unread(where) if isinstance(value, (Received, ReceivedList)) else []
+
+
+@dataclass
+class Judges:
+    """The judges of one exercise's probes: `JUDGES = Judges(probes.GROUPS)`, then `@JUDGES.judge(probe)` on a
+    function `(data, seed) -> None` that raises CheckFailed when the data is not what the seed's inputs give."""
+
+    probes: CheckGroups
+    fns: dict[str, Callable[[dict, int], None]] = field(default_factory=dict)
+
+    def judge(self, probe: Callable | str) -> Callable:
+        name = probe if isinstance(probe, str) else probe.__name__
+        if name not in self.probes.checks:
+            raise KeyError(f"{self.probes.module} has no probe {name!r}; its probes: {sorted(self.probes.checks)}")
+        if name in self.fns:
+            raise ValueError(f"two judges for {name}")
+
+        def register(fn: Callable[[dict, int], None]) -> Callable[[dict, int], None]:
+            self.fns[name] = fn
+            return fn
+
+        return register
+
+    def missing(self) -> list[str]:
+        """Probes that have no judge (a test requires none)."""
+        return [name for name in self.probes.checks if name not in self.fns]
+
+    def verdict(self, name: str, data: object, seed: int) -> str | None:
+        """None when `data` (untrusted) is what check `name` expects for `seed`; otherwise the failure message."""
+        if name not in self.fns:
+            return "this check has no judge (a fault of the course: tell your instructor)"
+        if not isinstance(data, dict):
+            return "no data came back for this check (the hidden test did not run to its end)"
+        if "error" in data:
+            message = data["error"]
+            return message[:500] if isinstance(message, str) and len(data) == 1 else "the check failed"
+        received = Received(data)
+        try:
+            self.fns[name](received, seed)
+        except CheckFailed as exc:
+            return str(exc)
+        except Exception as exc:  # noqa: BLE001 -- malformed data (missing keys, wrong types) is a failed check
+            return (f"the data sent back for this check is not what the grader expects ({type(exc).__name__}): the "
+                    "hidden test was changed or its data forged")
+        extra = received.unread()
+        if extra:
+            return (f"the data sent back for this check has entries the grader did not ask for ({', '.join(extra[:5])}):"
+                    " the hidden test was changed or its data forged")
+        return None
+
+    def judge_group(self, group: str, data: object, seed: int) -> dict[str, str | None]:
+        """{check name: None (passed) or message} for every check of the group, from the group's data as sent."""
+        names = self.probes.names(group)
+        if not isinstance(data, dict) or set(data) != set(names):
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            message = (f"the data sent back for this cell is not what the grader asked for (expected one result for "
+                       f"each of {len(names)} checks, got {got}): the hidden test was changed or its data forged")
+            return {name: message for name in names}
+        return {name: self.verdict(name, data[name], seed) for name in names}
+
+
+def returned(value: object, what: str, shape: tuple | None = None) -> torch.Tensor:
+    """A tensor the student's code returned (the probe reports the type's name for anything else)."""
+    if not isinstance(value, torch.Tensor):
+        name = value.strip("<>") if isinstance(value, str) else type(value).__name__
+        raise CheckFailed(f"{what}: expected a tensor, got {name}")
+    if shape is not None:
+        expect(tuple(value.shape) == tuple(shape), f"{what}: shape {tuple(value.shape)}, expected {tuple(shape)}")
+    return value
+
+
+def expect_close(actual: torch.Tensor, expected: torch.Tensor, what: str, rtol: float, atol: float) -> None:
+    expect(isinstance(actual, torch.Tensor), f"{what}: expected a tensor, got {type(actual).__name__}")
+    expect(actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
+    actual64, expected64 = actual.detach().double(), expected.detach().double()
+    expect(bool(torch.isfinite(actual64).all()), f"{what}: the result contains inf or NaN")
+    if not torch.allclose(actual64, expected64, rtol=rtol, atol=atol):
+        err = (actual64 - expected64).abs().max().item()
+        raise CheckFailed(f"{what}: values are wrong (largest absolute error {err:.3g})")
+
+
+__all__ += ["raised"]
