@@ -14,7 +14,9 @@ import torch
 from torch import nn
 from check_harness import reference_namespace, variants
 
-from autograder.checks import _block, decoder
+from autograder.checks import decoder
+from autograder.checks._core import CheckFailed
+from autograder.judges import _block as judge_block
 from autograder.paths import REPO, SOURCE, ASSIGNMENT
 from autograder.variants import load_variant, mistake
 
@@ -136,7 +138,7 @@ def test_checks_leave_the_global_random_state_and_threads_alone():
 
 
 def test_a_crashing_submission_is_reported_not_raised():
-    class Broken(decoder.nn.Module):
+    class Broken(nn.Module):
         def __init__(self, d_model, num_heads, d_ff=None, dropout=0.1):
             super().__init__()
             raise RuntimeError("boom")
@@ -155,7 +157,7 @@ def test_the_release_stub_fails_every_check():
     def padding_mask(lengths, max_len=None):
         raise NotImplementedError()
 
-    class TransformerDecoderBlock(decoder.nn.Module):
+    class TransformerDecoderBlock(nn.Module):
         def __init__(self, d_model, num_heads, d_ff=None, dropout=0.1):
             super().__init__()
             raise NotImplementedError()
@@ -176,7 +178,7 @@ def test_dropout_replay_matches_the_provided_attention():
         torch.manual_seed(5)
         expected = attention(query, kv, kv, mask)
         torch.manual_seed(5)
-        replayed = _block._mha_reference(attention, query, kv, mask, 2, 0.3, True)
+        replayed = judge_block._mha_reference(attention, query, kv, mask, 2, 0.3, True)
     assert torch.allclose(replayed, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -185,9 +187,9 @@ def test_dropout_replay_matches_the_provided_attention():
 MASK_SEEDS = [3, 2**61 + 7]
 
 
-def test_every_check_is_judged():
-    """Exercise 1 has no guarded check left: every point is decided outside the student's kernel (issue 12)."""
-    assert all(check.judged for check in decoder.GROUPS.checks.values())
+def test_every_probe_has_a_judge():
+    """Every point is decided outside the student's kernel (issues 12, 20)."""
+    assert decoder.GROUPS.judges().missing() == []
 
 
 @pytest.mark.parametrize("seed", MASK_SEEDS)
@@ -205,9 +207,9 @@ def test_padding_masks_recorded_for_another_seed_are_rejected():
     padding_mask = load(next(p for p in CORRECT if p.stem == "masks_arange"))["padding_mask"]
     check = decoder.GROUPS.checks["padding_mask_polarity"]
     recorded = roundtrip(check.run_probe((padding_mask,), seed=11))
-    check.run_judge(recorded, 11)
-    with pytest.raises(decoder.CheckFailed):
-        check.run_judge(recorded, 12)
+    judge("padding_mask_polarity", recorded, 11)
+    with pytest.raises(CheckFailed):
+        judge("padding_mask_polarity", recorded, 12)
 
 
 # --- the block's checks: other seeds, forged data ---------------------------------------------------------------
@@ -250,7 +252,10 @@ def probe_data(name: str, cls: type, seed: int) -> dict:
 
 
 def judge(name: str, data: dict, seed: int) -> None:
-    decoder.GROUPS.checks[name].run_judge(data, seed)
+    """Raise CheckFailed with the judge's message unless it passes `data`."""
+    message = decoder.GROUPS.judges().verdict(name, data, seed)
+    if message is not None:
+        raise CheckFailed(message)
 
 
 BLOCK_REPLAYED = ["matches_torch_decoder_layer", "self_attention_is_causal", "padded_source_positions_ignored",
@@ -263,7 +268,7 @@ def test_block_data_recorded_for_another_seed_is_rejected(name):
     """Data a correct block produced in another grading run (other weights, other inputs) is replayed."""
     recorded = probe_data(name, lab_block(), seed=11)
     judge(name, recorded, 11)
-    with pytest.raises(decoder.CheckFailed):
+    with pytest.raises(CheckFailed):
         judge(name, recorded, 12)
 
 
@@ -275,9 +280,9 @@ def test_outputs_computed_with_other_weights_are_rejected():
         layer = nn.TransformerDecoderLayer(case.d_model, case.num_heads, case.d_ff, dropout=0.0,
                                            activation="gelu", batch_first=True, norm_first=True).double().eval()
         x, enc, _, _ = case.inputs(5)
-        case_data["call"]["y"] = decoder.torch_output(layer, x, enc, case.causal, case.lengths_t,
+        case_data["call"]["y"] = judge_block.torch_output(layer, x, enc, case.causal, case.lengths_t,
                                                       case.lengths_s).float()
-    with pytest.raises(decoder.CheckFailed, match="values are wrong"):
+    with pytest.raises(CheckFailed, match="values are wrong"):
         judge("matches_torch_decoder_layer", data, 5)
 
 
@@ -287,13 +292,13 @@ def test_weights_other_than_the_prescribed_ones_are_rejected():
     data = probe_data("matches_torch_decoder_layer", lab_block(), seed=5)
     other = probe_data("matches_torch_decoder_layer", lab_block(), seed=6)
     data["cases"][0]["weights"] = other["cases"][0]["weights"]
-    with pytest.raises(decoder.CheckFailed, match="weights the hidden test gave"):
+    with pytest.raises(CheckFailed, match="weights the hidden test gave"):
         judge("matches_torch_decoder_layer", data, 5)
     data = probe_data("matches_torch_decoder_layer", lab_block(), seed=5)
     rows = data["cases"][0]["layout"]
     first, second = (i for i, row in enumerate(rows) if row[0] in ("norm1", "norm2"))
     rows[first], rows[second] = rows[second], rows[first]  # the layout claims norm2's values are norm1's
-    with pytest.raises(decoder.CheckFailed):
+    with pytest.raises(CheckFailed):
         judge("matches_torch_decoder_layer", data, 5)
 
 
@@ -302,12 +307,12 @@ def test_made_up_property_data_is_rejected():
     data = probe_data("self_attention_is_causal", lab_block(), seed=5)
     for result, inputs in zip(data["calls"], decoder._causal_inputs(5)):
         result["y"] = inputs[0].clone()
-    with pytest.raises(decoder.CheckFailed, match="do not follow"):
+    with pytest.raises(CheckFailed, match="masked reference"):
         judge("self_attention_is_causal", data, 5)
     data = probe_data("padded_source_positions_ignored", lab_block(), seed=5)
     for result in data["calls"]:
         result["y"] = torch.zeros_like(result["y"])
-    with pytest.raises(decoder.CheckFailed, match="do not follow"):
+    with pytest.raises(CheckFailed, match="masked reference"):
         judge("padded_source_positions_ignored", data, 5)
 
 
@@ -316,7 +321,7 @@ def test_gradients_must_be_computed():
     detached): they must be the reference's."""
     data = probe_data("every_parameter_and_input_gets_a_gradient", lab_block(), seed=5)
     data["enc_grad"] = torch.ones_like(data["enc_grad"])
-    with pytest.raises(decoder.CheckFailed, match="gradient of `encoder_output`"):
+    with pytest.raises(CheckFailed, match="gradient of `encoder_output`"):
         judge("every_parameter_and_input_gets_a_gradient", data, 5)
 
 
@@ -324,7 +329,7 @@ def test_a_forged_layout_cannot_make_the_judge_draw_huge_tensors():
     for shapes in ([[10**6, 10**6]], [[10**10], [-(10**10)]]):  # a negative size must not offset a huge one
         data = probe_data("matches_torch_decoder_layer", lab_block(), seed=5)
         data["cases"][0]["layout"] += [["huge", "LayerNorm", shape, True] for shape in shapes]
-        with pytest.raises(decoder.CheckFailed, match="too large"):
+        with pytest.raises(CheckFailed, match="too large"):
             judge("matches_torch_decoder_layer", data, 5)
 
 
@@ -335,3 +340,70 @@ def test_block_probe_data_is_small():
         data = {name: decoder.GROUPS.checks[name].run_probe((lab_block(),), seed=5)
                 for name in decoder.GROUPS.groups[group]}
         assert len(_wire.encode(data)) < 1_000_000, group
+
+
+# --- issue 20: ordinary code that imitates what the checks look for ----------------------------------------------
+
+def _lab_namespace():
+    return load(next(p for p in CORRECT if p.stem == "lab_solution"))
+
+
+def test_a_non_causal_block_that_replays_its_outputs_loses_the_masking_points():
+    """The block ignores self_mask and remembers its output at each position by the prefix it has seen: a later
+    call whose prefix matches gets the remembered outputs, so that changing later positions seems to change nothing
+    earlier. Only the values (the masked reference's) tell it apart."""
+    Lab = lab_block()
+
+    class Replaying(Lab):
+        def forward(self, x, encoder_output, self_mask=None, cross_mask=None):
+            y = super().forward(x, encoder_output, None, cross_mask).clone()
+            memo = self.__dict__.setdefault("memo", {})
+            for t in range(x.shape[1]):
+                key = (x[:, :t + 1].numpy().tobytes(), encoder_output.numpy().tobytes())
+                if key in memo:
+                    y[:, t] = memo[key]
+                else:
+                    memo[key] = y[:, t].detach().clone()
+            return y
+
+    failed = decoder.GROUPS.failures(decoder.GROUPS.groups["masking"], Replaying)
+    assert "self_attention_is_causal" in failed and "masked reference" in failed["self_attention_is_causal"]
+
+
+def test_self_reported_structure_is_not_believed():
+    """Classes named like the stated ones, and a parameters() that lists what a right block has, pass nothing:
+    the attributes are judged by what they compute, the parameters by a gradient step on them."""
+    Lab = lab_block()
+
+    class LayerNorm(nn.Module):  # the right name and shape, RMSNorm's computation
+        def __init__(self, d):
+            super().__init__()
+            self.normalized_shape = (d,)
+            self.weight, self.bias = nn.Parameter(torch.ones(d)), nn.Parameter(torch.zeros(d))
+
+        def forward(self, x):
+            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5) * self.weight + self.bias
+
+    LayerNorm.__module__, LayerNorm.__qualname__ = "torch.nn.modules.normalization", "LayerNorm"
+
+    class NamedLikeLayerNorm(Lab):
+        def __init__(self, d_model, num_heads, d_ff=None, dropout=0.1):
+            super().__init__(d_model, num_heads, d_ff, dropout)
+            self.norm2 = LayerNorm(d_model)
+
+    failed = decoder.GROUPS.failures(decoder.GROUPS.groups["api"], NamedLikeLayerNorm)
+    assert "attributes_as_stated" in failed and "norm2" in failed["attributes_as_stated"]
+
+    class ExtraBias(Lab):  # one parameter too many, hidden from parameters()
+        def __init__(self, d_model, num_heads, d_ff=None, dropout=0.1):
+            super().__init__(d_model, num_heads, d_ff, dropout)
+            self.shift = nn.Parameter(torch.full((d_model,), 0.1))
+
+        def parameters(self, recurse=True):
+            return (p for p in super().parameters(recurse) if p is not self.shift)
+
+        def forward(self, x, encoder_output, self_mask=None, cross_mask=None):
+            return super().forward(x, encoder_output, self_mask, cross_mask) + self.shift
+
+    failed = decoder.GROUPS.failures(["parameter_count"], ExtraBias)
+    assert "parameter_count" in failed

@@ -10,11 +10,12 @@ student) starts each notebook's kernel through `python -m autograder.jail.launch
   its notebooks; nothing of the course root (source/, the gradebook, other students, the grader's code) exists in it;
 - as a fresh unprivileged uid (when grading as root) with no capabilities, and rlimits on memory (address space),
   CPU seconds, processes, file size and open files; nbgrader's per-cell timeout plus a per-notebook wall clock;
-- starts `autograder.jail.boot` inside, which loads torch and the hidden checks BEFORE any student code, installs
-  the guard (`autograder.jail.guard`) and deletes the check sources from the jail, then starts ipykernel.
+- starts `autograder.jail.boot` inside, which loads torch and the probes of the hidden checks BEFORE any student
+  code and deletes their sources from the jail, then starts ipykernel. The judges (autograder/judges) are never in
+  the jail: the grader decides every point outside it.
 
 Where bwrap is missing or cannot create namespaces, grading refuses (loudly) unless AUTOGRADER_UNSANDBOXED=1 is set,
-and then runs the same kernel (limits, guard, verdicts) without the jail, saying so in the log. `lab autograde` checks
+and then runs the same kernel (limits, probes) without the jail, saying so in the log. `lab autograde` checks
 this once, before any student is graded; `lab grade` grades the bundled example class (this repository's own code)
 without the jail where it is unavailable, and says so.
 """

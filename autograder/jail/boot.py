@@ -1,11 +1,10 @@
-"""Inside the jail, before any student code: limits, the guard, then ipykernel. Run as
+"""Inside the jail, before any student code: limits, the probes' channel, then ipykernel. Run as
 `python -m autograder.jail.boot -f CONNECTION_FILE` (from a staged copy: see launch.py)."""
 from __future__ import annotations
 
 import os
 import resource
 import sys
-from pathlib import Path
 
 from autograder.jail.limits import KernelLimits
 
@@ -26,15 +25,8 @@ def set_limits(limits: KernelLimits) -> None:
         resource.setrlimit(which, (value, value))
 
 
-def read_key() -> bytes:
-    path = Path(os.environ.pop("AG_SB_KEY_FILE", ""))
-    key = path.read_bytes()
-    path.unlink()
-    return key
-
-
 def open_probe_channel() -> None:
-    """Judged checks probe with the seed the grader drew for this notebook and print their data for it."""
+    """Probes use the seed the grader drew for this notebook and print their data for the grader's judges."""
     from autograder.checks import _core
     _core.open_channel(int(os.environ.pop("AG_SB_JUDGE_SEED", "0")))
 
@@ -58,7 +50,7 @@ def hide_check_sources() -> None:
 
 def cap_output(shell, limit: int) -> None:
     """At most `limit` characters of stdout+stderr per cell reach nbgrader (megabytes of output would take minutes
-    to pass through Jupyter's messages); the guard's verdict lines and the checks' probe lines always pass."""
+    to pass through Jupyter's messages); the probes' lines always pass (the grader refuses one that is too large)."""
     from autograder.protocol import is_protocol_line
 
     state = {"n": 0, "cut": False}
@@ -86,17 +78,12 @@ def cap_output(shell, limit: int) -> None:
 def main() -> None:
     limits = KernelLimits.from_env()
     set_limits(limits)
-    key = read_key()
-    from autograder.jail import guard
     open_probe_channel()
-    guard.install(key)
-    del key
     hide_check_sources()
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
     app.initialize(sys.argv[1:])
     cap_output(app.shell, limits.max_output_chars)
-    guard.capture_streams()
     if os.environ.get("AG_SB_UNSANDBOXED") != "1":
         # the connection file (and its message-signing key) is no business of student code
         try:

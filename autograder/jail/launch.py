@@ -30,15 +30,16 @@ KERNEL_UID_BASE = 200_000  # per-kernel uids: 200000..299999 (RLIMIT_NPROC count
 
 
 def stage_python(stage: Path) -> None:
-    """What the jail may import from this repository: the checks, the code provided to students, and the
-    boot/guard code and the line formats they print. Nothing else (not the variants, the build, the grading code)."""
+    """What the jail may import from this repository: the probes (autograder/checks), the code provided to
+    students, the boot code and the line format probes print. Nothing else: not the judges and their references
+    (autograder/judges), the variants, the build, the grading code."""
     pkg = stage / "autograder"
     (pkg / "checks").mkdir(parents=True)
     (pkg / "jail").mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "jail" / "__init__.py").write_text("")
     shutil.copy2(PACKAGE / "protocol.py", pkg / "protocol.py")
-    for name in ("boot.py", "guard.py", "limits.py", "zygote.py"):
+    for name in ("boot.py", "limits.py", "zygote.py"):
         shutil.copy2(PACKAGE / "jail" / name, pkg / "jail" / name)
     for src in (PACKAGE / "checks").glob("*.py"):
         shutil.copy2(src, pkg / "checks" / src.name)
@@ -153,7 +154,6 @@ def kernel_env(stage: Path, runtime: Path) -> dict[str, str]:
         "HOME": "/tmp/home", "TMPDIR": "/tmp", "MPLCONFIGDIR": str(runtime / "mpl"),
         "FONTCONFIG_FILE": "/etc/fonts/fonts.conf", "XDG_CACHE_HOME": "/tmp/home/.cache", "MPLBACKEND": "agg",
         "PYTHONPATH": str(stage), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-        "AG_SB_KEY_FILE": str(runtime / "verdict.key"),
         "OMP_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
     })

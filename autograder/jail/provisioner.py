@@ -4,8 +4,8 @@
 (`python -m autograder.jail.launch {connection_file}`, see launch.py) over Unix sockets (Jupyter's `ipc` transport)
 in a private runtime folder, with the kernel limits in the spec's environment, provisioned by JailProvisioner
 (registered as `autograder-jail` in the entry-point group `jupyter_client.kernel_provisioners`, pyproject.toml).
-JailProvisioner is jupyter_client's LocalProvisioner plus the runtime folder: it writes this kernel's verdict key
-there before the launch and removes the folder once the kernel is gone. With the fast start on (AG_FAST_START=1,
+JailProvisioner is jupyter_client's LocalProvisioner plus the runtime folder, which it removes once the kernel is
+gone. With the fast start on (AG_FAST_START=1,
 SandboxedExecute.fast_start), it also points the launcher at this process's zygote (zygote_host.py), which forks
 the kernel from a warm Python instead of starting one.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -39,16 +38,11 @@ class ProvisionerNotRegistered(RuntimeError):
 
 
 class JailProvisioner(LocalProvisioner):
-    """LocalProvisioner, plus the kernel's private runtime folder and its verdict key."""
+    """LocalProvisioner, plus the kernel's private runtime folder."""
 
     runtime = Unicode(help="The kernel's private folder (sockets, staged checks, scratch copy)").tag(config=True)
-    verdict_key = Unicode(help="The kernel's verdict key, hex (written to the runtime folder for the guard)"
-                          ).tag(config=True)
 
     async def pre_launch(self, **kwargs):
-        key_file = Path(self.runtime) / "verdict.key"
-        key_file.write_bytes(bytes.fromhex(self.verdict_key))
-        os.chmod(key_file, 0o600)
         kwargs = await super().pre_launch(**kwargs)
         env = kwargs.get("env")
         if env is not None and env.get(zygote_host.FAST_START_ENV) == "1" and Path(self.runtime).parent == \
@@ -153,24 +147,23 @@ def require_registered() -> None:
             "this course's package into the environment (`make setup`, or `pip install -e .`)")
 
 
-def jail_kernel_spec(runtime: Path, verdict_key: bytes, env: dict[str, str]) -> KernelSpec:
+def jail_kernel_spec(runtime: Path, env: dict[str, str]) -> KernelSpec:
     return KernelSpec(
         argv=[sys.executable, "-m", "autograder.jail.launch", "{connection_file}"],
         display_name="Python 3 (grading sandbox)", language="python", interrupt_mode="message", env=dict(env),
         metadata={"kernel_provisioner": {"provisioner_name": PROVISIONER_NAME,
-                                         "config": {"runtime": str(runtime), "verdict_key": verdict_key.hex()}}})
+                                         "config": {"runtime": str(runtime)}}})
 
 
-def jail_kernel_manager(config=None, env: dict[str, str] | None = None) -> tuple[AsyncKernelManager, bytes]:
-    """A kernel manager for one grading kernel, and the key its verdicts are signed with."""
+def jail_kernel_manager(config=None, env: dict[str, str] | None = None) -> AsyncKernelManager:
+    """A kernel manager for one grading kernel."""
     env = env or {}
     fast = env.get(zygote_host.FAST_START_ENV) == "1" and \
         zygote_host.possible(sandboxed=env.get("AG_SB_MODE", "sandbox") == "sandbox")
     # a kernel forked from the zygote finds its runtime folder in the spool, which the zygote's jail binds
     runtime = Path(tempfile.mkdtemp(prefix="ag-kernel-", dir=zygote_host.spool() if fast else None))
     os.chmod(runtime, 0o711)
-    key = secrets.token_bytes(32)
-    spec = jail_kernel_spec(runtime, key, env)
+    spec = jail_kernel_spec(runtime, env)
     try:
         require_registered()
     except ProvisionerNotRegistered:
@@ -179,4 +172,4 @@ def jail_kernel_manager(config=None, env: dict[str, str] | None = None) -> tuple
     km = AsyncKernelManager(config=config, kernel_name=KERNEL_NAME, kernel_spec_manager=JailKernelSpecManager(spec=spec),
                             transport="ipc", ip=str(runtime / "k"), connection_file=str(runtime / "kernel.json"),
                             client_class=f"{__name__}.ReadyKernelClient", client_factory=ReadyKernelClient)
-    return km, key
+    return km

@@ -15,8 +15,8 @@ connection from the kernel launcher, launch.py) it forks a *child* which, still 
      folder at the notebook's path, fresh /dev/shm and /dev/pts, brings its own loopback up;
   3. forks the new pid namespace's init (a reaper, which mounts a /proc that shows only this notebook's processes)
      which forks the kernel: new session, bounding set emptied, groups, gid and uid set to the kernel's own uid,
-     no_new_privs, stdin from /dev/null, every other descriptor closed, then boot.py (rlimits, verdict key, probe
-     seed, guard, ipykernel).
+     no_new_privs, stdin from /dev/null, every other descriptor closed, then boot.py (rlimits, the probes'
+     seed, ipykernel).
 The child reports the kernel's exit status to the launcher; when the launcher's connection closes (jupyter_client
 killed it) the child kills the namespace's init, so every process of the kernel dies.
 
@@ -93,7 +93,7 @@ def preload() -> None:
     import ipykernel.debugger  # noqa: F401 -- debugpy: 0.22 s of every kernel's start, imported on first use
     import autograder.checks
     import autograder.protocol  # noqa: F401
-    from autograder.jail import boot, guard, limits  # noqa: F401
+    from autograder.jail import boot, limits  # noqa: F401
     for package in ("autograder.provided", "autograder.checks"):
         try:
             pkg = importlib.import_module(package)
@@ -104,7 +104,7 @@ def preload() -> None:
                 importlib.import_module(f"{package}.{info.name}")
             except Exception as exc:  # noqa: BLE001
                 # provided code may be written to be included in a notebook after other provided code (tiny_lm);
-                # a check module that does not load is reported by the guard, per kernel, as without the zygote
+                # a probe module that does not load fails again, per kernel, where a hidden test imports it
                 if package == "autograder.checks":
                     print(f"autograder.jail.zygote: cannot load {package}.{info.name}: {exc!r}", file=sys.stderr)
     warm_up()

@@ -1,8 +1,8 @@
 """Judging probe data: the registry of an exercise's judges, strict reading of what the kernel sent, comparisons.
 
 Nothing the kernel sent is trusted. A group's data must be exactly what the judges asked for: one entry per probe of
-the group (no more, no fewer), and within each, only what the probe's judge reads (`Received`): a key, an item or a
-type the judge did not expect fails the check, as does a missing one. The judges compute every expected value from
+the group (no more, no fewer), and within each, only the keys the probe's judge reads (`Received`): a key the judge
+did not expect fails the check, as does a missing one or a value of another type. The judges compute every expected value from
 the seed themselves.
 """
 from __future__ import annotations
@@ -18,11 +18,11 @@ __all__ = ["CheckFailed", "Judges", "Received", "expect", "expect_close", "retur
 
 
 class Received(dict):
-    """Probe data as the judge reads it: remembers which keys and items were read, so that anything sent beyond
+    """Probe data as the judge reads it: remembers which of the probe's keys were read, so that anything sent beyond
     them (a second result, an extra count) can be refused after the judge has passed it."""
 
     def __init__(self, data: dict):
-        super().__init__({k: _received(v) for k, v in data.items()})
+        super().__init__(data)
         self.read: set = set()
 
     def __getitem__(self, key):
@@ -33,46 +33,22 @@ class Received(dict):
         self.read.add(key)
         return super().get(key, default)
 
-    def unread(self, where: str = "") -> list[str]:
-        extra = [f"{where}{k}" for k in self.keys() if k not in self.read]
-        for key in self.read & set(self.keys()):
-            extra += _unread(super().__getitem__(key), f"{where}{key}.")
-        return extra
-
-
-class ReceivedList(list):
-    def __init__(self, items):
-        super().__init__(_received(v) for v in items)
-        self.read: set = set()
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            self.read.update(range(len(self))[index])
-        else:
-            self.read.add(index % len(self) if -len(self) <= index < len(self) else index)
-        return super().__getitem__(index)
-
+    # a judge that walks the whole dict (the student's own parameter names, say) has read all of it
     def __iter__(self):
-        self.read.update(range(len(self)))
+        self.read.update(super().keys())
         return super().__iter__()
 
-    def unread(self, where: str = "") -> list[str]:
-        extra = [f"{where}[{i}]" for i in range(len(self)) if i not in self.read]
-        for i in self.read & set(range(len(self))):
-            extra += _unread(super().__getitem__(i), f"{where}[{i}].")
-        return extra
+    def items(self):
+        self.read.update(super().keys())
+        return [(k, super(Received, self).__getitem__(k)) for k in super().keys()]
 
+    def values(self):
+        return [v for _, v in self.items()]
 
-def _received(value):
-    if isinstance(value, dict):
-        return Received(value)
-    if isinstance(value, (list, tuple)):
-        return ReceivedList(value)
-    return value
-
-
-def _unread(value, where: str) -> list[str]:
-    return value.unread(where) if isinstance(value, (Received, ReceivedList)) else []
+    def unread(self) -> list[str]:
+        """The probe's keys the judge never read (nested data is the judge's to read: a report of the student's
+        module carries more than every judge needs)."""
+        return [str(k) for k in super().keys() if k not in self.read]
 
 
 @dataclass

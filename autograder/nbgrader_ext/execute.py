@@ -8,15 +8,14 @@
   graded cells after it get "not run", and the notebook is graded and saved like any other.
 - A cell that does not answer within Execute.timeout is interrupted; when the kernel does not come back from the
   interrupt, it is killed. The whole notebook also has a wall-clock budget (notebook_timeout).
-- Judged checks (most of them): the kernel only probes (runs the student's code on inputs built from a seed this
-  class draws per notebook) and prints the data; the judge (judge.py) decides them here, out of the student's
-  reach, writes each check's result line into the cell and removes the data. No readable data: no points.
-- Verdicts, for guarded checks (behaviour only observable in the kernel): every graded cell that calls such a group
-  must show a verdict signed with this kernel's key (see jail/guard.py); otherwise it gets an error output, which
-  nbgrader scores 0. The verdicts say how many of the cell's guarded checks passed. Judged and guarded together:
-  all passed keeps the cell's points; some gives partial credit (`partial_credit`, on by default: points x passed
-  / checks, written as the cell's last output, the value nbgrader reads) or, with `partial_credit = False`, an
-  error output (all or nothing).
+- Hidden checks: the kernel only probes (runs the student's code on inputs built from a seed this class draws per
+  notebook) and prints the data; the judges (judge.py) decide every check here, out of the student's reach, write
+  each check's result line into the cell and remove the data. A graded cell's score comes from its hidden checks
+  alone: points x passed / checks (`partial_credit`, on by default; False: all or nothing), written as the cell's
+  last output, the value nbgrader reads. Its visible asserts carry no points of their own: an error they raise is
+  kept in the cell as text for the student to read (in the feedback), not as an error output that nbgrader would
+  score 0, so a failing visible test costs nothing beyond the hidden checks it shares a mistake with, and skipping
+  one gains nothing.
 - Outputs nbgrader would read as a score and that this class did not write are taken away: nbgrader scores a
   graded cell by its first `execute_result` (any text that is not a number counts as full marks), and code under
   test can publish one (`sys.displayhook`). They are kept, as display data, for the feedback.
@@ -24,7 +23,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import signal
 import time
@@ -39,11 +37,10 @@ from ..jail import require, UNSANDBOXED_FLAG
 from ..jail.limits import KernelLimits
 from ..jail.provisioner import jail_kernel_manager
 from ..jail.zygote_host import FAST_START_ENV
-from ..protocol import PROBE_PREFIX, signed_verdicts, verdict_counts
+from ..protocol import PROBE_PREFIX
 from .judge import group_calls, judge_cell
 
 LIMITS = KernelLimits()
-GROUP_CALL = re.compile(r"""GROUPS\.run\(\s*["'](\w+)["']""")
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -52,7 +49,7 @@ def error_output(ename: str, evalue: str) -> NotebookNode:
 
 
 class SandboxedExecute(Execute):
-    """nbgrader's Execute with the kernel in the sandbox, kernel deaths survived and signed verdicts required."""
+    """nbgrader's Execute with the kernel in the sandbox, kernel deaths survived, graded cells scored by the judges."""
 
     # the defaults are KernelLimits' (autograder/jail/limits.py), the one list of them
     memory_mb = Integer(LIMITS.memory_mb, help="Address-space limit of a grading kernel, MiB").tag(config=True)
@@ -64,8 +61,6 @@ class SandboxedExecute(Execute):
                                ).tag(config=True)
     threads = Integer(LIMITS.threads, help="torch/OpenMP threads of a grading kernel").tag(config=True)
     notebook_timeout = Integer(900, help="Wall-clock budget of one notebook (all cells), seconds").tag(config=True)
-    require_verdicts = Bool(True, help="Graded cells that call hidden check groups need a signed verdict for each "
-                                       "group").tag(config=True)
     partial_credit = Bool(True, help="A graded cell whose hidden checks partly pass scores points x passed / "
                                      "checks; False: all or nothing").tag(config=True)
 
@@ -95,13 +90,13 @@ class SandboxedExecute(Execute):
             self.log.warning("!" * 100)
         self._seed = secrets.randbits(62)  # the probes' inputs: fresh per notebook, so no answer is replayed
         env = {**self._settings_env(), "AG_SB_JUDGE_SEED": str(self._seed)}
-        self.km, self._key = jail_kernel_manager(config=self.config, env=env)
+        self.km = jail_kernel_manager(config=self.config, env=env)
         return self.km
 
     # --- execution, surviving a dead or stuck kernel ---------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
-        self._key = None
+        self._seed = None
         self._started = time.monotonic()
         self._current = None
         self._stuck = 0
@@ -112,8 +107,8 @@ class SandboxedExecute(Execute):
             self._record_death(nb)
         finally:
             self._current = None
-        if self.require_verdicts and self._key:
-            self._check_verdicts(nb)
+        if self._seed is not None:  # the kernel was started: its probes used this seed
+            self._score_graded_cells(nb)
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
@@ -184,9 +179,9 @@ class SandboxedExecute(Execute):
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
                 cell.outputs.append(error_output("NotRun", f"not run: in an earlier cell, {reason}"))
 
-    # --- verdicts ---------------------------------------------------------------------------------------------
+    # --- scores -----------------------------------------------------------------------------------------------
 
-    def _check_verdicts(self, nb) -> None:
+    def _score_graded_cells(self, nb) -> None:
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
@@ -195,43 +190,42 @@ class SandboxedExecute(Execute):
                 if output.output_type == "execute_result":  # not ours: shown, never read as a score
                     output.output_type = "display_data"
                     output.pop("execution_count", None)
-            groups = GROUP_CALL.findall(cell.source)
-            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
             calls = group_calls(cell.source)
-            judgement = judge_cell(calls, text, getattr(self, "_seed", 0))
+            if not calls:
+                continue  # a graded cell without hidden checks: nbgrader's own rule (errors score 0)
+            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            judgement = judge_cell(calls, text, self._seed)
             strip_probe_lines(cell)
-            if judgement.lines:
-                cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
-                                                 text="".join(f"{line}\n" for line in judgement.lines)))
-            if not groups or any(o.output_type == "error" for o in cell.outputs):
-                continue  # nothing to confirm, or already failing
-            judged_only = {c.group for c in calls if not c.guarded}  # the guard signs nothing for these
-            verdicts = signed_verdicts(text, self._key)
-            counts = {g: verdict_counts(verdicts[g]) if g in verdicts else None for g in groups
-                      if g not in judged_only}
-            missing = [g for g, c in counts.items() if c is None] + judgement.missing
-            if missing:
-                cell.outputs.append(error_output(
-                    "UnconfirmedResult",
-                    f"the hidden checks {', '.join(missing)} did not report a result: the cell's tests were skipped, "
-                    "hidden or tampered with (or printing was redirected), so it gets no points"))
-                continue
-            passed = sum(c[0] for c in counts.values()) + judgement.passed
-            total = sum(c[1] for c in counts.values()) + judgement.total
-            if passed == total:
-                continue
-            if not self.partial_credit:
-                cell.outputs.append(error_output(
-                    "HiddenChecksFailed", f"{passed} of {total} hidden checks passed; this course grades each cell "
-                                          "all or nothing"))
-                continue
+            keep_errors_as_text(cell)
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                             text="".join(f"{line}\n" for line in judgement.lines)))
             points = float(meta.get("points", 0))
-            score = partial_points(points, passed, total)
+            passed, total = judgement.passed, judgement.total
+            if passed == total:
+                score = points
+            elif self.partial_credit:
+                score = partial_points(points, passed, total)
+            else:
+                score = 0.0
             cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
-                f"partial credit: {passed} of {total} hidden checks passed, {score:g} of {points:g} points\n")))
-            # last, so that an error anywhere in the cell still scores 0 (nbgrader reads outputs in order)
+                f"hidden checks: {passed} of {total} passed, {score:g} of {points:g} points"
+                f"{'' if self.partial_credit or passed == total else ' (this course grades each cell all or nothing)'}\n")))
+            # last: the value nbgrader reads as the cell's score (no error output is left to make it 0)
             cell.outputs.append(NotebookNode(output_type="execute_result", execution_count=None, metadata={},
                                              data={"text/plain": f"{score:g}"}))
+
+
+def keep_errors_as_text(cell) -> None:
+    """A graded cell's errors and stderr (a failing visible assert, a kernel that died) stay readable in the feedback
+    as plain output, so that nbgrader does not score the cell 0 for them: its score is the judges'."""
+    for output in cell.outputs:
+        if output.output_type == "error":
+            output.output_type, output.name = "stream", "stdout"
+            output.text = (f"{output.pop('ename', 'Error')}: {output.pop('evalue', '')}\n(the visible test above "
+                           "failed or the cell stopped; the hidden checks decide the points)\n")
+            output.pop("traceback", None)
+        elif output.output_type == "stream" and output.get("name") == "stderr":
+            output.name = "stdout"
 
 
 def strip_probe_lines(cell) -> None:

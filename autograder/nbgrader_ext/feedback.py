@@ -3,7 +3,7 @@
 HideHiddenTests (a GenerateFeedback preprocessor, `c.HideHiddenTests.enabled`, on by default): feedback keeps each
 hidden check's one-line verdict ("[FAIL] name: what is wrong", written for students) but not the hidden-test code: the
 region between the hidden-test markers is replaced by a comment, tracebacks of graded cells are cut to their last
-line (a traceback quotes the code that raised), and the guard's signed verdict lines (and any probe line) are dropped.
+line (a traceback quotes the code that raised), and any probe line is dropped.
 """
 from __future__ import annotations
 

@@ -1,92 +1,100 @@
-"""The judge: decides a graded cell's judged checks in nbgrader's process, from the data the kernel sent back.
+"""The judge: decides a graded cell's hidden checks in nbgrader's process, from the data the kernel sent back.
 
-A hidden-test line `from autograder.checks import M as _checks; _checks.GROUPS.run("G", ...)` names the check module
-and group (read from the cell's source, which nbgrader restored from its gradebook). For the group's judged checks
-the kernel prints one probe line (autograder/protocol.py); here each check's judge gets its part of that data and
-the notebook's seed (drawn by the grader, so data recorded in another run does not match), rebuilds the inputs,
-computes the expected results and compares. Nothing the kernel printed is trusted: missing, unreadable or forged
-data fails the checks, with a line saying so.
+A hidden-test line `from autograder.checks import M as _checks; _checks.GROUPS.run("G", ...)` names the exercise
+and the check group (read from the cell's source, which nbgrader restored from its gradebook: the student cannot
+change it). The probes in the kernel print one probe line per group (autograder/protocol.py); here the exercise's
+judges (autograder/judges/M.py) get that data and the notebook's seed (drawn by the grader, so data recorded in
+another run does not match), rebuild the inputs, compute the expected results and compare.
+
+The wire is strict: the cell must send exactly one probe line for each group its hidden-test lines name and nothing
+else. A group with no line, with a second line, or a cell with a line for a group it does not run, gets no points
+for the groups concerned, with a line saying why. No count or score ever travels from the kernel.
 """
 from __future__ import annotations
 
 import importlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
-from ..checks._core import CheckFailed, CheckGroups
 from ..checks._wire import BadProbeData, decode
+from ..judges._core import Judges
 from ..protocol import check_line, probe_records
 
 CALL = re.compile(r"""autograder\.checks\s+import\s+(\w+)\s+as\s+(\w+)\s*;\s*\2\.GROUPS\.run\(\s*["'](\w+)["']""")
+
+
+class UnknownCheckGroup(LookupError):
+    """A hidden-test line names an exercise or group the judges do not know: a fault of the course, not the student."""
 
 
 @dataclass
 class GroupCall:
     module: str
     group: str
-    groups: CheckGroups
+    judges: Judges
 
     @property
-    def judged(self) -> list[str]:
-        return self.groups.judged_names(self.group)
-
-    @property
-    def guarded(self) -> list[str]:
-        return self.groups.guarded_names(self.group)
+    def names(self) -> list[str]:
+        return self.judges.probes.names(self.group)
 
 
 @dataclass
 class Judgement:
-    """The judged checks of one cell: how many passed, the lines for the student, whether data was missing."""
+    """The hidden checks of one cell: how many passed, the lines for the student."""
     passed: int = 0
     total: int = 0
     lines: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # groups with no readable probe data at all
 
 
-def check_groups(module: str) -> CheckGroups | None:
+def judges_of(module: str) -> Judges:
     try:
-        groups = importlib.import_module(f"autograder.checks.{module}").GROUPS
-    except (ImportError, AttributeError):
-        return None
-    return groups if isinstance(groups, CheckGroups) else None
+        judges = importlib.import_module(f"autograder.judges.{module}").JUDGES
+    except (ImportError, AttributeError) as exc:
+        raise UnknownCheckGroup(f"no judges for the exercise {module!r} (autograder/judges/{module}.py): {exc}") \
+            from None
+    return judges
 
 
 def group_calls(source: str) -> list[GroupCall]:
-    """The check groups a cell's hidden-test lines run, with their (trusted, grader-side) check registries."""
+    """The check groups a cell's hidden-test lines run, with their (trusted, grader-side) judges."""
     calls = []
     for module, _, group in CALL.findall(source):
-        groups = check_groups(module)
-        if groups is not None and group in groups.groups:
-            calls.append(GroupCall(module, group, groups))
+        judges = judges_of(module)
+        if group not in judges.probes.groups:
+            raise UnknownCheckGroup(f"the exercise {module!r} has no check group {group!r}; its groups: "
+                                    f"{sorted(judges.probes.groups)}")
+        calls.append(GroupCall(module, group, judges))
     return calls
 
 
 def judge_cell(calls: list[GroupCall], stdout: str, seed: int) -> Judgement:
     records = probe_records(stdout)
+    sent = Counter((module, group) for module, group, _ in records)
+    asked = {(call.module, call.group) for call in calls}
+    stray = sorted(f"{module}.{group}" for module, group in sent if (module, group) not in asked)
     result = Judgement()
     for call in calls:
-        names = call.judged
-        if not names:
-            continue
+        names = call.names
         result.total += len(names)
-        encoded = records.get((call.module, call.group))
+        key = (call.module, call.group)
         try:
-            if encoded is None:
+            if stray:
+                raise BadProbeData(f"the cell sent data for hidden checks it does not run ({', '.join(stray)})")
+            if sent[key] == 0:
                 raise BadProbeData("the hidden test sent back no data (it did not run, or its output was hidden)")
-            data = decode(encoded)
+            if sent[key] > 1:
+                raise BadProbeData(f"the hidden test's data was sent {sent[key]} times (once is expected)")
+            data = decode(next(d for m, g, d in records if (m, g) == key))
         except BadProbeData as exc:
-            result.missing.append(call.group)
-            result.lines += [check_line(name, False, call.groups.checks[name].description) for name in names]
+            result.lines += [check_line(name, False, call.judges.probes.checks[name].description) for name in names]
             result.lines.append(f"  -> {exc}: these checks get no points")
             continue
-        for name in names:
-            check = call.groups.checks[name]
-            try:
-                check.run_judge(data.get(name), seed)
-            except CheckFailed as exc:
-                result.lines += [check_line(name, False, check.description), f"  -> {exc}"]
-                continue
-            result.passed += 1
-            result.lines.append(check_line(name, True, check.description))
+        for name, message in call.judges.judge_group(call.group, data, seed).items():
+            description = call.judges.probes.checks[name].description
+            if message is None:
+                result.passed += 1
+                result.lines.append(check_line(name, True, description))
+            else:
+                result.lines += [check_line(name, False, description), f"  -> {message}"]
     return result

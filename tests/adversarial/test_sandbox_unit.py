@@ -8,7 +8,7 @@ import pytest
 
 import autograder.jail as sandbox
 from autograder.nbgrader_ext.feedback import HideHiddenTests
-from autograder.protocol import VERDICT_LINE, check_line, parse_check_lines, sign, signature_ok, signed_verdicts
+from autograder.protocol import check_line, parse_check_lines
 
 
 def test_refuses_loudly_without_bwrap(monkeypatch):
@@ -24,18 +24,6 @@ def test_refuses_loudly_without_bwrap(monkeypatch):
         sandbox.probe.cache_clear()
 
 
-def test_verdicts_are_signed():
-    key = b"k" * 32
-    line = f"[verdict 3 values 5/5 {sign(key, 3, 'values', '5/5')}]"
-    seq, group, status, mac = VERDICT_LINE.findall(line)[0]
-    assert signature_ok(key, int(seq), group, status, mac)
-    assert not signature_ok(b"x" * 32, int(seq), group, status, mac)
-    assert not signature_ok(key, int(seq), group, "5/5", sign(key, 3, "values", "failed"))
-    assert not signature_ok(key, int(seq), group, "5/5", sign(key, 3, "values", "4/5"))
-    forged = f"[verdict 4 shapes 2/2 {sign(b'x' * 32, 4, 'shapes', '2/2')}]"
-    assert signed_verdicts(f"noise\n{line}\n{forged}\n", key) == {"values": "5/5"}
-
-
 def test_check_lines_round_trip():
     text = "student output [FAIL] fake: no\n" + check_line("shape", True, "d") + "\n" + check_line("scale", False, "d")
     assert parse_check_lines(text) == [("shape", True), ("scale", False)]
@@ -46,7 +34,7 @@ def test_feedback_hides_hidden_tests():
         "assert True\nprint('visible')\n### BEGIN HIDDEN TESTS\nfrom autograder.checks import rmsnorm as _c; "
         "_c.GROUPS.run('values', RMSNorm)\n### END HIDDEN TESTS\n")
     cell.metadata["nbgrader"] = {"grade": True, "grade_id": "t", "points": 1}
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="[FAIL] x: y\n[verdict 1 values failed ab]\n"),
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="[FAIL] x: y\n[probe rmsnorm values AAAA]\n"),
                     nbformat.v4.new_output("error", ename="CheckFailed", evalue="1 of 1 checks failed",
                                            traceback=["... _c.GROUPS.run('values', RMSNorm) ..."])]
     nb = nbformat.v4.new_notebook(cells=[cell])
@@ -63,12 +51,12 @@ def test_the_grading_kernel_starts_through_a_registered_provisioner(tmp_path):
 
     from autograder.jail.provisioner import JailProvisioner, jail_kernel_manager
 
-    km, key = jail_kernel_manager(env={"AG_SB_MEMORY_MB": "1024"})
+    km = jail_kernel_manager(env={"AG_SB_MEMORY_MB": "1024"})
     spec = km.kernel_spec
     assert spec.argv[1:3] == ["-m", "autograder.jail.launch"] and spec.env == {"AG_SB_MEMORY_MB": "1024"}
-    assert km.transport == "ipc" and len(key) == 32
+    assert km.transport == "ipc"
     provisioner = KernelProvisionerFactory.instance().create_provisioner_instance("k", spec, km)
-    assert isinstance(provisioner, JailProvisioner) and bytes.fromhex(provisioner.verdict_key) == key
+    assert isinstance(provisioner, JailProvisioner)
     shutil.rmtree(provisioner.runtime)  # the kernel was never started: nothing else removes its folder
 
 
@@ -91,3 +79,13 @@ def test_only_the_jails_copy_of_the_checks_is_ever_hidden(tmp_path):
                        env={**os.environ, "PYTHONPATH": str(stage), "PYTHONSAFEPATH": "1"})
     assert os.listdir(staged / "autograder" / "checks") == []
     assert "_core.py" in os.listdir(unmarked / "autograder" / "checks")
+
+
+def test_the_judges_are_never_staged_into_the_jail(tmp_path):
+    """Issue 20: nothing to borrow. The kernel gets the probes, never the judges with their references."""
+    from autograder.jail.launch import stage_python
+
+    stage_python(tmp_path)
+    staged = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.py")}
+    assert "autograder/checks/rmsnorm.py" in staged
+    assert not [p for p in staged if p.startswith("autograder/judges") or "nbgrader_ext" in p or "variants" in p]
