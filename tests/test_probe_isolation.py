@@ -1,0 +1,80 @@
+"""Issue 20, "nothing to borrow": the grading kernel holds probes only. No reference implementation, reference
+output, expected value or threshold is imported, pickled or computed there; the judges (autograder/judges) decide
+every point in the grader's process and are never staged into the jail."""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from autograder.jail.launch import stage_python
+
+PACKAGE = Path(__file__).resolve().parents[1] / "autograder"
+
+# What the kernel imports before any student code (zygote.preload, boot): every probe module and the provided code.
+KERNEL = r"""
+import gc, importlib, json, pkgutil, sys, types
+import autograder.checks, autograder.provided
+loaded = []
+for package in ("autograder.provided", "autograder.checks"):
+    pkg = importlib.import_module(package)
+    for info in pkgutil.iter_modules(pkg.__path__):
+        try:
+            importlib.import_module(f"{package}.{info.name}")
+            loaded.append(f"{package}.{info.name}")
+        except Exception as exc:
+            loaded.append(f"FAILED {package}.{info.name}: {exc!r}")
+try:
+    import autograder.judges
+    judges_importable = True
+except ImportError:
+    judges_importable = False
+from_judges = sorted({getattr(o, "__module__", "") or "" for o in gc.get_objects()
+                      if isinstance(o, (types.FunctionType, type))
+                      and (getattr(o, "__module__", "") or "").startswith(("autograder.judges", "autograder.nbgrader_ext",
+                                                                             "autograder.variants"))})
+print(json.dumps({"loaded": loaded, "judges_importable": judges_importable, "from_judges": from_judges,
+                  "modules": sorted(m for m in sys.modules if m.startswith("autograder"))}))
+"""
+
+
+def test_the_kernel_can_load_every_probe_and_no_judge(tmp_path):
+    stage_python(tmp_path / "stage")
+    out = subprocess.run([sys.executable, "-c", KERNEL], capture_output=True, text=True, cwd=tmp_path, check=True,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path / "stage"), "PYTHONSAFEPATH": "1",
+                              "PYTHONNOUSERSITE": "1"})
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not [m for m in seen["loaded"] if m.startswith("FAILED")], seen["loaded"]
+    assert "autograder.checks.rmsnorm" in seen["loaded"] and "autograder.checks.decoder" in seen["loaded"]
+    assert seen["judges_importable"] is False
+    assert seen["from_judges"] == []
+    assert not [m for m in seen["modules"] if m.startswith(("autograder.judges", "autograder.nbgrader_ext"))]
+
+
+# Names that only a judge's side has business with: a probe module defining one is holding an answer.
+ANSWER_NAMES = re.compile(r"reference|expected|tolerance|^(RTOL|ATOL)$|^GRAD_(RTOL|ATOL)$|_TOLERANCES?$", re.I)
+
+
+def test_probe_modules_define_no_reference_or_threshold():
+    found = []
+    for path in sorted((PACKAGE / "checks").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            names = [node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else \
+                [t.id for n in ([node] if isinstance(node, ast.Assign) else []) for t in n.targets
+                 if isinstance(t, ast.Name)]
+            found += [f"{path.name}: {name}" for name in names if ANSWER_NAMES.search(name)]
+    assert found == [], "a probe module holds what only judges need (move it to autograder/judges/)"
+
+
+def test_probe_modules_never_import_the_judges_at_load_time():
+    """Only `CheckGroups.judges()`, called where no grading channel is open, imports them (lazily)."""
+    for path in sorted((PACKAGE / "checks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "judges" not in (node.module or ""), f"{path.name} imports {node.module}"
+            if isinstance(node, ast.Import):
+                assert not [a for a in node.names if "judges" in a.name], f"{path.name} imports the judges"
