@@ -51,7 +51,8 @@ c.IgnorePattern.pattern = r"\b\w*Warning\b"
 c.OverwriteCells.add_missing_cells = True
 
 # Every kernel that grades a submission runs in the sandbox (autograder/jail: bubblewrap, no network, limits,
-# signed verdicts, kernel deaths survived). Grading refuses to start without bwrap unless AUTOGRADER_UNSANDBOXED=1.
+# kernel deaths survived, every point decided by the judges outside it). Grading refuses to start without bwrap
+# unless AUTOGRADER_UNSANDBOXED=1.
 c.Autograde.autograde_preprocessors = [
     "autograder.nbgrader_ext.execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",

@@ -1,5 +1,5 @@
 """The sandbox's cost per notebook: the same class of N correct students autograded by nbgrader's own Execute
-(no sandbox) and by SandboxedExecute (bwrap jail, limits, guard, signed verdicts), alternating, in one scratch
+(no sandbox) and by SandboxedExecute (bwrap jail, limits, judges outside the kernel), alternating, in one scratch
 course. Usage: python tests/adversarial/measure_cost.py [N] [ROUNDS]
        python tests/adversarial/measure_cost.py startup [ROUNDS]   (kernel start-up alone)
 """
