@@ -31,6 +31,71 @@ def open_probe_channel() -> None:
     _core.open_channel(int(os.environ.pop("AG_SB_JUDGE_SEED", "0")))
 
 
+def load_probes() -> list[str]:
+    """Import every probe module (and the provided code they build on) before any student code runs and before their
+    files are hidden: a hidden-test line then finds them in sys.modules. Returns what did not load (a probe module
+    that fails here fails again, with its error, where a hidden-test line imports it)."""
+    import importlib
+    import pkgutil
+
+    failed = []
+    for package in ("autograder.provided", "autograder.checks"):
+        try:
+            pkg = importlib.import_module(package)
+        except ImportError:
+            continue
+        for info in pkgutil.iter_modules(pkg.__path__):
+            try:
+                importlib.import_module(f"{package}.{info.name}")
+            except Exception as exc:  # noqa: BLE001 -- provided code may need an earlier provided cell (tiny_lm)
+                failed.append(f"{package}.{info.name}: {exc!r}")
+    return failed
+
+
+def disguise_probes() -> None:
+    """What student code sees of the probes on its call stack: frames whose file names look like the notebook's own
+    cells (ipykernel's `/tmp/ipykernel_<pid>/<n>.py`) and whose module is `__main__`, not the grader's package.
+    Code that reads the repository can still recognise the probes (their function names, their globals, their
+    inputs): the threat model says what that buys (nothing without a correct answer)."""
+    import types
+
+    folder = f"/tmp/ipykernel_{os.getpid()}"
+
+    def renamed(code: types.CodeType, filename: str) -> types.CodeType:
+        consts = tuple(renamed(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+        return code.replace(co_filename=filename, co_consts=consts)
+
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith(("autograder.checks", "autograder.provided", "autograder.protocol")):
+            continue
+        filename = f"{folder}/{abs(hash(name)) % 10**10}.py"
+        seen = set()
+        stack = list(vars(module).values())
+        while stack:
+            obj = stack.pop()
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, types.FunctionType) and obj.__module__ == name:
+                obj.__code__ = renamed(obj.__code__, filename)
+                stack += [cell.cell_contents for cell in obj.__closure__ or () if _filled(cell)]
+            elif isinstance(obj, (staticmethod, classmethod)):
+                stack.append(obj.__func__)
+            elif isinstance(obj, property):
+                stack += [f for f in (obj.fget, obj.fset, obj.fdel) if f is not None]
+            elif isinstance(obj, type) and obj.__module__ == name:
+                stack += list(vars(obj).values())
+        module.__dict__.update(__name__="__main__", __file__=filename)
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
 STAGED_MARK = ".staged"  # written by launch.stage_python into the jail's copy of the checks
 
 
@@ -79,7 +144,9 @@ def main() -> None:
     limits = KernelLimits.from_env()
     set_limits(limits)
     open_probe_channel()
+    load_probes()  # already loaded when the kernel was forked from the zygote
     hide_check_sources()
+    disguise_probes()
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
     app.initialize(sys.argv[1:])

@@ -81,8 +81,6 @@ def prctl(option: int, arg: int) -> None:
 def preload() -> None:
     """Everything a grading kernel imports before student code, once. Threads: torch must not have started its
     pool when the zygote forks (a forked child would inherit a pool whose threads do not exist)."""
-    import importlib
-    import pkgutil
 
     import torch
     torch.set_num_threads(1)
@@ -91,22 +89,10 @@ def preload() -> None:
     import matplotlib.pyplot  # noqa: F401 -- loads the font list once
     import ipykernel.kernelapp  # noqa: F401
     import ipykernel.debugger  # noqa: F401 -- debugpy: 0.22 s of every kernel's start, imported on first use
-    import autograder.checks
     import autograder.protocol  # noqa: F401
     from autograder.jail import boot, limits  # noqa: F401
-    for package in ("autograder.provided", "autograder.checks"):
-        try:
-            pkg = importlib.import_module(package)
-        except ImportError:
-            continue
-        for info in pkgutil.iter_modules(pkg.__path__):
-            try:
-                importlib.import_module(f"{package}.{info.name}")
-            except Exception as exc:  # noqa: BLE001
-                # provided code may be written to be included in a notebook after other provided code (tiny_lm);
-                # a probe module that does not load fails again, per kernel, where a hidden test imports it
-                if package == "autograder.checks":
-                    print(f"autograder.jail.zygote: cannot load {package}.{info.name}: {exc!r}", file=sys.stderr)
+    for failure in boot.load_probes():
+        print(f"autograder.jail.zygote: cannot load {failure}", file=sys.stderr)
     warm_up()
     boot.hide_check_sources()
     threads = len(os.listdir("/proc/self/task"))
