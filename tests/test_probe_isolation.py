@@ -78,3 +78,17 @@ def test_probe_modules_never_import_the_judges_at_load_time():
                 assert "judges" not in (node.module or ""), f"{path.name} imports {node.module}"
             if isinstance(node, ast.Import):
                 assert not [a for a in node.names if "judges" in a.name], f"{path.name} imports the judges"
+
+
+def test_every_graded_code_cell_names_known_check_groups():
+    """A graded cell's points come from its hidden checks alone, so each has at least one hidden-test line, and
+    each names an exercise and group the judges know (a typo would stop a whole student's grading)."""
+    from autograder.nbgrader_ext.judge import group_calls
+    from autograder.notebook_text import build_notebook
+    from autograder.paths import ASSIGNMENT, SOURCE
+
+    for path in sorted((SOURCE / ASSIGNMENT).glob("[0-9]*.py")):
+        for cell in build_notebook(path).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+                assert group_calls(cell.source), f"{path.name}: graded cell {meta.get('grade_id')} has no hidden checks"
