@@ -96,6 +96,7 @@ class SandboxedExecute(Execute):
     # --- execution, surviving a dead or stuck kernel ---------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
+        self.timeout_func = self._cell_timeout  # nbclient's public hook: a cell gets what is left of the budget
         self._seed = None
         self._started = time.monotonic()
         self._current = None
@@ -119,11 +120,13 @@ class SandboxedExecute(Execute):
             raise DeadKernelError("notebook time budget used up")
         return super().preprocess_cell(cell, resources, index)
 
-    def _get_timeout(self, cell):
-        timeout = super()._get_timeout(cell)
+    def _cell_timeout(self, cell) -> int:
         left = max(1, int(self.notebook_timeout - (time.monotonic() - self._started)))
-        return left if timeout is None else min(timeout, left)
+        return left if not self.timeout or self.timeout < 0 else min(self.timeout, left)
 
+    # nbclient has no public hook for what happens when a cell times out (interrupt_on_timeout only interrupts):
+    # this override kills a kernel that does not come back from the interrupt. tests/test_scoring.py fails when
+    # nbclient renames or re-signs the method. Upstream, an `on_cell_timeout` hook would do.
     async def _async_handle_timeout(self, timeout, cell=None):
         self._stuck += 1
         if self._stuck == 1:
