@@ -117,10 +117,9 @@ def build_model(seed: int, num_layers: int = 2, d_model: int = 16, num_heads: in
     """A small model with random weights drawn from `seed`, in eval mode. drift: every layer's W_q, W_k, W_v
     drift (ProbeLinear); grad_shift: every layer's W_q is shifted while gradients are enabled."""
     g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch.no_grad():  # the caller's global generator is left alone
         torch.manual_seed(seed)
         model = ProbeLM(d_model, num_heads, num_layers, dropout, tie_weights)
-    with torch.no_grad():
         for name, param in model.named_parameters():
             if "norm" in name:  # RMSNorm scales: ones hide mistakes
                 param.copy_(0.5 + torch.rand(param.shape, generator=g))
