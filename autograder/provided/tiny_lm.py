@@ -2,7 +2,6 @@ import math
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 # MultiHeadAttention is the provided class of the cell above.
 
@@ -55,7 +54,7 @@ class TinyLM(nn.Module):
 
     TinyLM(vocab_size, max_len, block=..., norm=..., ...): `block` is the class of one block, called as
     block(d_model, num_heads, d_ff, dropout); `norm` the class of the final norm, called as norm(d_model).
-    forward(tokens, causal=True, use_checkpointing=False): tokens (batch, T) of ints < vocab_size, T <= max_len;
+    forward(tokens, causal=True): tokens (batch, T) of ints < vocab_size, T <= max_len;
     returns the logits (batch, T, vocab_size); position i's logits predict token i + 1.
     embed(tokens, start=0): the embeddings of tokens at positions start, start + 1, ... (batch, t, d_model).
     logits(x): the final norm and the output head, (batch, t, d_model) -> (batch, t, vocab_size).
@@ -82,11 +81,10 @@ class TinyLM(nn.Module):
     def logits(self, x):
         return self.head(self.final_norm(x))
 
-    def forward(self, tokens, causal=True, use_checkpointing=False):
+    def forward(self, tokens, causal=True):
         T = tokens.shape[1]
         mask = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril() if causal else None
         x = self.embed(tokens)
-        checkpointing = use_checkpointing and self.training and torch.is_grad_enabled()
         for layer in self.layers:
-            x = checkpoint(layer, x, mask, use_reentrant=False) if checkpointing else layer(x, mask)
+            x = layer(x, mask)
         return self.logits(x)
