@@ -11,7 +11,7 @@ gradients off while it runs and on again when it returns. Every position goes th
 once: the prompt's positions for the whole batch at once (in one call, or one position at a time in order), then
 each new token once, its keys and values appended to that layer's cache. The cache's format is the student's.
 
-The probes give the student's generate small models of their own (`ProbeLM`), never the student's trained model or
+The probes give the student's generate small models of their own (`TinyLM`), never the student's trained model or
 block: the parts, with random weights (random RMSNorm scales too: ones hide mistakes), and no forward (so nothing
 here is a block an answer to 4a could borrow; the judges hold the only forward). The witnesses, all in the data:
 - values: non-drifting models; the step logits must be the model's teacher-forced logits of the returned tokens
@@ -71,13 +71,18 @@ class ProbeLinear(nn.Linear):
         return y
 
 
+# What the student's code sees looks like the notebook's own: a TinyLM of BlockParts (the name of 4b's test model in
+# the notebook) with nn.Linear projections.
+ProbeLinear.__name__ = ProbeLinear.__qualname__ = "Linear"
+
+
 class _NoForward(nn.Module):
     def forward(self, *args, **kwargs):
         raise RuntimeError("the test model has no forward: generate runs the blocks' parts itself (embed, "
                            "norm1, self_attn.project / attend, ffn, norm2, logits), never model(...) or block(...)")
 
 
-class Parts(_NoForward):
+class BlockParts(_NoForward):
     """One block's parts, as the notebook's API names them, without a forward."""
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float):
@@ -89,7 +94,7 @@ class Parts(_NoForward):
         self.dropout = nn.Dropout(dropout)
 
 
-class ProbeLM(_NoForward):
+class TinyLM(_NoForward):
     """The parts of the provided TinyLM (embed, layers, logits, max_len), without a forward."""
 
     def __init__(self, d_model: int, num_heads: int, num_layers: int, dropout: float, tie_weights: bool):
@@ -98,7 +103,7 @@ class ProbeLM(_NoForward):
         self.tok_emb = nn.Embedding(VOCAB, d_model)
         self.pos_emb = nn.Embedding(MAX_LEN, d_model)
         self.dropout = nn.Dropout(dropout)
-        self.layers = nn.ModuleList(Parts(d_model, num_heads, 2 * d_model, dropout) for _ in range(num_layers))
+        self.layers = nn.ModuleList(BlockParts(d_model, num_heads, 2 * d_model, dropout) for _ in range(num_layers))
         self.final_norm = nn.RMSNorm(d_model, eps=1e-6)
         self.head = nn.Linear(d_model, VOCAB, bias=False)
         if tie_weights:
@@ -113,13 +118,13 @@ class ProbeLM(_NoForward):
 
 
 def build_model(seed: int, num_layers: int = 2, d_model: int = 16, num_heads: int = 2, dropout: float = 0.0,
-                tie_weights: bool = False, drift: bool = False, grad_shift: bool = False) -> ProbeLM:
+                tie_weights: bool = False, drift: bool = False, grad_shift: bool = False) -> TinyLM:
     """A small model with random weights drawn from `seed`, in eval mode. drift: every layer's W_q, W_k, W_v
     drift (ProbeLinear); grad_shift: every layer's W_q is shifted while gradients are enabled."""
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]), torch.no_grad():  # the caller's global generator is left alone
         torch.manual_seed(seed)
-        model = ProbeLM(d_model, num_heads, num_layers, dropout, tie_weights)
+        model = TinyLM(d_model, num_heads, num_layers, dropout, tie_weights)
         for name, param in model.named_parameters():
             if "norm" in name:  # RMSNorm scales: ones hide mistakes
                 param.copy_(0.5 + torch.rand(param.shape, generator=g))
@@ -158,7 +163,7 @@ CASES = [  # (model stream, layers, d_model, heads, tie_weights, batch, prompt l
 ]
 
 
-def case_model(seed: int, case: tuple, drift: bool) -> ProbeLM:
+def case_model(seed: int, case: tuple, drift: bool) -> TinyLM:
     stream, layers, d_model, heads, tie, *_ = case
     return build_model(_mix(seed, stream + (100 if drift else 0)), layers, d_model, heads, tie_weights=tie,
                        drift=drift)

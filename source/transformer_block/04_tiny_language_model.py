@@ -588,10 +588,10 @@ else:
           f"{long:.1f}x as fast for {SPEED_LENGTHS[1]}: {trend}.")
 
 # %% [markdown]
-# When this notebook was written, in four runs of the cell above on its 2-core CPU (torch 2.13, one thread, a
-# machine shared with other jobs), the cache made generation **0.7x to 1.6x as fast for 16 new tokens and 2.8x to
-# 4.8x as fast for 256**. Timings this short are easily disturbed, and yours will differ: what holds in every run
-# is the trend.
+# When this notebook was written, in five runs of the cell above on its 2-core CPU (torch 2.13, one thread, a
+# machine busy with other jobs), the cache made generation **0.7x to 1.8x as fast for 16 new tokens and 2.7x to
+# 10.6x as fast for 256**. Timings this short, on a busy machine, are easily disturbed, and yours will differ: what
+# held in every run is the trend.
 # For 16 tokens the gain is small, or none: the prefixes are at most 24 positions long, a cached step does a few more
 # small operations than a full pass (joining the cache, building the mask), and skipping the recomputation of so
 # few positions in a layer this small saves little.
