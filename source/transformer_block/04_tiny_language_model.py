@@ -10,25 +10,31 @@
 # # Exercise 4: use the block. A tiny language model, trained and decoded on a CPU
 #
 # Exercises 1 to 3 built the parts of a Transformer one at a time and tested each alone. This notebook puts them
-# to work: a decoder-only language model made of those parts learns a small task in a few seconds, and you write
-# the loop that makes it generate text, the way every large language model does, with a **KV cache**.
+# to work: you assemble a decoder-only block from them, a language model made of your blocks learns a small task
+# in a few seconds, and you write the loop that makes it generate text, the way every large language model does,
+# with a **KV cache**.
 #
 # **Learning goals.** After this notebook you can
 # - say why attention needs position information, and show it with a permutation;
-# - stack causal self-attention and feed-forward blocks (pre-norm, RMSNorm) into a language model and train it with
-#   next-token prediction;
+# - assemble a causal, pre-norm decoder-only block from an attention module, RMSNorm and a feed-forward network,
+#   stack such blocks into a language model and train it with next-token prediction;
 # - write greedy autoregressive generation with a KV cache, and check it against the model's own forward pass;
 # - measure what the cache buys, and explain what the causal mask buys.
 #
-# **Estimated time:** 60 minutes. The solved notebook, training included, ran in 31 s to 39 s (three runs) on the
-# 2-core CPU it was written on, while other jobs loaded that machine.
+# **Estimated time:** 75 minutes. The solved notebook, training included, runs in well under a minute and a half
+# on a 2-core CPU.
 #
 # | part | what you do | graded |
 # | --- | --- | --- |
-# | 4a | `generate`: greedy generation with a KV cache | automatically (visible and hidden tests) |
-# | 4b | train once without the causal mask, and explain the two numbers you get | by your instructor |
+# | 4a | `DecoderOnlyBlock`: the block, from your work of exercises 1 and 3 | automatically (visible and hidden tests) |
+# | 4b | `generate`: greedy generation with a KV cache | automatically (visible and hidden tests) |
+# | 4c | train once without the causal mask, and explain the numbers of your run | by your instructor |
+#
+# Each part is graded on its own: the tests of 4b use test models of their own, not your block, so a mistake in
+# 4a costs nothing in 4b.
 
 # %% tags=["nbval-ignore-output"]
+import functools
 import math
 import os
 import time
@@ -38,7 +44,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils import benchmark
-from torch.utils.checkpoint import checkpoint
 
 # The tensors here are small: one thread is faster for them than several, and it makes every printed loss and
 # accuracy the same on every run of this notebook on the same machine.
@@ -48,50 +53,50 @@ GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))  # set by nbgrader's Valida
 print("torch", torch.__version__)
 
 # %% [markdown]
-# ## 1. The model, from the parts of exercises 1 to 3
+# ## 1. The parts
 #
 # The two read-only cells below are the code this notebook provides. The first is the `MultiHeadAttention` of the
-# attention lesson and of exercises 1 and 2. The second builds the model from the parts you wrote:
+# attention lesson and of exercises 1 and 2. The second holds:
 #
-# - `RMSNorm` is the reference answer of exercise 3a (your own would do; this notebook carries its own copy so
-#   that it works whatever happened in exercise 3).
-# - `SelfAttention` is `MultiHeadAttention` used as self-attention, cut in two steps:
+# - `SelfAttention`: `MultiHeadAttention` used as self-attention, cut in two steps:
 #   `q, k, v = attn.project(x)` computes the queries, keys and values, each `(batch, num_heads, t, d_k)`, and
 #   `attn.attend(q, k, v, mask)` computes the attention and the output projection, `(batch, t_q, d_model)`.
-#   `attn(x, mask)` does both. (Exercise 4a puts a cache between the two steps.)
-# - `DecoderOnlyBlock` is exercise 1b's pre-norm block without the cross-attention (a decoder-only model has no
-#   encoder) and with RMSNorm: `x = x + drop(attn(norm1(x), mask))`, then `x = x + drop(ffn(norm2(x)))`.
-# - `TinyLM` embeds the tokens, adds a learned **position embedding** (section 2 says why), runs the blocks,
-#   applies a final RMSNorm and a linear **head** that gives one score (logit) per vocabulary entry:
-#   `model(tokens)` maps `(batch, T)` token ids to `(batch, T, vocab_size)` logits, and position `i`'s logits
-#   predict token `i + 1`. `model.embed(tokens, start)` embeds tokens that sit at positions `start, start + 1,
-#   ...`; `model.logits(x)` is the final norm and the head. Two switches: `causal=False` drops the causal mask
-#   (exercise 4b), and `use_checkpointing=True` checkpoints each block in training, as in exercise 2a.
-#   `tie_weights=True` makes the head reuse the token embedding matrix (Press & Wolf, 2017), as GPT-2 does.
+#   `attn(x, mask)` does both, and is the same function as `MultiHeadAttention(x, x, x, mask)`. (Exercise 4b puts
+#   a cache between the two steps.)
+# - `TinyLM`, the language model. It embeds the tokens, adds a learned **position embedding** (section 2 says
+#   why), runs a stack of blocks, `layers`, applies a final norm, `final_norm`, and a linear **head** that gives one
+#   score (logit) per vocabulary entry: `model(tokens)` maps `(batch, T)` token ids to `(batch, T, vocab_size)`
+#   logits, and position `i`'s logits predict token `i + 1`. It is built from the classes you give it:
+#   `TinyLM(vocab_size, max_len, block=..., norm=...)` makes each block as `block(d_model, num_heads, d_ff,
+#   dropout)` and the final norm as `norm(d_model)`. `model.embed(tokens, start)` embeds tokens that sit at
+#   positions `start, start + 1, ...` (and applies the model's `dropout`); `model.logits(x)` is the final norm and
+#   the head. `causal=False` drops the causal mask (exercise 4c). `tie_weights=True` makes the head reuse the token
+#   embedding matrix (Press & Wolf, 2017), as GPT-2 does.
+# - `TorchBlock`: PyTorch's own `nn.TransformerEncoderLayer` (pre-norm, with LayerNorm), a stand-in that lets the
+#   model train before your block of exercise 4a is written. It has none of the parts `generate` uses.
 
 # %% include="autograder/provided/attention.py" nbgrader={"grade_id": "provided_mha", "locked": true}
 
 # %% include="autograder/provided/tiny_lm.py" nbgrader={"grade_id": "provided_tiny_lm", "locked": true}
 
 # %% [markdown]
-# Two quick checks of the switches. Checkpointing changes what is kept in memory during training, not the
-# function: one training step gives the same gradients with and without it. Tying the weights removes one
-# `vocab_size x d_model` matrix: little here (11 tokens), 38.6 million parameters in GPT-2 small (50257 tokens of
-# width 768).
+# **Your RMSNorm.** The blocks and the final norm of this notebook are RMSNorms. Paste your `RMSNorm` class of
+# exercise 3a into the cell below, in place of its last line. Until you do, PyTorch's `nn.RMSNorm` stands in for
+# it: the same function (its `eps` passed explicitly, as its default is another). This cell is not graded:
+# exercise 3 grades your RMSNorm, and 4a's tests only ask that your block's norms are this cell's RMSNorm (they
+# re-scale, they do not subtract the mean).
 
 # %%
-torch.manual_seed(0)
-lm_demo = TinyLM(vocab_size=11, max_len=13)
-tokens_demo = torch.randint(0, 11, (4, 13))
-gradients = {}
-for use_checkpointing in (False, True):
-    lm_demo.zero_grad(set_to_none=True)
-    lm_demo(tokens_demo, use_checkpointing=use_checkpointing).pow(2).mean().backward()
-    gradients[use_checkpointing] = [p.grad.clone() for p in lm_demo.parameters()]
-same = all(torch.allclose(a, b, atol=1e-6) for a, b in zip(gradients[False], gradients[True]))
-print("same gradients with and without checkpointing:", same)
+# Your RMSNorm of exercise 3a: paste the class here, in place of the line below.
+RMSNorm = functools.partial(nn.RMSNorm, eps=1e-6)
+
+# %% [markdown]
+# A quick check of the model, made of the stand-in blocks: tying the weights removes one `vocab_size x d_model`
+# matrix: little here (11 tokens), 38.6 million parameters in GPT-2 small (50257 tokens of width 768).
+
+# %%
 for tie_weights in (False, True):
-    count = sum(p.numel() for p in TinyLM(vocab_size=11, max_len=13, tie_weights=tie_weights).parameters())
+    count = sum(p.numel() for p in TinyLM(11, 13, block=TorchBlock, norm=RMSNorm, tie_weights=tie_weights).parameters())
     print(f"tie_weights={tie_weights}: {count} parameters")
 
 # %% [markdown]
@@ -121,7 +126,145 @@ print("with position embeddings added, it does not:",
       torch.allclose(with_pos_permuted, with_pos[:, permutation], atol=1e-6))
 
 # %% [markdown]
-# ## 3. A task that needs the past: running sums
+# ## 3. Exercise 4a: the decoder-only block
+#
+# A decoder-only model (GPT and its descendants) has no encoder, so its blocks have no cross-attention: each is
+# exercise 1b's block without its second sublayer, with your RMSNorm of exercise 3 in place of LayerNorm. What
+# keeps a position from reading the future is the causal mask the model passes to every block.
+#
+# **The API your class must meet** (the tests rely on exactly this, and on nothing else):
+#
+# - `DecoderOnlyBlock(d_model, num_heads, d_ff, dropout=0.0)` is an `nn.Module` with these attributes:
+#   - `norm1` and `norm2`: two separate `RMSNorm(d_model)` (the `RMSNorm` of the cell in section 1: yours, or
+#     the stand-in);
+#   - `self_attn`: a `SelfAttention(d_model, num_heads, dropout)` (the provided class; it applies dropout to its
+#     attention weights);
+#   - `ffn`: an `nn.Sequential` of `nn.Linear(d_model, d_ff)`, `nn.GELU()`, `nn.Dropout(dropout)`,
+#     `nn.Linear(d_ff, d_model)`, in this order;
+#   - `dropout`: an `nn.Dropout(dropout)`, applied to each sublayer's output before it is added to the residual.
+# - `forward(x, mask=None)`: `x` is `(batch, T, d_model)`. It computes, in this order,
+#   1. `x = x + dropout(self_attn(norm1(x), mask))`
+#   2. `x = x + dropout(ffn(norm2(x)))`
+#
+#   and returns a tensor of `x`'s shape. It uses **exactly the mask it is given** (True = may attend; `None` means
+#   no mask) and builds none itself, and it does not modify `x` (write `x = x + ...`, not `x += ...`).
+#
+# Nothing else: no dropout anywhere else, no norm after the second sum (the model's `final_norm` comes after the
+# last block).
+
+# %% nbgrader={"grade_id": "block_impl", "solution": true}
+class DecoderOnlyBlock(nn.Module):
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.0):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.norm1 = RMSNorm(d_model)
+        self.self_attn = SelfAttention(d_model, num_heads, dropout)
+        self.norm2 = RMSNorm(d_model)
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.dropout = nn.Dropout(dropout)
+        ### END SOLUTION
+
+    def forward(self, x, mask=None):
+        ### BEGIN SOLUTION
+        x = x + self.dropout(self.self_attn(self.norm1(x), mask))
+        return x + self.dropout(self.ffn(self.norm2(x)))
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ### Tests for 4a
+#
+# The visible tests check the attributes, causality, and your block against PyTorch's own pre-norm layer
+# (`nn.TransformerEncoderLayer(..., norm_first=True)`) given your block's weights and its two norms, then dropout
+# and gradients. The hidden tests give your block random weights (with PyTorch's `nn.RMSNorm` as its norms, so
+# that exercise 3 does not count twice) and check its outputs for two sizes, with a causal mask, with no mask and
+# with a per-sequence `(batch, 1, T, T)` mask; that `norm1` and `norm2` are RMSNorms; the gradients of the input
+# and of the parameters; and dropout: exactly where the API says in training mode, and nowhere in eval mode.
+
+# %% nbgrader={"grade_id": "block_fixtures", "locked": true}
+def same_function_in_pytorch(block, d_model, num_heads, d_ff):
+    """PyTorch's pre-norm layer with the block's weights and the block's own two norms (a self-check)."""
+    layer = nn.TransformerEncoderLayer(d_model, num_heads, d_ff, dropout=0.0, activation="gelu", batch_first=True,
+                                       norm_first=True)
+    attn, (lin1, lin2) = block.self_attn, [m for m in block.ffn if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        layer.self_attn.in_proj_weight.copy_(torch.cat([attn.W_q.weight, attn.W_k.weight, attn.W_v.weight]))
+        layer.self_attn.in_proj_bias.copy_(torch.cat([attn.W_q.bias, attn.W_k.bias, attn.W_v.bias]))
+        layer.self_attn.out_proj.load_state_dict(attn.W_o.state_dict())
+        layer.linear1.load_state_dict(lin1.state_dict())
+        layer.linear2.load_state_dict(lin2.state_dict())
+    layer.norm1, layer.norm2 = block.norm1, block.norm2
+    layer.train()  # dropout is 0: training mode only keeps PyTorch on its plain (not fused) path
+    return lambda x, mask: layer(x, src_mask=~mask)  # PyTorch's masks say True = blocked
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_block_values", "locked": true, "points": 3}
+### BEGIN HIDDEN TESTS
+from autograder.checks import lm_block as _checks; _checks.GROUPS.run("values", DecoderOnlyBlock)
+### END HIDDEN TESTS
+torch.manual_seed(0)
+block = DecoderOnlyBlock(16, 2, 32).eval()
+for name in ["norm1", "self_attn", "norm2", "ffn", "dropout"]:
+    assert hasattr(block, name), f"the block should have an attribute `{name}`"
+assert type(block.norm1) is type(RMSNorm(16)) and type(block.norm2) is type(RMSNorm(16)), (
+    f"norm1 and norm2 should be RMSNorm(d_model), the RMSNorm of section 1; found {type(block.norm1).__name__}")
+assert block.norm1 is not block.norm2, "norm1 and norm2 should be two separate norms"
+with torch.no_grad():  # random norm scales: scales of ones hide which norm is used where
+    for norm in (block.norm1, block.norm2):
+        for param in norm.parameters():
+            param.uniform_(0.5, 1.5)
+x_test = torch.randn(2, 6, 16)
+causal_test = torch.ones(6, 6, dtype=torch.bool).tril()
+with torch.no_grad():
+    y_test = block(x_test, causal_test)
+    x_changed = x_test.clone()
+    x_changed[:, 4:] = torch.randn(2, 2, 16)  # change the last two positions
+    y_changed = block(x_changed, causal_test)
+    y_pytorch = same_function_in_pytorch(block, 16, 2, 32)(x_test, causal_test)
+assert isinstance(y_test, torch.Tensor) and y_test.shape == (2, 6, 16), "forward should return a tensor of x's shape"
+assert torch.allclose(y_test[:, :4], y_changed[:, :4], atol=1e-5), (
+    "changing positions 4 and 5 changed the outputs at positions 0..3: is the mask passed to self_attn?")
+assert torch.allclose(y_test, y_pytorch, atol=1e-5), (
+    "your block's output differs from PyTorch's pre-norm layer given the same weights and norms: each sublayer is "
+    "x + dropout(sublayer(norm(x))), the norm BEFORE the sublayer (post-norm, norm(x + sublayer(x)), is the "
+    "original Transformer's order, not this one), and both sums keep x")
+print("visible tests passed")
+
+# %% nbgrader={"grade": true, "grade_id": "test_block_training", "locked": true, "points": 2}
+### BEGIN HIDDEN TESTS
+from autograder.checks import lm_block as _checks; _checks.GROUPS.run("training", DecoderOnlyBlock)
+### END HIDDEN TESTS
+torch.manual_seed(1)
+block = DecoderOnlyBlock(16, 2, 32, dropout=0.5)
+x_test = torch.randn(2, 5, 16, requires_grad=True)
+causal_test = torch.ones(5, 5, dtype=torch.bool).tril()
+block.train()
+assert not torch.equal(block(x_test, causal_test), block(x_test, causal_test)), (
+    "in training mode with dropout 0.5, two calls gave the same output: is dropout applied?")
+block.eval()
+with torch.no_grad():
+    assert torch.equal(block(x_test, causal_test), block(x_test, causal_test)), (
+        "in eval mode two calls should give the same output: use nn.Dropout modules (F.dropout(x, p) stays on)")
+(block(x_test, causal_test) * torch.randn(2, 5, 16)).sum().backward()
+no_grad = [name for name, p in block.named_parameters() if p.grad is None]
+assert x_test.grad is not None and not no_grad, f"no gradient reached x or the parameters {no_grad}"
+print("visible tests passed")
+
+# %% [markdown]
+# The rest of the notebook builds its models from your block once it runs, and from the stand-in until then:
+
+# %%
+try:
+    DecoderOnlyBlock(8, 2, 16)(torch.randn(1, 3, 8), torch.ones(3, 3, dtype=torch.bool).tril())
+    Block = DecoderOnlyBlock
+    print("The models below are made of your DecoderOnlyBlock.")
+except Exception as error:  # not written yet (NotImplementedError), or not working
+    Block = TorchBlock
+    print(f"Your DecoderOnlyBlock does not run yet ({type(error).__name__}): the models below are made of "
+          "TorchBlock, PyTorch's stand-in, and your generate (4b) runs on the test model of section 5 only.")
+
+# %% [markdown]
+# ## 4. A task that needs the past: running sums
 #
 # Each sequence is six random digits, a separator token `S` (id 10), then the **running sums modulo 10** of the
 # digits: for digits `3 5 9 ...` the answer starts `3 8 7 ...` (3, 3+5 = 8, 8+9 = 17). Every answer digit depends
@@ -161,7 +304,8 @@ TRAIN_STEPS = 20 if GRADING else 250
 
 def new_model():
     torch.manual_seed(0)
-    return TinyLM(VOCAB, SEQ_LEN, d_model=64, num_heads=4, num_layers=2, d_ff=128)
+    return TinyLM(VOCAB, SEQ_LEN, block=Block, norm=RMSNorm, d_model=64, num_heads=4, num_layers=2,
+                  d_ff=128)
 
 
 def train(model, steps=TRAIN_STEPS, causal=True, batch_size=64, lr=3e-3, seed=0):
@@ -193,7 +337,7 @@ print(f"training took {train_seconds:.1f} s on this machine")
 # %% [markdown]
 # To measure what the model learned, it **generates**: given the six digits and the separator, it picks the most
 # likely next token (greedy decoding), appends it, and repeats six times. The function below does it the simple
-# way, running the whole sequence through the model again for every new token; exercise 4a does it better. The
+# way, running the whole sequence through the model again for every new token; exercise 4b does it better. The
 # accuracy is the fraction of answer digits right, on 1000 random sequences drawn apart from the training batches.
 
 # %% nbgrader={"grade_id": "provided_greedy", "locked": true}
@@ -231,9 +375,9 @@ ax.set_title("Training the tiny language model on running sums")
 plt.show()
 
 # %% [markdown]
-# The loss stops falling long before zero, yet the answers are right. Exercise 4b comes back to this.
+# Exercise 4c comes back to these numbers.
 #
-# ## 4. Exercise 4a: greedy generation with a KV cache
+# ## 5. Exercise 4b: greedy generation with a KV cache
 #
 # `greedy_no_cache` runs the whole prefix through every layer for every new token: step `t` processes `t`
 # positions, so `n` new tokens cost about `n**2 / 2` position-passes, almost all of them repeated work. With a
@@ -246,29 +390,35 @@ plt.show()
 #
 # **The API your function must meet** (the tests rely on exactly this, and on nothing else):
 #
-# - `generate(model, prompt, num_new_tokens)`: `model` is a `TinyLM`, `prompt` a `(batch, P)` tensor of token ids
-#   with `P >= 1`, `num_new_tokens >= 1`, and `P + num_new_tokens <= model.max_len`.
+# - `generate(model, prompt, num_new_tokens)`: `model` is a `TinyLM` (or a model with the same parts, see below),
+#   `prompt` a `(batch, P)` tensor of token ids with `P >= 1`, `num_new_tokens >= 1`, and
+#   `P + num_new_tokens <= model.max_len`.
 # - It returns `(tokens, step_logits)`: `tokens` is `(batch, P + num_new_tokens)`, the prompt followed by the new
 #   tokens; `step_logits` is `(batch, num_new_tokens, vocab_size)`, where `step_logits[:, i]` are the logits the
 #   `i`-th new token was chosen from. Greedy: each new token is the `argmax` of its logits.
-# - It runs the model in **eval mode** (`model.eval()`: no dropout) with **gradients off** (`torch.no_grad()`),
-#   and does not modify `prompt`.
-# - It uses a KV cache: one pass for the whole prompt (all `P` positions at once, with a causal mask), then one
-#   position per step. Compute every attention with the block's own two steps, `block.attn.project(...)` and
-#   `block.attn.attend(q, k, v, mask)` (the tests count how many queries and keys each call gets).
+# - It runs the model in **eval mode** (`model.eval()`: no dropout) with **gradients off while it runs and on again
+#   when it returns**: put the work under `with torch.no_grad():` (not `torch.set_grad_enabled(False)`, which
+#   stays off), because the notebook trains again after generating. It does not modify `prompt`.
+# - It runs the blocks' **parts** itself, never `model(...)` or a block's `forward`: `model.embed`, and for each
+#   block of `model.layers` its `norm1`, `self_attn.project`, `self_attn.attend`, `norm2` and `ffn`, then
+#   `model.logits`. (The tests give it models that have exactly these parts, and no forward.)
+# - It uses a KV cache: **every position goes through each layer's projections (`self_attn.project`) once**. The
+#   prompt's positions go through for the **whole batch at once**: in one call with a causal mask (or one position
+#   at a time, in order); never one sequence of the batch after another. Then each new token goes through once,
+#   its key and value appended to that layer's cache.
 # - The cache's format is yours to choose (a list, a dict, a preallocated tensor, ...), and it belongs to one call
 #   of `generate`.
 #
-# What the model does to new tokens that sit at positions `start, start + 1, ...`, written out (in eval mode the
-# blocks' `drop` does nothing, so it is left out):
+# The steps of one pass over new tokens that sit at positions `start, start + 1, ...` (in eval mode the blocks'
+# `dropout` does nothing, so it is left out):
 #
 # ```python
 # x = model.embed(tokens, start)
-# for block in model.blocks:
-#     q, k, v = block.attn.project(block.norm1(x))
-#     ...  # here: the keys and values of this layer's earlier positions, and the mask
-#     x = x + block.attn.attend(q, keys, values, mask)
-#     x = x + block.ffn(block.norm2(x))
+# for block in model.layers:
+#     q, k, v = block.self_attn.project(block.norm1(x))
+#     ...  # the keys and values of this layer's earlier positions, and the mask
+#     ...  # then the rest of your block's forward (4a), with block.self_attn.attend(q, keys, values, mask)
+#     ...  # as its attention
 # logits = model.logits(x)
 # ```
 #
@@ -281,7 +431,7 @@ plt.show()
 def generate(model, prompt, num_new_tokens):
     ### BEGIN SOLUTION
     model.eval()
-    cache = [None] * len(model.blocks)  # per layer: (keys, values), each (batch, heads, length, d_k)
+    cache = [None] * len(model.layers)  # per layer: (keys, values), each (batch, heads, length, d_k)
 
     def run(tokens, start):
         """Positions start .. start + t - 1 through the model, using and extending the cache; last logits."""
@@ -289,13 +439,13 @@ def generate(model, prompt, num_new_tokens):
         t = tokens.shape[1]
         # the query at position start + i may attend to the keys at positions 0 .. start + i
         mask = torch.ones(t, start + t, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
-        for layer, block in enumerate(model.blocks):
-            q, k, v = block.attn.project(block.norm1(x))
+        for layer, block in enumerate(model.layers):
+            q, k, v = block.self_attn.project(block.norm1(x))
             if cache[layer] is not None:
                 k = torch.cat([cache[layer][0], k], dim=2)
                 v = torch.cat([cache[layer][1], v], dim=2)
             cache[layer] = (k, v)
-            x = x + block.attn.attend(q, k, v, mask)
+            x = x + block.self_attn.attend(q, k, v, mask)
             x = x + block.ffn(block.norm2(x))
         return model.logits(x[:, -1])
 
@@ -312,35 +462,56 @@ def generate(model, prompt, num_new_tokens):
 
 
 # %% [markdown]
-# ### Tests for 4a
+# ### Tests for 4b
 #
-# The visible tests use a small model with random weights: your tokens must equal those of `greedy_no_cache`,
-# your step logits the model's own (teacher-forced) logits of the same tokens, and the first layer's attention
-# must see the prompt once and then one new query per step. The hidden tests check the same on other models
-# (one to three layers, tied weights, a prompt of one token, the whole context), within a stated tolerance
-# (`rtol=1e-4, atol=1e-5`: the cached and the full computations add up the same numbers in different orders), and
-# also: every layer, the number of cached keys at each step, exactly `num_new_tokens` new tokens, two calls in a
-# row, and eval mode without gradients when given a model in training mode with dropout.
+# The visible tests use a small test model with random weights, made of the parts `generate` uses (and nothing
+# else: it works whether or not your block of 4a is written). Your tokens must be the greedy choices, the logits
+# of every step must equal those of a fresh call on the same prefix (which reads no cache), the first layer's
+# attention must see the prompt once and then one new query per step, and gradients must be off inside and on
+# after. The hidden tests check the same on other models (one to three layers, tied weights, a prompt of one
+# token, the whole context) against the model's own forward pass, within a stated tolerance (`rtol=1e-4,
+# atol=1e-5`: the cached and the full computations add up the same numbers in different orders), and also:
+# exactly `num_new_tokens` new tokens, two calls in a row, eval mode when given a model in training mode with
+# dropout, gradients off inside and on after, and a cache that is used: their models' projections change a little
+# with every position they process, so only logits computed with each position projected once, in order, with the
+# whole batch at once, are the expected ones.
 
 # %% nbgrader={"grade_id": "test_fixtures", "locked": true}
-# A small model with random weights and a prompt that the visible tests below share (a read-only cell).
+class BlockParts(nn.Module):
+    """Only the parts of a block that generate uses (no dropout, no forward): the test model's blocks."""
+
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.0):
+        super().__init__()
+        self.norm1, self.norm2 = nn.RMSNorm(d_model, eps=1e-6), nn.RMSNorm(d_model, eps=1e-6)
+        self.self_attn = SelfAttention(d_model, num_heads, dropout=0.0)
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+
+
 torch.manual_seed(0)
-small_lm = TinyLM(vocab_size=7, max_len=12, d_model=16, num_heads=2, num_layers=2).eval()
+small_lm = TinyLM(7, 12, block=BlockParts, norm=RMSNorm, d_model=16, num_heads=2, num_layers=2).eval()
+with torch.no_grad():  # random norm scales: ones hide mistakes
+    for name, param in small_lm.named_parameters():
+        if "norm" in name:
+            param.uniform_(0.5, 1.5)
 small_prompt = torch.tensor([[1, 2, 3], [4, 5, 6]])
 
 # %% nbgrader={"grade": true, "grade_id": "test_generate_values", "locked": true, "points": 3}
 ### BEGIN HIDDEN TESTS
 from autograder.checks import kv_cache as _checks; _checks.GROUPS.run("values", generate)
 ### END HIDDEN TESTS
+prompt_before = small_prompt.clone()
 tokens_small, logits_small = generate(small_lm, small_prompt, 5)
+assert torch.equal(small_prompt, prompt_before), "generate changed the prompt it was given"
 assert tokens_small.shape == (2, 8), f"tokens should have shape (2, 3 + 5) = (2, 8), got {tuple(tokens_small.shape)}"
 assert logits_small.shape == (2, 5, 7), f"step_logits should have shape (2, 5, 7), got {tuple(logits_small.shape)}"
-assert torch.equal(tokens_small, greedy_no_cache(small_lm, small_prompt, 5)), (
-    "your tokens differ from greedy decoding without a cache (greedy_no_cache)")
-with torch.no_grad():
-    forced_small = small_lm(tokens_small[:, :-1])[:, 2:]  # the logits at the positions that chose new tokens
-assert torch.allclose(logits_small, forced_small, rtol=1e-4, atol=1e-5), (
-    "your step logits differ from the model's own forward pass on the same tokens")
+assert torch.equal(tokens_small[:, :3], small_prompt), "tokens should begin with the prompt"
+assert torch.equal(tokens_small[:, 3:], logits_small.argmax(-1)), (
+    "each new token should be the argmax of its step's logits (greedy decoding)")
+for i in range(5):  # a call on the prefix alone runs the prompt pass only: no cache is read
+    _, fresh = generate(small_lm, tokens_small[:, :3 + i], 1)
+    assert torch.allclose(logits_small[:, i], fresh[:, 0], rtol=1e-4, atol=1e-5), (
+        f"the logits of new token {i} differ from those of a fresh call on the same {3 + i} tokens: what the "
+        "cached steps compute is wrong (the cache, the new token's position, or its mask)")
 print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_generate_cache", "locked": true, "points": 3}
@@ -350,32 +521,38 @@ from autograder.checks import kv_cache as _checks; _checks.GROUPS.run("cache", g
 seen = []  # (queries, keys) of every call of the first layer's attention
 
 
-def counting_attend(q, k, v, mask=None, _attend=small_lm.blocks[0].attn.attend):
+def counting_attend(q, k, v, mask=None, _attend=small_lm.layers[0].self_attn.attend):
     seen.append((q.shape[-2], k.shape[-2]))
     return _attend(q, k, v, mask)
 
 
-small_lm.blocks[0].attn.attend = counting_attend
+small_lm.layers[0].self_attn.attend = counting_attend
 try:
-    generate(small_lm, small_prompt, 4)
+    _, logits_small = generate(small_lm, small_prompt, 4)
 finally:
-    del small_lm.blocks[0].attn.attend  # back to the class's own method
+    del small_lm.layers[0].self_attn.attend  # back to the class's own method
 assert seen[:4] == [(3, 3), (1, 4), (1, 5), (1, 6)], (
     f"the first layer's attention got (queries, keys) = {seen}: expected the 3 prompt positions at once, then one "
     "query per step over one more cached key each time, [(3, 3), (1, 4), (1, 5), (1, 6)]")
-print("visible test passed")
+assert not logits_small.requires_grad, "step_logits require grad: run the work under torch.no_grad()"
+assert torch.is_grad_enabled(), (
+    "gradients are still off after generate returned: use `with torch.no_grad():`, which switches them back on")
+print("visible tests passed")
 
 # %% [markdown]
 # Your `generate` on the trained model: it should choose the same tokens as `greedy_no_cache`.
 
 # %%
-generated_cached, _ = generate(model, TEST_SEQUENCES[:, :PROMPT_LEN], NUM_DIGITS)
-agree = (generated_cached == generated).all(dim=1).float().mean().item()
-print(f"same tokens as greedy_no_cache on {agree:.1%} of the {len(TEST_SEQUENCES)} test sequences; "
-      f"answer accuracy {answer_accuracy(generated_cached):.1%}")
+if Block is DecoderOnlyBlock:
+    generated_cached, _ = generate(model, TEST_SEQUENCES[:, :PROMPT_LEN], NUM_DIGITS)
+    agree = (generated_cached == generated).all(dim=1).float().mean().item()
+    print(f"same tokens as greedy_no_cache on {agree:.1%} of the {len(TEST_SEQUENCES)} test sequences; "
+          f"answer accuracy {answer_accuracy(generated_cached):.1%}")
+else:
+    print("The trained model is made of TorchBlock, which has no parts for generate: write DecoderOnlyBlock (4a).")
 
 # %% [markdown]
-# ## 5. What the cache buys, measured
+# ## 6. What the cache buys, measured
 #
 # Tokens generated per second, with your `generate` and with `greedy_no_cache`, for 16 and 256 new tokens after a
 # prompt of 8, by a model of the same size with room for 512 positions (untrained: the speed does not depend on
@@ -392,12 +569,13 @@ def tokens_per_second(decode, model, prompt, num_new_tokens):
 
 
 SPEED_LENGTHS = (16, 256)
-if GRADING:
+if GRADING or Block is not DecoderOnlyBlock:
     speeds = None
-    print("Skipped while validating or grading: timings are not graded.")
+    print("Skipped while validating or grading (timings are not graded), or until your DecoderOnlyBlock runs.")
 else:
     torch.manual_seed(0)
-    speed_model = TinyLM(VOCAB, 512, d_model=64, num_heads=4, num_layers=2, d_ff=128).eval()
+    speed_model = TinyLM(VOCAB, 512, block=Block, norm=RMSNorm, d_model=64, num_heads=4, num_layers=2,
+                         d_ff=128).eval()
     speed_prompt = torch.randint(0, VOCAB, (1, 8))
     speeds = {n: (tokens_per_second(generate, speed_model, speed_prompt, n),
                   tokens_per_second(greedy_no_cache, speed_model, speed_prompt, n)) for n in SPEED_LENGTHS}
@@ -410,25 +588,26 @@ else:
           f"{long:.1f}x as fast for {SPEED_LENGTHS[1]}: {trend}.")
 
 # %% [markdown]
-# When this notebook was written, in three runs of the cell above on its 2-core CPU (torch 2.13, one thread, a
-# machine shared with other jobs), the cache made generation **1.1x to 1.4x as fast for 16 new tokens and 2.8x to
-# 4.3x as fast for 256**. Earlier versions of the cell, with fewer repeats, measured anything from 0.5x to 2.7x
-# for 16 tokens and from 1.8x to 6.8x for 256 on that busy machine: timings this short are easily disturbed.
-# For 16 tokens the gain is small: the prefixes are at most 24 positions long, a cached step does a few more
+# When this notebook was written, in five runs of the cell above on its 2-core CPU (torch 2.13, one thread, a
+# machine busy with other jobs), the cache made generation **0.7x to 1.8x as fast for 16 new tokens and 2.7x to
+# 10.6x as fast for 256**. Timings this short, on a busy machine, are easily disturbed, and yours will differ: what
+# held in every run is the trend.
+# For 16 tokens the gain is small, or none: the prefixes are at most 24 positions long, a cached step does a few more
 # small operations than a full pass (joining the cache, building the mask), and skipping the recomputation of so
-# few positions in a layer this small saves little (we did not profile where the time goes at this size).
+# few positions in a layer this small saves little.
 # Without the cache, step `t` runs all `t` positions through every layer, so the time per token grows with the
 # length (and the total with its square); with it, a step runs one position through every layer and only its
 # attention reads the `t` cached keys, a small part of the work at this size. The price is memory: two
 # `(batch, heads, length, d_k)` tensors per layer, which for large models and long texts is what limits how many
 # sequences a GPU can serve at once.
 #
-# ## 6. Exercise 4b: what the causal mask buys
+# ## 7. Exercise 4c: what the causal mask buys
 #
 # Train the same model, on the same sequences from the same seed, once more, but **without the causal mask**
 # (`causal=False`): in training every position may attend to every other, later ones included. It generates the
 # same way, without the mask (as it was trained). The cell prints, for both models, the final training loss and
-# the generation accuracy, and plots both loss curves.
+# the generation accuracy, and plots both loss curves. Run it yourself (not under Validate, which cuts the
+# training short): your answer below uses the numbers it prints.
 
 # %%
 unmasked = new_model()
@@ -451,9 +630,11 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# ### Exercise 4b: explain the two numbers (graded by your instructor)
+# ### Exercise 4c: explain the numbers (graded by your instructor)
 #
-# In four to six sentences, using the numbers of your run: which model reached the lower training loss, and which
+# **Paste the table the cell above printed in your run** (the four numbers) at the top of your answer: your
+# instructor grades from them, and the grading run of your notebook trains too briefly to show them. Then, in four
+# to six sentences: which model reached the lower training loss, and which
 # one generates the right answers? Explain both: what can a position see when it predicts the next token in
 # training, and what can it see when the model generates? And why does the loss of the model *with* the mask stop
 # near the value it stops at?
@@ -473,7 +654,7 @@ plt.show()
 #
 # Mark scheme (3 points):
 # - 1 point: the unmasked model's low loss comes from reading (copying) the next token, which the input contains
-#   in training (teacher forcing); numbers from their own run.
+#   in training (teacher forcing); the numbers of their own run pasted and used.
 # - 1 point: generation collapses because the next token does not exist at generation time: what the model learned
 #   (copying) cannot work there; training and generation conditions differ.
 # - 1 point: the masked loss floor: the first digits are random and cannot be predicted from the past (about
@@ -484,12 +665,13 @@ plt.show()
 # ## Summary
 #
 # - Attention is blind to order; position embeddings (learned here) tell the model where each token is.
-# - A decoder-only language model is embeddings, a stack of causal pre-norm blocks, a final norm and a head,
-#   trained to predict every next token at once (teacher forcing).
+# - A decoder-only block is exercise 1's decoder block without cross-attention: causal self-attention and a
+#   feed-forward network, each a pre-norm residual sublayer (here with RMSNorm). A decoder-only language model is
+#   embeddings, a stack of such blocks, a final norm and a head, trained to predict every next token at once
+#   (teacher forcing).
 # - Generation runs the model one token at a time. A KV cache keeps every layer's keys and values, so each step
 #   runs only the newest token; the logits are those of the full forward pass, and the gain grows with the length.
-# - The causal mask makes training match generation: a position learns from the past only, because at generation
-#   time the past is all there is.
+#   Its price is memory: two tensors per layer that grow with the text.
 #
 # ## References
 #

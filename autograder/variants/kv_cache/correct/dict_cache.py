@@ -13,13 +13,13 @@ def generate(model, prompt, num_new_tokens):
         query_pos = torch.arange(start, start + t)[:, None]
         key_pos = torch.arange(start + t)[None, :]
         mask = key_pos <= query_pos
-        for i, block in enumerate(model.blocks):
-            q, k, v = block.attn.project(block.norm1(x))
+        for i, block in enumerate(model.layers):
+            q, k, v = block.self_attn.project(block.norm1(x))
             if i in cache:
                 k = torch.cat([cache[i]["k"], k], dim=-2)
                 v = torch.cat([cache[i]["v"], v], dim=-2)
             cache[i] = {"k": k, "v": v}
-            x = x + block.attn.attend(q, k, v, mask=mask)
+            x = x + block.self_attn.attend(q, k, v, mask=mask)
             x = x + block.ffn(block.norm2(x))
         cache["length"] = start + t
         return model.logits(x)[:, -1, :]

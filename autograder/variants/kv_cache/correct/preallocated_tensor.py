@@ -8,9 +8,9 @@ def generate(model, prompt, num_new_tokens):
     model.eval()
     batch, P = prompt.shape
     total = P + num_new_tokens
-    first = model.blocks[0].attn
+    first = model.layers[0].self_attn
     # (layer, keys/values, batch, heads, position, d_k)
-    cache = torch.zeros(len(model.blocks), 2, batch, first.num_heads, total, first.d_k,
+    cache = torch.zeros(len(model.layers), 2, batch, first.num_heads, total, first.d_k,
                         dtype=model.tok_emb.weight.dtype)
     tokens = torch.empty(batch, total, dtype=prompt.dtype)
     tokens[:, :P] = prompt
@@ -21,13 +21,13 @@ def generate(model, prompt, num_new_tokens):
         t = new.shape[1]
         x = model.embed(new, length)
         mask = torch.tril(torch.ones(t, t, dtype=torch.bool)) if t > 1 else None
-        for layer, block in enumerate(model.blocks):
-            q, k, v = block.attn.project(block.norm1(x))
+        for layer, block in enumerate(model.layers):
+            q, k, v = block.self_attn.project(block.norm1(x))
             cache[layer, 0, :, :, length:length + t] = k
             cache[layer, 1, :, :, length:length + t] = v
             keys = cache[layer, 0, :, :, :length + t]
             values = cache[layer, 1, :, :, :length + t]
-            x = x + block.attn.attend(q, keys, values, mask)
+            x = x + block.self_attn.attend(q, keys, values, mask)
             x = x + block.ffn(block.norm2(x))
         length += t
         logits = model.logits(x[:, -1:])[:, 0]

@@ -8,13 +8,13 @@ def forward_step(model, tokens, cache, start):
     t = tokens.shape[1]
     mask = torch.ones(start + t, start + t, dtype=torch.bool).tril()[start:]
     new_cache = []
-    for block, layer_cache in zip(model.blocks, cache):
-        q, k, v = block.attn.project(block.norm1(x))
+    for block, layer_cache in zip(model.layers, cache):
+        q, k, v = block.self_attn.project(block.norm1(x))
         if layer_cache:
             k = torch.cat((layer_cache[0], k), 2)
             v = torch.cat((layer_cache[1], v), 2)
         new_cache.append((k, v))
-        x = x + block.attn.attend(q, k, v, mask)
+        x = x + block.self_attn.attend(q, k, v, mask)
         x = x + block.ffn(block.norm2(x))
     return model.logits(x), new_cache
 
@@ -23,7 +23,7 @@ def generate(model, prompt, num_new_tokens):
     was_training = model.training
     model.eval()
     with torch.inference_mode():
-        cache = [()] * len(model.blocks)
+        cache = [()] * len(model.layers)
         logits, cache = forward_step(model, prompt, cache, 0)
         tokens, chosen_from = prompt, []
         for _ in range(num_new_tokens):

@@ -1,0 +1,33 @@
+# each new token is embedded one position too far (its position taken as the sequence's length after it was
+# appended, not before)
+import torch
+
+
+def generate(model, prompt, num_new_tokens):
+    model.eval()
+    cache = [None] * len(model.layers)
+
+    def run(tokens, position):
+        x = model.embed(tokens, min(position, model.max_len - tokens.shape[1]))
+        t = tokens.shape[1]
+        for layer, block in enumerate(model.layers):
+            q, k, v = block.self_attn.project(block.norm1(x))
+            if cache[layer] is not None:
+                k = torch.cat([cache[layer][0], k], dim=2)
+                v = torch.cat([cache[layer][1], v], dim=2)
+            cache[layer] = (k, v)
+            past = k.shape[2] - t  # the mask from the cache's length: right whatever the position says
+            mask = torch.ones(t, past + t, dtype=torch.bool).tril(diagonal=past)
+            x = x + block.self_attn.attend(q, k, v, mask)
+            x = x + block.ffn(block.norm2(x))
+        return model.logits(x[:, -1])
+
+    with torch.no_grad():
+        tokens, step_logits = prompt, []
+        logits = run(prompt, 0)
+        for step in range(num_new_tokens):
+            step_logits.append(logits)
+            tokens = torch.cat([tokens, logits.argmax(dim=-1, keepdim=True)], dim=1)
+            if step + 1 < num_new_tokens:
+                logits = run(tokens[:, -1:], tokens.shape[1])
+        return tokens, torch.stack(step_logits, dim=1)
