@@ -1,0 +1,25 @@
+# Class 2 (issue 20), the wire: where the probe line travels. The student's code intercepts its kernel's stdout:
+# the values cell's probe line goes to stderr instead (the judge reads both streams of a graded cell: the same
+# wrong data, the same points), the parameters cell's is published as display data (not a stream: the judge gets no
+# data, 0), the other cells' lines pass. Moving the line never adds a point.
+# base: wrong
+# expect: score <= baseline
+# reason: sent back no data
+import sys
+
+from IPython.display import publish_display_data
+
+_ip = get_ipython()  # noqa: F821
+_write = sys.stdout.write
+
+
+def _diverting_write(text):
+    if isinstance(text, str) and text.startswith("[probe rmsnorm values "):
+        return sys.stderr.write(text)
+    if isinstance(text, str) and text.startswith("[probe rmsnorm parameters "):
+        publish_display_data({"text/plain": text})
+        return len(text)
+    return _write(text)
+
+
+sys.stdout.write = _diverting_write
