@@ -235,6 +235,17 @@ def test_expanded_tensors_are_refused_before_any_judge_sees_them():
     assert score(graded_cell(stdout(lines))) == 0
 
 
+def test_a_probe_line_after_output_without_a_line_break_is_read():
+    """A right answer whose forward prints without a newline (progress dots, print(..., end="")) or a stderr "\\r"
+    before the probe line: the line is still read, and still removed from the notebook (issue 20's adversarial
+    run: such a correct RMSNorm scored 0)."""
+    cell = graded_cell(stdout("...." + probe_output("judged", lambda x: 2 * x) + "visible tests passed\n"))
+    assert score(cell) == 2
+    assert "[probe " not in text_of(cell) and "...." in text_of(cell)
+    err = nbformat.v4.new_output("stream", name="stderr", text="progress 100%\r")
+    assert score(graded_cell(err, stdout(probe_output("judged", lambda x: 2 * x)))) == 2
+
+
 def test_probe_lines_are_removed_from_the_graded_notebook():
     cell = graded_cell(stdout(probe_output("judged", lambda x: 2 * x) + "visible tests passed\n"))
     score(cell)

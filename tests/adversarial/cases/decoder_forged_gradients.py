@@ -3,7 +3,8 @@
 # (so the reported weights are the ones the seed prescribes) and then claims requires_grad and a gradient of ones for
 # every parameter, x and encoder_output. The judge compared gradients with the reference only when the output was
 # the reference's; for a wrong output it checked only that the gradients were non-zero, which made-up ones are: the
-# check passed (+0.67). Fixed: the check now requires the output to be the reference's (autograder/judges/decoder.py).
+# check passed (1.6 -> 2.27). Fixed: the check now requires the output to be the reference's
+# (autograder/judges/decoder.py).
 # notebook: 01_decoder_block decoder_block_impl
 # base: decoder/wrong/block_post_norm
 # baseline: decoder_no_grad_baseline

@@ -2,7 +2,7 @@
 # reaches anything), as an honest student would submit it. Graded in the same run as the attack.
 # notebook: 01_decoder_block decoder_block_impl
 # base: decoder/wrong/block_post_norm
-# expect: score <= 2.27
+# expect: score == 0.8
 import torch
 
 _Honest = TransformerDecoderBlock  # noqa: F821

@@ -1,9 +1,9 @@
 # Forged probe data for exercise 1: the hidden-test cells of the block are rewritten to probe a class that has the
 # wrong block's modules (so the probes report the weights they gave it) but returns what nn.TransformerDecoderLayer
 # computes for the same inputs with weights of its own. The judge computes with the reported weights: no output
-# matches (values, masking, dropout, eval mode, the parameter step: 0), no registered parameter gets a gradient;
-# only what the wrong block's own submodules compute (attributes, d_ff) and the form checks pass: at most the honest
-# block's 2.27 (api 4 of 5 is 1.6). (Before the masking checks were judged on values: at most 5 of the honest 5.67.)
+# matches (values, masking, dropout, eval mode, the parameter step, shapes, unchanged inputs: 0), no registered
+# parameter gets a gradient; only what the wrong block's own submodules compute (attributes, d_ff) passes: the
+# honest block's 0.8. (Before the masking checks were judged on values: at most 5 of the honest 5.67.)
 # notebook: 01_decoder_block decoder_block_impl
 # base: decoder/wrong/block_post_norm
 # baseline: decoder_wrong_baseline

@@ -6,6 +6,7 @@
 # base: correct
 # expect: score == 8
 # expect: notebook_kb < 400
+# known: the output cap is the kernel's (boot.cap_output): writes starting with "[probe " and the stream class's own write pass it uncounted, so a cell's output reaching nbgrader is unbounded (50 MB graded notebook here; GBs of the grader's memory in a 120 s cell). Needs a cap on the grader's side, in SandboxedExecute as messages arrive
 import sys
 
 _chunk = "x" * (1 << 20)

@@ -9,14 +9,14 @@ import sys
 
 from IPython.display import display
 
-_checks = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_rms_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS
 _protocol = sys.modules["autograder.protocol"]
 _Wrong = RMSNorm  # noqa: F821
 
 
 class RMSNorm(_Wrong):
     def forward(self, x):
-        for name, check in _checks.checks.items():
+        for name, check in _rms_groups.checks.items():
             print(_protocol.check_line(name, True, check.description))
         print("hidden checks: 5 of 5 passed, 2 of 2 points")
         sys.displayhook(2)

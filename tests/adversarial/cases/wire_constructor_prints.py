@@ -13,7 +13,7 @@ from torch import nn
 _core = sys.modules["autograder.checks._core"]
 _wire = sys.modules["autograder.checks._wire"]
 _protocol = sys.modules["autograder.protocol"]
-_checks = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_rms_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS
 _ip = get_ipython()  # noqa: F821
 _printed = set()
 
@@ -34,9 +34,9 @@ class RMSNorm(_Wrong):
     def __init__(self, d_model, eps=1e-6):
         super().__init__(d_model, eps)
         cell = _ip.history_manager.input_hist_raw[-1] if _ip.history_manager.input_hist_raw else ""
-        for group in _checks.groups:
+        for group in _rms_groups.groups:
             if f'GROUPS.run("{group}"' in cell and (len(_ip.history_manager.input_hist_raw), group) not in _printed:
                 _printed.add((len(_ip.history_manager.input_hist_raw), group))
                 seed = _core._CHANNEL.get("seed", 0)
-                data = {n: _checks.checks[n].run_probe((_Correct,), seed) for n in _checks.groups[group]}
+                data = {n: _rms_groups.checks[n].run_probe((_Correct,), seed) for n in _rms_groups.groups[group]}
                 print(_protocol.probe_line("rmsnorm", group, _wire.encode(data)))

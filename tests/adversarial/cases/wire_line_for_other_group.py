@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 _core = sys.modules["autograder.checks._core"]
-_checks = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_rms_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS
 _run = _core.CheckGroups.run
 
 

@@ -13,7 +13,7 @@ from torch import nn
 
 _wire = sys.modules["autograder.checks._wire"]
 _protocol = sys.modules["autograder.protocol"]
-_checks = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_rms_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS
 
 
 class _Correct(nn.Module):
@@ -26,7 +26,7 @@ class _Correct(nn.Module):
 
 
 def _seed_zero(group):
-    print(_protocol.probe_line("rmsnorm", group, _wire.encode(_checks.probe_group(group, _Correct, seed=0))))
+    print(_protocol.probe_line("rmsnorm", group, _wire.encode(_rms_groups.probe_group(group, _Correct, seed=0))))
 
 
 def _rewrite(lines):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_checks = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_rms_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS
 
 
 class _Correct(nn.Module):
@@ -26,7 +26,7 @@ class _Correct(nn.Module):
 
 def _second_line(lines):
     found = re.search(r"GROUPS\.run\(\"(\w+)\"", "".join(lines))
-    return lines + ["\n", f"_checks.run({found[1]!r}, _Correct)\n"] if found else lines
+    return lines + ["\n", f"_rms_groups.run({found[1]!r}, _Correct)\n"] if found else lines
 
 
 get_ipython().input_transformers_cleanup.append(_second_line)  # noqa: F821
