@@ -1,5 +1,5 @@
 # The boundary of the rule: a wrong RMSNorm whose solution cell rewrites the hidden-test cells to run the probes
-# (GROUPS.run, channel open) on a correct RMSNorm (F.rms_norm) instead. The judge only sees numbers; these are the
+# (the group runner, channel open) on a correct RMSNorm (F.rms_norm) instead. The judge only sees numbers; these are the
 # right ones, so the checks pass: forging them takes a correct implementation, which is the exercise.
 # base: wrong
 # expect: score == 8

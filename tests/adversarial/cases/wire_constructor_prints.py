@@ -35,7 +35,7 @@ class RMSNorm(_Wrong):
         super().__init__(d_model, eps)
         cell = _ip.history_manager.input_hist_raw[-1] if _ip.history_manager.input_hist_raw else ""
         for group in _rms_groups.groups:
-            if f'GROUPS.run("{group}"' in cell and (len(_ip.history_manager.input_hist_raw), group) not in _printed:
+            if f'{"GROUPS"}.run("{group}"' in cell and (len(_ip.history_manager.input_hist_raw), group) not in _printed:
                 _printed.add((len(_ip.history_manager.input_hist_raw), group))
                 seed = _core._CHANNEL.get("seed", 0)
                 data = {n: _rms_groups.checks[n].run_probe((_Correct,), seed) for n in _rms_groups.groups[group]}

@@ -1,4 +1,4 @@
-# Class 2 (issue 20), the wire: the "values" cell's own probes are suppressed (GROUPS.run does nothing for that
+# Class 2 (issue 20), the wire: the "values" cell's own probes are suppressed (the group runner does nothing for that
 # group), and the data of a correct RMSNorm for the "values" group is sent from another graded cell (properties),
 # hoping the judge files it under the group it names. A cell's data is read only for the groups its trusted source
 # runs: the values cell has none (0) and the properties cell, having sent data it does not run, loses its own too.
