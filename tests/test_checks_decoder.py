@@ -407,3 +407,25 @@ def test_self_reported_structure_is_not_believed():
 
     failed = decoder.GROUPS.failures(["parameter_count"], ExtraBias)
     assert "parameter_count" in failed
+
+
+def test_made_up_form_data_is_rejected():
+    """Issue 20: checks that judged only the data's form passed made-up data: output shapes (zeros of the right
+    shape), unchanged inputs (the inputs sent back as built), and, for a wrong forward, gradients (any non-zero
+    tensors: a post-norm block under no_grad claimed gradients of ones, tests/adversarial/cases/
+    decoder_forged_gradients.py). Each also compares the outputs with the reference now."""
+    post_norm = load(next(p for p in WRONG if p.stem == "block_post_norm"))["TransformerDecoderBlock"]
+    data = probe_data("output_shape_with_different_lengths", lab_block(), seed=5)
+    judge("output_shape_with_different_lengths", data, 5)
+    data["outputs"] = [torch.zeros_like(y) for y in data["outputs"]]
+    with pytest.raises(CheckFailed, match="compared with the reference"):
+        judge("output_shape_with_different_lengths", data, 5)
+    data = probe_data("inputs_left_unchanged", post_norm, seed=5)
+    data["after"] = [t.clone() if t is not None else None for t in decoder._unchanged_inputs(5)]
+    with pytest.raises(CheckFailed, match="compared with the reference"):
+        judge("inputs_left_unchanged", data, 5)
+    data = probe_data("every_parameter_and_input_gets_a_gradient", post_norm, seed=5)
+    data["grads"] = {name: torch.ones(1) for name in data["grads"]}
+    data["x_grad"], data["enc_grad"] = torch.ones(1), torch.ones(1)
+    with pytest.raises(CheckFailed, match="the block's output"):
+        judge("every_parameter_and_input_gets_a_gradient", data, 5)

@@ -91,7 +91,7 @@ def test_a_crashing_submission_is_reported_not_raised():
 # --- judged outside the student's process: the probe's data must be the right numbers for the grader's inputs ----
 
 SEEDS = [1, 2**61 + 12345]  # grading draws a fresh seed per notebook: outcomes may not depend on it
-REPORTED_FACTS = {"float32_and_float64_kept"}  # shapes and dtypes of outputs: the same for every correct module
+REPORTED_FACTS: set = set()  # none since issue 20: every check compares the outputs with the reference
 
 
 def correct_class():
@@ -150,3 +150,29 @@ def test_data_goes_through_the_channel_unchanged():
     data = probe("values_match_reference", correct_class(), seed=5)
     back = roundtrip(data)
     assert all(torch.equal(a, b) for a, b in zip(data["outputs"], back["outputs"]))
+
+
+def _identity_data(name, seed):
+    """Made-up data of the right form, from the probes' own input builders and no RMSNorm: the identity's outputs,
+    the inputs cast or sent back as they were (tests/adversarial/cases/forged_made_up_data.py)."""
+    if name == "scale_invariant":
+        x = rmsnorm._randn((5, 32), seed, 24)
+        return {"y": x, "scaled": [x, x, x], "negated": -x}
+    if name == "normalises_each_position_separately":
+        x, x2 = rmsnorm._position_inputs(seed)
+        return {"y": x, "y2": x2}
+    if name == "float32_and_float64_kept":
+        return {"outputs": [rmsnorm._randn((2, 3, 16), seed, 18).to(dt) for dt in rmsnorm.KEPT_DTYPES]}
+    if name == "input_left_unchanged":
+        inputs = [rmsnorm._unchanged_input(seed, dt) for dt in rmsnorm.UNCHANGED_DTYPES]
+        return {"inputs_after": inputs, "outputs": inputs}
+    return None
+
+
+@pytest.mark.parametrize("name", ["scale_invariant", "normalises_each_position_separately",
+                                  "float32_and_float64_kept", "input_left_unchanged"])
+def test_made_up_data_of_the_right_form_is_rejected(name):
+    """The checks that judged only the data's form or its outputs' relations with each other passed made-up data
+    (2.73 of 8 for an empty answer, issue 20): each also compares the outputs with the reference now."""
+    assert judge(name, _identity_data(name, 11), 11) is not None
+    assert judge(name, probe(name, correct_class(), seed=11), 11) is None

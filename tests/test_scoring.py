@@ -220,6 +220,32 @@ def test_probe_data_that_is_not_plain_data_is_refused():
     assert score(graded_cell(stdout(forged))) == 0
 
 
+def test_expanded_tensors_are_refused_before_any_judge_sees_them():
+    """A tensor expanded from one stored number is a few bytes on the wire and any size for the judge (whose
+    comparisons would take the grading process minutes and gigabytes): refused, like any non-plain tensor, in the
+    reading of the data (issue 20, tests/adversarial/cases/wire_huge_and_types.py)."""
+    from autograder.checks._wire import BadProbeData, decode, encode
+    x = 2 * torch.randn(4, generator=torch.Generator().manual_seed(SEED))
+    huge = torch.zeros(1).expand(10**7, 4)
+    for bad in (huge, torch.zeros(1).expand(4), torch.nn.Parameter(x.clone()), x.to_sparse()):
+        with pytest.raises(BadProbeData):
+            decode(encode({"judged_0": {"y": bad}}))
+    assert torch.equal(decode(encode({"judged_0": {"y": x[1:3]}}))["judged_0"]["y"], x[1:3])  # a view: fine
+    lines = f"[probe {MODULE} judged {encode({f'judged_{i}': {'y': huge} for i in range(3)})}]\n"
+    assert score(graded_cell(stdout(lines))) == 0
+
+
+def test_a_probe_line_after_output_without_a_line_break_is_read():
+    """A right answer whose forward prints without a newline (progress dots, print(..., end="")) or a stderr "\\r"
+    before the probe line: the line is still read, and still removed from the notebook (issue 20's adversarial
+    run: such a correct RMSNorm scored 0)."""
+    cell = graded_cell(stdout("...." + probe_output("judged", lambda x: 2 * x) + "visible tests passed\n"))
+    assert score(cell) == 2
+    assert "[probe " not in text_of(cell) and "...." in text_of(cell)
+    err = nbformat.v4.new_output("stream", name="stderr", text="progress 100%\r")
+    assert score(graded_cell(err, stdout(probe_output("judged", lambda x: 2 * x)))) == 2
+
+
 def test_probe_lines_are_removed_from_the_graded_notebook():
     cell = graded_cell(stdout(probe_output("judged", lambda x: 2 * x) + "visible tests passed\n"))
     score(cell)

@@ -15,6 +15,7 @@ import warnings
 import torch
 
 MAX_ENCODED_CHARS = 8_000_000  # one group's data; the rmsnorm groups send a few tens of kB
+MAX_ITEMS = 100_000  # tensors, numbers, strings, lists and dicts in one group's data (the probes send < 1000)
 
 
 class BadProbeData(ValueError):
@@ -41,7 +42,32 @@ def decode(text: str) -> dict:
         raise BadProbeData(f"the probe data cannot be read safely ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise BadProbeData(f"the probe data is a {type(data).__name__}, not a dict")
+    check_tensors(data)
     return data
+
+
+def check_tensors(data: object) -> None:
+    """Refuse data whose tensors hold more elements than their bytes: a tensor expanded from one stored number
+    (stride 0) is a few bytes on the wire and any size for the judge, whose comparisons would then take minutes
+    and gigabytes of the grading process. Every tensor a probe sends is a plain, dense copy (`plain`)."""
+    stack, seen = [data], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > MAX_ITEMS:
+            raise BadProbeData(f"the probe data holds more than {MAX_ITEMS} items")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, torch.Tensor):
+            if type(item) is not torch.Tensor or item.layout != torch.strided or item.is_meta:
+                raise BadProbeData(f"the probe data holds a tensor of another kind ({type(item).__name__}, "
+                                   f"{item.layout})")
+            if item.numel() * item.element_size() > item.untyped_storage().nbytes():
+                raise BadProbeData(f"the probe data holds a tensor of shape {tuple(item.shape)} with fewer numbers "
+                                   "than elements (expanded)")
 
 
 def roundtrip(data: dict) -> dict:

@@ -240,13 +240,13 @@ def _unchanged_input(seed: int, dtype: torch.dtype) -> torch.Tensor:
 @probe("dtypes")
 def input_left_unchanged(cls, seed: int) -> dict:
     """forward does not modify its input (no in-place operations on x)"""
-    after = []
+    after, outputs = [], []
     for dtype in UNCHANGED_DTYPES:
         module = with_random_scale(cls, 16, seed, 21)
         x = _unchanged_input(seed, dtype)
-        module(x)
+        outputs.append(plain(module(x)))
         after.append(plain(x))
-    return {"inputs_after": after}
+    return {"inputs_after": after, "outputs": outputs}
 
 
 # --- what makes it RMSNorm ------------------------------------------------------------------------------------

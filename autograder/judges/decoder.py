@@ -14,7 +14,7 @@ from autograder.checks._block import ROLES, _padding, _randn, _stream
 from autograder.checks.decoder import (ARGUMENTS, BATCHED_CASES, CAUSAL_CHANGES, CAUSAL_DIAGONAL_T, CAUSAL_POLARITY_T,
                                        ATTRIBUTE_SEEDS, CAUSAL_SHAPE_T, COUNT_SIZES, D_FF_CASES, DEFAULT_LENGTHS, DROPOUT_CASES,
                                        LENGTH_CASES, PADDING_POLARITY_CASES,
-                                       PADDING_SHAPE_CASES, REAL_CHANGES, SHAPE_LENGTHS, STEP_SIZE, TORCH_CASES, Case, _attribute_inputs, _count_inputs,
+                                       PADDING_SHAPE_CASES, REAL_CHANGES, SHAPE_LENGTHS, SHAPE_STREAM, _shape_inputs, STEP_SIZE, TORCH_CASES, Case, _attribute_inputs, _count_inputs,
                                        _batch_order, _causal_inputs, _dropout_inputs, _eval_inputs, _gradient_inputs,
                                        _padded_inputs, _real_inputs, _unchanged_inputs)
 
@@ -245,6 +245,14 @@ def _(data: dict, seed: int) -> None:
         expect(tuple(y.shape) == (3, T, 32),
                f"target length {T}, source length {S}: output shape {tuple(y.shape)}, expected (3, {T}, 32)")
         expect(y.dtype == torch.float32, f"output dtype {y.dtype}, expected x's torch.float32")
+    # the outputs themselves: shapes and dtypes alone are what made-up data has (issue 20)
+    ref = reference_block(data, _stream(seed, SHAPE_STREAM), 32).double()
+    for (T, S), y in zip(SHAPE_LENGTHS, data["outputs"], strict=True):
+        x, enc, self_mask, cross_mask = _shape_inputs(seed, T, S)
+        with torch.no_grad():
+            expected = block_reference(ref, x.double(), enc.double(), self_mask, cross_mask, 4, 0.0, False)
+        expect_close(y, expected, f"target length {T}, source length {S} (the outputs themselves, compared with "
+                     "the reference)", rtol=RTOL, atol=ATOL)
 
 
 @block_judge(probes.inputs_left_unchanged)
@@ -252,6 +260,13 @@ def _(data: dict, seed: int) -> None:
     for name, now, then in zip(ARGUMENTS, data["after"], _unchanged_inputs(seed), strict=True):
         expect(isinstance(now, torch.Tensor) and now.dtype == then.dtype and torch.equal(now, then),
                f"forward changed its argument `{name}` in place (e.g. `x += ...`): write `x = x + ...` instead")
+    # the output itself: inputs sent back unchanged are what made-up data has (issue 20)
+    x, enc, self_mask, cross_mask = _unchanged_inputs(seed)
+    ref = reference_block(data, _stream(seed, 60), 16).double()
+    with torch.no_grad():
+        expected = block_reference(ref, x.double(), enc.double(), self_mask, cross_mask, 2, 0.0, False)
+    expect_close(returned(data["y"], "the block's output", x.shape), expected,
+                 "the block's output (compared with the reference)", rtol=RTOL, atol=ATOL)
 
 
 def _reference_outputs(data: dict, seed: int, stream: int, num_heads: int, inputs_list: list) -> list:
@@ -319,11 +334,11 @@ def _(data: dict, seed: int) -> None:
 
 @block_judge(probes.every_parameter_and_input_gets_a_gradient)
 def _(data: dict, seed: int) -> None:
-    """Every gradient must be non-zero. When the output IS the reference's (a right forward: the blocks whose
-    gradients go missing unseen), every gradient must be the reference's too, so that gradients can only be
-    reported by computing them. A block with a wrong forward is judged on the values checks, and here only on
-    getting gradients, from data that nothing binds to this run (the output witness, follows_reference, was
-    tried: a post-norm block's output fell below any threshold that tells other weights' outputs apart)."""
+    """Every gradient must be non-zero, the output must be the reference's and every gradient the reference's too,
+    so that gradients can only be reported by computing them. A block with a wrong forward used to be judged here
+    only on getting non-zero gradients, which made-up data has (a block under no_grad whose probe claimed gradients
+    of ones passed: issue 20, tests/adversarial/cases/decoder_forged_gradients.py): nothing binds a wrong
+    forward's gradients to this run, so such a block gets no point here (the values checks say what is wrong)."""
     expect(data["requires_grad"] is True,
            "the output does not require grad: is forward (or part of it) run under torch.no_grad()?")
     x, enc, self_mask, cross_mask, weighting = _gradient_inputs(seed)
@@ -338,8 +353,8 @@ def _(data: dict, seed: int) -> None:
     for name, g in received.items():
         expect(isinstance(g, torch.Tensor) and bool(g.abs().sum() > 0),
                f"no gradient reached `{name}`: is it detached, or not used where it should be?")
-    if not torch.allclose(y.double(), expected, rtol=RTOL, atol=ATOL):
-        return
+    expect_close(y, expected.detach(), "the block's output (its gradients are judged against the reference's, "
+                 "which needs the reference's output)", rtol=RTOL, atol=ATOL)
     (expected * weighting.double()).sum().backward()
     wanted = {"x": x_ref.grad, "encoder_output": enc_ref.grad}
     for ref_name, param in ref.named_parameters():  # a module shared by two attributes gets both gradients

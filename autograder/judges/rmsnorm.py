@@ -1,7 +1,9 @@
 """Judges of exercise 3a's probes (autograder/checks/rmsnorm.py): each rebuilds the probe's inputs from the seed,
-computes the float64 reference and compares. The judges of property checks (which compare the outputs with each
-other, not with the reference) also require the outputs to follow the inputs the seed gave, so that data recorded
-for other inputs, or made up, fails them too."""
+computes the float64 reference and compares. Every judge compares the outputs it is given with the reference's for
+the same inputs, the property and form checks too (after their own message, which says what is wrong): a check that
+looked only at the data's form (shape, dtype, an input sent back unchanged) or at its outputs' relations with each
+other passed made-up data (the identity's outputs, the inputs themselves: issue 20,
+tests/adversarial/cases/forged_made_up_data.py), so no point can be had without the outputs RMSNorm computes."""
 from __future__ import annotations
 
 import torch
@@ -35,6 +37,13 @@ def same_shape(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
     expect(actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
 
 
+def are_the_reference(y: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, what: str, tol: float = 1e-4) -> None:
+    """The outputs themselves are RMSNorm's (eps = 1e-6) for the inputs the seed gave: what binds a property or form
+    check to this run and to the asked computation (made-up outputs have the properties, not the values)."""
+    expect_close(y.double(), reference(x, scale, 1e-6).to(y.dtype).double(),
+                 f"{what} (the outputs themselves, compared with the reference)", rtol=tol, atol=tol / 10)
+
+
 def follows_inputs(y: torch.Tensor, x: torch.Tensor, what: str) -> None:
     """A normalisation with a positive scale keeps the sign of (almost) every element: RMSNorm keeps all of them, and
     so does every realistic wrong one (LayerNorm's mean removal flips a few). Outputs computed for other inputs agree
@@ -62,6 +71,9 @@ def _(data: dict, seed: int) -> None:
     expect(torch.allclose(y[others], y2[others], rtol=1e-5, atol=1e-6),
            "changing the input at one position changed the output at other positions: the statistic must be "
            "computed over the last dimension only, separately for every position")
+    scale = random_scale(16, seed, 3)
+    are_the_reference(y, x, scale, "input of shape (6, 16)")
+    are_the_reference(y2, x2, scale, "input of shape (6, 16), one position changed")
 
 
 @JUDGES.judge(probes.eps_inside_square_root)
@@ -135,6 +147,7 @@ def _(data: dict, seed: int) -> None:
         y = returned(y, f"a {dtype} input")
         expect(y.shape == x.shape, f"output shape {tuple(y.shape)} differs from the input's {tuple(x.shape)}")
         expect(y.dtype == dtype, f"a {dtype} input gave a {y.dtype} output: return the input's dtype")
+        are_the_reference(y, x, torch.ones(16), f"RMSNorm(16) on a {dtype} input")
 
 
 @JUDGES.judge(probes.half_precision_large_values)
@@ -159,10 +172,14 @@ def _(data: dict, seed: int) -> None:
 
 @JUDGES.judge(probes.input_left_unchanged)
 def _(data: dict, seed: int) -> None:
-    for dtype, after in zip(UNCHANGED_DTYPES, data["inputs_after"], strict=True):
+    scale = random_scale(16, seed, 21)
+    for dtype, after, y in zip(UNCHANGED_DTYPES, data["inputs_after"], data["outputs"], strict=True):
         before = _unchanged_input(seed, dtype)
         after = returned(after, "the input after forward")
         expect(after.dtype == dtype and torch.equal(after, before), f"forward changed its {dtype} input in place")
+        # the output's values only (its dtype is the dtypes checks' business)
+        are_the_reference(returned(y, f"a {dtype} input").double(), before.double(), scale, f"a {dtype} input",
+                          tol=2e-3 if dtype == torch.float16 else 1e-4)
 
 
 @JUDGES.judge(probes.scale_invariant)
@@ -175,6 +192,7 @@ def _(data: dict, seed: int) -> None:
                f"multiplying the input by {c} changed the output: RMSNorm should be invariant to re-scaling")
     expect(torch.allclose(returned(data["negated"], "negated input"), -y, rtol=1e-4, atol=1e-5),
            "f(-x) should equal -f(x)")
+    are_the_reference(y, x, random_scale(32, seed, 23), "input of shape (5, 32)")
 
 
 @JUDGES.judge(probes.no_recentering)

@@ -38,7 +38,7 @@ from ..jail.limits import KernelLimits
 from ..jail.provisioner import jail_kernel_manager
 from ..jail.zygote_host import FAST_START_ENV
 from ..protocol import PROBE_PREFIX
-from .judge import group_calls, judge_cell
+from .judge import group_calls, judge_cell, on_own_lines
 
 LIMITS = KernelLimits()
 
@@ -236,7 +236,7 @@ def strip_probe_lines(cell) -> None:
     kept = []
     for output in cell.outputs:
         if output.output_type == "stream" and PROBE_PREFIX in output.get("text", ""):
-            output.text = "".join(line for line in output.text.splitlines(keepends=True)
+            output.text = "".join(line for line in on_own_lines(output.text).splitlines(keepends=True)
                                   if not line.startswith(PROBE_PREFIX))
             if not output.text:
                 continue

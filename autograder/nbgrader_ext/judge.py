@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..checks._wire import BadProbeData, decode
 from ..judges._core import Judges
-from ..protocol import check_line, probe_records
+from ..protocol import PROBE_PREFIX, check_line, probe_records
 
 CALL = re.compile(r"""autograder\.checks\s+import\s+(\w+)\s+as\s+(\w+)\s*;\s*\2\.GROUPS\.run\(\s*["'](\w+)["']""")
 
@@ -69,7 +69,9 @@ def group_calls(source: str) -> list[GroupCall]:
 
 
 def judge_cell(calls: list[GroupCall], stdout: str, seed: int) -> Judgement:
-    records = probe_records(stdout)
+    # a probe line starts a line of its own even when the output before it did not end one (a forward that prints
+    # progress dots with end="", a stderr "\r" before it): a right answer's data is not lost for that
+    records = probe_records(on_own_lines(stdout))
     sent = Counter((module, group) for module, group, _ in records)
     asked = {(call.module, call.group) for call in calls}
     stray = sorted(f"{module}.{group}" for module, group in sent if (module, group) not in asked)
@@ -98,3 +100,8 @@ def judge_cell(calls: list[GroupCall], stdout: str, seed: int) -> Judgement:
             else:
                 result.lines += [check_line(name, False, description), f"  -> {message}"]
     return result
+
+
+def on_own_lines(text: str) -> str:
+    """text with a line break before every probe line's prefix that does not start a line."""
+    return re.sub(r"(?<=[^\n])" + re.escape(PROBE_PREFIX), lambda m: "\n" + PROBE_PREFIX, text)

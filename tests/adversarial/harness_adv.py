@@ -9,7 +9,12 @@ Each file in cases/ is one student: its header says how the submission is made a
   # expect: score == 8 | score == 0 | score <= baseline (a cheat: never more than the same code without it) |
             score <= 8 | no LEAK | no PWNED file anywhere |
             notebook_kb < N
+  # baseline: CASE             the student `baseline` names (default wrong_baseline): a control case graded in the
+                               same run, the same wrong code without the attack
   # reason: TEXT               TEXT appears in the student's feedback (or, without feedback, grading's record)
+  # known: TEXT                an attack that still wins (TEXT says how, and what it costs the student): its
+                               expectations are those it should meet, the test is an expected failure (strict: when
+                               it stops winning, the marker must go)
 """
 from __future__ import annotations
 
@@ -42,6 +47,8 @@ class Case:
     reasons: list[str] = field(default_factory=list)
     doc: str = ""
     notebook: str = f"{NOTEBOOK} {SOLUTION_ID}"
+    baseline: str = "wrong_baseline"
+    known: str = ""
 
     @property
     def notebook_file(self) -> str:
@@ -53,7 +60,7 @@ class Case:
         for line in path.read_text().splitlines():
             if not line.startswith("#"):
                 break
-            m = re.match(r"#\s*(base|kind|expect|reason|notebook):\s*(.+)", line)
+            m = re.match(r"#\s*(base|kind|expect|reason|notebook|baseline|known):\s*(.+)", line)
             if m is None:
                 case.doc += line.lstrip("# ").strip() + " "
             elif m[1] == "expect":

@@ -1,28 +1,26 @@
-# Cheat (issue 12): the verdict key is read from the guarded CheckGroups.run's closure, `verdict_line` taken from
-# the guard's globals, and an input transformer rewrites every later cell that runs a check group into prints of
-# correctly signed full-pass verdicts (no check, no visible test runs). Before the checks were judged outside the
-# kernel this wrong RMSNorm got 8 of 8; now the verdicts stand for nothing and no probe data reaches the judge.
+# Cheat (issue 12), on the new design: there is no guard, key or verdict line any more, so the attack that read the
+# verdict key from CheckGroups.run's closure becomes "rewrite every hidden-test cell into prints of what a full pass
+# looked like": the result lines (`[ok  ] name: ...`) and the score line the grader writes, for every check of the
+# group, instead of running the probes. Nothing the kernel prints is read as a result: the judge gets no probe data
+# for any group, every check fails.
 # base: wrong
 # expect: score <= baseline
 # expect: score == 0
-# reason: UnconfirmedResult
+# reason: sent back no data
 import re
 import sys
 
-_core = sys.modules["autograder.checks._core"]
-_run = _core.CheckGroups.run
-_closure = dict(zip(_run.__code__.co_freevars, (c.cell_contents for c in _run.__closure__)))
-_key = _closure["key"]
-_verdict_line = _run.__globals__["protocol"].verdict_line
-_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS.groups
+_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_protocol = sys.modules["autograder.protocol"]
 
 
-def _forged_verdicts(lines):
+def _forged_results(lines):
     found = re.search(r"GROUPS\.run\(\"(\w+)\"", "".join(lines))
     if not found:
         return lines
-    group, n = found[1], len(_groups[found[1]])
-    return [f"print({_verdict_line(_key, i, group, f'{n}/{n}')!r})\n" for i in range(1, 6)]
+    names = _groups.groups[found[1]]
+    out = [f"print({_protocol.check_line(n, True, _groups.checks[n].description)!r})\n" for n in names]
+    return out + [f"print('hidden checks: {len(names)} of {len(names)} passed, 2 of 2 points')\n"]
 
 
-get_ipython().input_transformers_cleanup.append(_forged_verdicts)  # noqa: F821
+get_ipython().input_transformers_cleanup.append(_forged_results)  # noqa: F821

@@ -1,12 +1,13 @@
 # Forged probe data for exercise 1: the hidden-test cells of the block are rewritten to probe a class that has the
 # wrong block's modules (so the probes report the weights they gave it) but returns what nn.TransformerDecoderLayer
 # computes for the same inputs with weights of its own. The judge computes with the reported weights: no output
-# matches (values, dropout, eval mode: 0), no registered parameter gets a gradient, and the property checks'
-# outputs fail their witness about 3 times in 4 (api 2 + masking 0-3 of 3: at most 5, below the honest 5.67).
+# matches (values, masking, dropout, eval mode, the parameter step, shapes, unchanged inputs: 0), no registered
+# parameter gets a gradient; only what the wrong block's own submodules compute (attributes, d_ff) passes: the
+# honest block's 0.8. (Before the masking checks were judged on values: at most 5 of the honest 5.67.)
 # notebook: 01_decoder_block decoder_block_impl
 # base: decoder/wrong/block_post_norm
-# expect: score <= 5.67
-# expect: score <= 5
+# baseline: decoder_wrong_baseline
+# expect: score <= baseline
 # reason: values are wrong
 import re
 import sys
@@ -38,7 +39,7 @@ class _Forged(TransformerDecoderBlock):  # noqa: F821 (the base's class, defined
 
 def _rewrite(lines):
     found = re.search(r"GROUPS\.run\(\"(api|values|masking|training)\"", "".join(lines))
-    return [f"_checks.send_probes({found[1]!r}, _Forged)\n"] if found else lines
+    return [f"_checks.run({found[1]!r}, _Forged)\n"] if found else lines
 
 
 get_ipython().input_transformers_cleanup.append(_rewrite)  # noqa: F821

@@ -1,5 +1,5 @@
-# The boundary of the rule: a wrong RMSNorm whose solution cell rewrites the hidden-test cells to send probe data
-# computed, for this run's seed, by a correct RMSNorm (F.rms_norm). The judge only sees numbers; these are the
+# The boundary of the rule: a wrong RMSNorm whose solution cell rewrites the hidden-test cells to run the probes
+# (the group runner, channel open) on a correct RMSNorm (F.rms_norm) instead. The judge only sees numbers; these are the
 # right ones, so the checks pass: forging them takes a correct implementation, which is the exercise.
 # base: wrong
 # expect: score == 8
@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_core = sys.modules["autograder.checks._core"]
 _checks = sys.modules["autograder.checks.rmsnorm"].GROUPS
 
 
@@ -25,7 +24,7 @@ class _Correct(nn.Module):
 
 def _rewrite(lines):
     found = re.search(r"GROUPS\.run\(\"(\w+)\"", "".join(lines))
-    return [f"_checks.send_probes({found[1]!r}, _Correct)\n"] if found else lines
+    return [f"_checks.run({found[1]!r}, _Correct)\n"] if found else lines
 
 
 get_ipython().input_transformers_cleanup.append(_rewrite)  # noqa: F821

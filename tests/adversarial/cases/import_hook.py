@@ -1,7 +1,9 @@
-# Cheat: an import hook serves a fake autograder.checks.rmsnorm whose checks do nothing.
+# Cheat: an import hook serves a fake autograder.checks.rmsnorm whose group runner prints "ok" lines and no probe
+# data (the real module is dropped from sys.modules first). The judge reads the cell's trusted source, asks for one
+# probe line per group and gets none: every check fails.
 # base: wrong
 # expect: score <= baseline
-# reason: UnconfirmedResult
+# reason: sent back no data
 import importlib.abc
 import importlib.util
 import sys

@@ -1,11 +1,14 @@
-# Cheat: the checks' own assertion helpers and failure collection are made harmless.
+# Cheat: every helper the kernel holds that could decide a check is made harmless: `expect` (the probes' early
+# failures), CheckGroups.failures (the in-process judging used outside grading), and `plain`/`raised` (how results
+# and errors are reported). In grading nothing in the kernel decides a check: the probes still report what the
+# wrong RMSNorm returns and the judges, out of reach, fail it as before.
 # base: wrong
 # expect: score <= baseline
 import sys
 
-for name in ("autograder.checks._core", "autograder.checks.rmsnorm"):
-    module = sys.modules.get(name) or __import__(name, fromlist=["x"])
-    module.expect = lambda *args, **kwargs: None
-    module.expect_close = lambda *args, **kwargs: None
 core = sys.modules["autograder.checks._core"]
-core.CheckGroups.failures = lambda self, names, *args: {}
+for name in ("autograder.checks._core", "autograder.checks.rmsnorm"):
+    module = sys.modules[name]
+    module.expect = lambda *args, **kwargs: None
+core.CheckGroups.failures = lambda self, names, *args, **kwargs: {}
+core.raised = lambda exc: "nothing"

@@ -1,7 +1,9 @@
-# Cheat: the check runner itself is replaced by one that prints the "ok" lines and passes.
+# Cheat: the check runner itself (CheckGroups.run, with the grading channel open) is replaced by one that prints
+# the "ok" lines of every check and no probe data. The judge gets no data for any group: every check fails.
 # base: wrong
 # expect: score <= baseline
-# reason: UnconfirmedResult
+# expect: score == 0
+# reason: sent back no data
 import sys
 
 core = sys.modules["autograder.checks._core"]

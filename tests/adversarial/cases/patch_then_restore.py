@@ -1,4 +1,5 @@
-# Cheat: forward patches torch.allclose while the checks run (after the guard's restore).
+# Cheat: forward patches torch.allclose (and torch.equal) in the kernel while the probes run. The comparisons are
+# made by the judges in the grader's process, whose torch the kernel cannot reach.
 # base: wrong
 # expect: score <= baseline
 import torch
@@ -9,4 +10,5 @@ _Honest = RMSNorm
 class RMSNorm(_Honest):
     def forward(self, x):
         torch.allclose = lambda *args, **kwargs: True
+        torch.equal = lambda *args, **kwargs: True
         return super().forward(x)

@@ -1,8 +1,9 @@
-# Cheat: an input transformer rewrites every later cell that mentions the checks into `pass` (changing the
-# hidden-test code before it runs).
+# Cheat: an input transformer rewrites every later cell that mentions the checks (or an assert) into `pass` (the
+# hidden-test code changed before it runs). The cell then sends no probe data: its hidden checks fail.
 # base: wrong
 # expect: score <= baseline
-# reason: UnconfirmedResult
+# expect: score == 0
+# reason: sent back no data
 
 
 def _skip_tests(lines):
