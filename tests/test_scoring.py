@@ -280,3 +280,25 @@ def test_the_nbclient_method_overridden_for_timeouts_still_exists():
     grader = SandboxedExecute(timeout=30, notebook_timeout=100)
     grader._started = __import__("time").monotonic() - 90
     assert 1 <= grader._cell_timeout(None) <= 10  # what is left of the notebook's budget, not the cell's 30 s
+
+
+def test_a_cells_output_is_capped_in_the_grader_as_it_arrives():
+    """The kernel's own cap can be bypassed from inside the kernel (a write starting like a probe line, the stream
+    class's write): the grader keeps at most max_output_chars per cell (plus room for its probe lines)."""
+    grader = SandboxedExecute(max_output_chars=1000)
+    grader.reset_execution_trackers()
+    grader.clear_before_next_output = False
+    grader._output_used = {}
+    grader.nb = nbformat.v4.new_notebook(cells=[graded_cell()])
+
+    def message(text):
+        return {"msg_type": "stream", "content": {"name": "stdout", "text": text},
+                "parent_header": {"msg_id": "m"}, "header": {"msg_type": "stream"}}
+
+    outs = []
+    for _ in range(20):
+        grader.output(outs, message("[probe " + "x" * 1_000_000 + "\n"), None, 0)
+    kept = sum(len(o.get("text", "")) for o in outs)
+    from autograder.checks._wire import MAX_ENCODED_CHARS
+    assert kept <= 1000 + MAX_ENCODED_CHARS + 1000 + 200 < 20_000_000
+    assert "cut by the grader" in outs[-1].text

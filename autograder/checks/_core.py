@@ -174,9 +174,9 @@ class CheckGroups:
         judges = self.judges()
         failed = {}
         for name in names:
-            with isolated_state():
+            with isolated_state():  # the judge too: here it runs in the notebook's process
                 data = self.checks[name].run_probe(args, seed)
-            message = judges.verdict(name, _wire.roundtrip(data), seed)
+                message = judges.verdict(name, _wire.roundtrip(data), seed)
             if message is not None:
                 failed[name] = message
         return failed

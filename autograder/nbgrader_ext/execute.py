@@ -38,7 +38,8 @@ from ..jail.limits import KernelLimits
 from ..jail.provisioner import jail_kernel_manager
 from ..jail.zygote_host import FAST_START_ENV
 from ..protocol import PROBE_PREFIX
-from .judge import group_calls, judge_cell, on_own_lines
+from ..checks._wire import MAX_ENCODED_CHARS
+from .judge import CALL, group_calls, judge_cell, on_own_lines
 
 LIMITS = KernelLimits()
 
@@ -97,6 +98,7 @@ class SandboxedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self.timeout_func = self._cell_timeout  # nbclient's public hook: a cell gets what is left of the budget
+        self._output_used: dict[int, int] = {}
         self._seed = None
         self._started = time.monotonic()
         self._current = None
@@ -119,6 +121,30 @@ class SandboxedExecute(Execute):
                                   "kernel was stopped")
             raise DeadKernelError("notebook time budget used up")
         return super().preprocess_cell(cell, resources, index)
+
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's handler of one output message, with each cell's output capped here, in the grader, as it
+        arrives: the kernel caps its own streams too (boot.cap_output), but code in the kernel can write past that
+        cap, and nbgrader would hold and save whatever reaches it. Beyond `max_output_chars` (plus room for the
+        cell's probe lines) a cell's output is dropped, with one line saying so."""
+        used = self._output_used.get(cell_index, 0)
+        allowed = self.max_output_chars + self._probe_room(cell_index)
+        size = _message_size(msg)
+        if used + size > allowed:
+            if used <= allowed:
+                self._output_used[cell_index] = allowed + 1
+                outs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                    f"\n[the rest of this cell's output was cut by the grader: over {allowed} characters]\n")))
+            return None
+        self._output_used[cell_index] = used + size
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _probe_room(self, cell_index: int) -> int:
+        try:
+            source = self.nb.cells[cell_index].source
+        except (AttributeError, IndexError):
+            return 0
+        return len(CALL.findall(source)) * (MAX_ENCODED_CHARS + 1000)
 
     def _cell_timeout(self, cell) -> int:
         left = max(1, int(self.notebook_timeout - (time.monotonic() - self._started)))
@@ -216,6 +242,18 @@ class SandboxedExecute(Execute):
             # last: the value nbgrader reads as the cell's score (no error output is left to make it 0)
             cell.outputs.append(NotebookNode(output_type="execute_result", execution_count=None, metadata={},
                                              data={"text/plain": f"{score:g}"}))
+
+
+def _message_size(msg: dict) -> int:
+    """Characters an output message would add to the notebook."""
+    content = msg.get("content", {})
+    if msg.get("msg_type") == "stream":
+        return len(content.get("text", ""))
+    if msg.get("msg_type") in ("display_data", "update_display_data", "execute_result"):
+        return sum(len(str(value)) for value in content.get("data", {}).values())
+    if msg.get("msg_type") == "error":
+        return sum(len(str(line)) for line in content.get("traceback", [])) + len(str(content.get("evalue", "")))
+    return 0
 
 
 def keep_errors_as_text(cell) -> None:
