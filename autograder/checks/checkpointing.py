@@ -155,17 +155,47 @@ def _prescribe(param: torch.Tensor, name: str, seed: int) -> None:
         param.copy_(prescribed(name, tuple(param.shape), seed).to(param.dtype))
 
 
-def make_seeded(cls, num_layers: int, seed: int, dropout: float = 0.0, **kwargs) -> nn.Module:
-    """The student's encoder with every parameter set to the value the seed prescribes for its name."""
+def api_parameters(model: nn.Module, norms: bool = True) -> dict[str, nn.Parameter]:
+    """The parameters of the parts the API names, by the names the provided PlainEncoder gives them
+    (`layers.0.attn.W_q.weight`, `layers.0.ffn.0.weight`, `final_norm.bias`, ...): found through the API's
+    attributes, whatever names the student's code registers them under (an nn.ModuleDict, a property, an alias).
+    The feed-forward network's two linear layers are told apart by their shapes (their names are the student's)."""
+    params = {}
+    for i, layer in enumerate(_layers(model)):
+        attn = _part(layer, "attn")
+        for name in ATTENTION_WEIGHTS:
+            linear = getattr(attn, name, None)
+            expect(isinstance(linear, nn.Linear) and linear.bias is not None,
+                   "each layer's `attn` should be the provided MultiHeadAttention (with W_q, W_k, W_v, W_o)")
+            params[f"layers.{i}.attn.{name}.weight"], params[f"layers.{i}.attn.{name}.bias"] = linear.weight, linear.bias
+        for index, linear in zip((0, 3), ffn_linears(_part(layer, "ffn"))):
+            params[f"layers.{i}.ffn.{index}.weight"], params[f"layers.{i}.ffn.{index}.bias"] = linear.weight, linear.bias
+        if norms:
+            for name in ("norm1", "norm2"):
+                params.update(_norm_parameters(_part(layer, name), f"layers.{i}.{name}", f"`{name}`"))
+    if norms:
+        params.update(_norm_parameters(getattr(model, "final_norm", None), "final_norm",
+                                       "the final norm `self.final_norm` (a pre-norm stack needs one)"))
+    return params
+
+
+def _norm_parameters(norm: object, prefix: str, what: str) -> dict[str, nn.Parameter]:
+    weight, bias = getattr(norm, "weight", None), getattr(norm, "bias", None)
+    expect(isinstance(norm, nn.Module) and isinstance(weight, nn.Parameter) and isinstance(bias, nn.Parameter)
+           and tuple(weight.shape) == tuple(bias.shape) == (D_MODEL,),
+           f"{what} should be an nn.LayerNorm(d_model), with a weight and a bias")
+    return {f"{prefix}.weight": weight, f"{prefix}.bias": bias}
+
+
+def make_seeded(cls, num_layers: int, seed: int, dropout: float = 0.0, **kwargs):
+    """The student's encoder with every parameter of the API's parts set to the value the seed prescribes for its
+    (PlainEncoder) name; returns the model, those parameters and the feed-forward width (the judge builds its
+    reference with that width: a wrong default width is the structure checks' business)."""
     model = make(cls, num_layers, dropout=dropout, **kwargs)
-    for name, param in model.named_parameters():
+    params = api_parameters(model)
+    for name, param in params.items():
         _prescribe(param, name, seed)
-    return model
-
-
-def described(model: nn.Module) -> list:
-    """What a probe reports of the student's parameters: [name, shape] pairs (the judge knows their values)."""
-    return [[name, list(param.shape)] for name, param in model.named_parameters()]
+    return model, params, int(params["layers.0.ffn.0.weight"].shape[0])
 
 
 def ffn_linears(ffn: nn.Module) -> tuple[nn.Linear, nn.Linear]:
@@ -182,12 +212,10 @@ def ffn_linears(ffn: nn.Module) -> tuple[nn.Linear, nn.Linear]:
 
 # --- a training step, and what a probe reports of it ---------------------------------------------------------
 
-def _grads(model: nn.Module) -> dict[str, torch.Tensor | None]:
-    return {name: (None if p.grad is None else p.grad.detach().clone()) for name, p in model.named_parameters()}
-
-
-def _step(model, x, mask, use_checkpointing, seed=None, weight_seed=99, forward=None):
-    """One training step with a weighted loss; returns the output and every gradient (parameters and input)."""
+def _step(model, x, mask, use_checkpointing, seed=None, weight_seed=99, forward=None, params=None):
+    """One training step with a weighted loss; returns the output and the gradients of `params` (by default every
+    parameter of the model, by name) and of the input."""
+    params = dict(model.named_parameters()) if params is None else params
     model.zero_grad(set_to_none=True)
     if x.grad is not None:
         x.grad = None
@@ -195,7 +223,7 @@ def _step(model, x, mask, use_checkpointing, seed=None, weight_seed=99, forward=
         torch.manual_seed(seed)
     out = forward() if forward is not None else model(x, mask=mask, use_checkpointing=use_checkpointing)
     (out * _weights(out, weight_seed)).sum().backward()
-    grads = _grads(model)
+    grads = {name: (None if p.grad is None else p.grad.detach().clone()) for name, p in params.items()}
     input_grad = None if x.grad is None else x.grad.detach().clone()
     model.zero_grad(set_to_none=True)
     return out.detach(), grads, input_grad
@@ -249,9 +277,12 @@ class Clock:
     def __init__(self):
         self.calls = 0
 
-    def tick(self) -> float:
+    def tick(self) -> torch.Tensor:
+        """This call's factor, as a tensor: autograd saves it for the backward pass like any activation, so that a
+        recomputation replaces it (a Python number would stay baked into the first forward's graph, and the
+        gradients would then depend on how torch's checkpoint replays a region)."""
         now, self.calls = self.calls, self.calls + 1
-        return 1.0 + DRIFT * now
+        return torch.tensor(1.0 + DRIFT * now)
 
 
 def _with_forward(module: nn.Module, forward) -> None:
@@ -309,25 +340,10 @@ def _identity(norm: object) -> None:
         _with_forward(norm, lambda self, x: x)
 
 
-def witness_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The parameters the witness computes with, by the names the provided PlainEncoder gives them."""
-    params = {}
-    for i, layer in enumerate(_layers(model)):
-        attn = _part(layer, "attn")
-        for name in ATTENTION_WEIGHTS:
-            linear = getattr(attn, name, None)
-            expect(isinstance(linear, nn.Linear) and linear.bias is not None,
-                   "each layer's `attn` should be the provided MultiHeadAttention (with W_q, W_k, W_v, W_o)")
-            params[f"layers.{i}.attn.{name}.weight"], params[f"layers.{i}.attn.{name}.bias"] = linear.weight, linear.bias
-        for index, linear in zip((0, 3), ffn_linears(_part(layer, "ffn"))):
-            params[f"layers.{i}.ffn.{index}.weight"], params[f"layers.{i}.ffn.{index}.bias"] = linear.weight, linear.bias
-    return params
-
-
 def install_witness(model: nn.Module, seed: int, p: float) -> dict[str, nn.Parameter]:
     """Make `model` (the student's encoder, or the judge's reference) a witness of recomputation: weights drawn
     from the seed, drifting `attn` and `ffn`, identity norms. Returns the parameters it computes with."""
-    params = witness_parameters(model)
+    params = api_parameters(model, norms=False)
     shapes = {name: tuple(param.shape) for name, param in params.items()}
     expect(all(shape[-1] in (D_MODEL, D_FF) for shape in shapes.values()),
            f"the witness is built with d_ff={D_FF}: a layer's parts have other shapes")
@@ -438,49 +454,52 @@ def default_feed_forward_width(cls, seed: int) -> dict:
 @probe("structure")
 def computes_the_pre_norm_function(cls, seed: int) -> dict:
     """in eval mode with a mask: each layer is pre-norm with residuals, and the final norm is applied"""
-    model = make_seeded(cls, 3, seed, dropout=0.1).eval()
+    model, _, d_ff = make_seeded(cls, 3, seed, dropout=0.1)
     with torch.no_grad():
-        y = model(_seeded_input(seed, 4), mask=_padding_mask())
-    return {"params": described(model), "y": plain(y)}
+        y = model.eval()(_seeded_input(seed, 4), mask=_padding_mask())
+    return {"d_ff": d_ff, "y": plain(y)}
 
 
 # --- 2a: outputs and gradients --------------------------------------------------------------------------------
 # The probe reports both runs of the student's encoder; the judge compares them with each other and the run
 # without checkpointing, where there is no dropout, with the reference it builds from the seed's weights.
 
-def _both_runs(model, x, mask, seed: int, stream: int, rng_stream: int | None = None) -> dict:
+def _both_runs(model, params, x, mask, seed: int, stream: int, rng_stream: int | None = None) -> dict:
     rng = None if rng_stream is None else _mix(seed, rng_stream)
-    return {mode: _step_data(_step(model, x, mask, mode == "checkpointed", seed=rng, weight_seed=_mix(seed, stream)),
-                             seed)
+    return {mode: _step_data(_step(model, x, mask, mode == "checkpointed", seed=rng, weight_seed=_mix(seed, stream),
+                                   params=params), seed)
             for mode in ("plain", "checkpointed")}
 
 
 @probe("gradients")
 def same_outputs_and_gradients_with_a_mask(cls, seed: int) -> dict:
     """training, no dropout, with a padding mask: output and every gradient equal with and without checkpointing"""
-    model = make_seeded(cls, 3, seed, dropout=0.0).train()
-    return {"params": described(model),
-            "mask": _both_runs(model, _seeded_input(seed, 6, requires_grad=True), _padding_mask(), seed, 99),
-            "no mask": _both_runs(model, _seeded_input(seed, 7, requires_grad=True), None, seed, 98)}
+    model, params, d_ff = make_seeded(cls, 3, seed, dropout=0.0)
+    model.train()
+    return {"d_ff": d_ff,
+            "mask": _both_runs(model, params, _seeded_input(seed, 6, requires_grad=True), _padding_mask(), seed, 99),
+            "no mask": _both_runs(model, params, _seeded_input(seed, 7, requires_grad=True), None, seed, 98)}
 
 
 @probe("gradients")
 def same_gradients_with_dropout(cls, seed: int) -> dict:
     """dropout 0.2, same seed: output and every gradient equal with and without checkpointing"""
-    model = make_seeded(cls, 3, seed, dropout=0.2).train()
+    model, params, d_ff = make_seeded(cls, 3, seed, dropout=0.2)
+    model.train()
     x = _seeded_input(seed, 9, requires_grad=True)
-    runs = _both_runs(model, x, None, seed, 99, rng_stream=10)
+    runs = _both_runs(model, params, x, None, seed, 99, rng_stream=10)
     with torch.no_grad():
         y_eval = model.eval()(x)
-    return {"params": described(model), "runs": runs, "y_eval": plain(y_eval)}
+    return {"d_ff": d_ff, "runs": runs, "y_eval": plain(y_eval)}
 
 
 @probe("gradients")
 def parameters_get_gradients_when_input_needs_none(cls, seed: int) -> dict:
     """an input that does not require grad (a frozen embedding): every parameter still gets its gradient"""
-    model = make_seeded(cls, 2, seed, dropout=0.0).train()
-    return {"params": described(model),
-            "runs": _quietly(lambda: _both_runs(model, _seeded_input(seed, 12), None, seed, 99))}
+    model, params, d_ff = make_seeded(cls, 2, seed, dropout=0.0)
+    model.train()
+    return {"d_ff": d_ff,
+            "runs": _quietly(lambda: _both_runs(model, params, _seeded_input(seed, 12), None, seed, 99))}
 
 
 # --- 2a: recomputation, seen in the witness's numbers ----------------------------------------------------------
@@ -576,15 +595,16 @@ def _measure_shape(seed: int) -> tuple[int, int]:
 
 class MeasuredEncoder(PlainEncoder):
     """The encoder 2b's checks measure ("an encoder of their own", the notebook says): the provided PlainEncoder
-    whose use_checkpointing=True, when training, runs torch's `checkpoint_sequential` with two segments (not 2a's
-    answer: the notebook explains that its last segment is not checkpointed), so that its peak differs from the
-    plain one, in the forward and in the backward pass; in eval mode, or with use_checkpointing=False, it runs
-    plainly. No mask: train_step_cost passes none."""
+    whose use_checkpointing=True, when training, runs torch's `checkpoint_sequential` with one segment per layer
+    (not 2a's answer: the notebook explains that its last segment is not checkpointed), so that its peak differs
+    from the plain one, in the forward and in the backward pass, by more than the judge's tolerance for every
+    realistic wrong measurement; in eval mode, or with use_checkpointing=False, it runs plainly. No mask:
+    train_step_cost passes none."""
 
     def forward(self, x, mask=None, use_checkpointing=False):
         if not (use_checkpointing and self.training and mask is None):
             return super().forward(x, mask)
-        return self.final_norm(checkpoint_sequential(self.layers, 2, x, use_reentrant=False))
+        return self.final_norm(checkpoint_sequential(self.layers, len(self.layers), x, use_reentrant=False))
 
 
 def measure_model(seed: int, num_layers: int = 4, dropout: float = 0.1):
