@@ -378,7 +378,7 @@ PEAK_TOLERANCE = 0.05
 @JUDGES.judge(probes.checkpointed_peak_is_per_layer)
 def _(data: dict, seed: int) -> None:
     model, _ = witness_reference(MEMORY_LAYERS, seed)
-    x = probes.memory_input(seed, 19)
+    x = probes.memory_input(seed, 19).requires_grad_()
     with torch.no_grad():
         expected_y = model.eval()(x)
     expect_close(_tensor(data["y"], "the output"), expected_y, "the checkpointed step's output", rtol=RTOL, atol=ATOL)
