@@ -40,10 +40,12 @@ pre-norm and a post-norm layer, with or without a final norm: those mistakes cos
 checks, not these.
 
 Memory. The student's encoder's memory is judged through the witness: checkpointing each layer separately, each
-rebuilt on its own from the last (proved by the gradients, with a frozen input as from an embedding), is what keeps
-the peak at one layer's activations; the probe also reports the meter's peak for that step and the judge compares
-it with the peak of its own reference step under the same meter (the meter counts the storages a step allocates,
-the same in any process). 2b's and 2c's peaks are judged the same way (the judge measures its own reference).
+rebuilt on its own from the last (proved by the gradients, here with a frozen input as from an embedding), is what
+keeps the peak at one layer's activations. A second probe reports the meter's peak for a checkpointed step of the
+witness (an input that requires grad, so that only the memory is judged there) and the judge compares it with the
+peak of its own reference step under the same meter (the meter counts the storages a step allocates, the same in
+any process; the witness runs the student's parts with the probe's own computation, so that only the student's
+checkpointing and what its layer keeps alive show in the peak). 2b's and 2c's peaks are judged the same way.
 
 What a student could still do (the threat model): every number here comes from the kernel, where student code can
 change anything, including these probes and the meter. Forged data must still be what the asked behaviour gives for
@@ -167,9 +169,11 @@ def api_parameters(model: nn.Module, norms: bool = True) -> dict[str, nn.Paramet
             linear = getattr(attn, name, None)
             expect(isinstance(linear, nn.Linear) and linear.bias is not None,
                    "each layer's `attn` should be the provided MultiHeadAttention (with W_q, W_k, W_v, W_o)")
-            params[f"layers.{i}.attn.{name}.weight"], params[f"layers.{i}.attn.{name}.bias"] = linear.weight, linear.bias
+            prefix = f"layers.{i}.attn.{name}"
+            params[f"{prefix}.weight"], params[f"{prefix}.bias"] = linear.weight, linear.bias
         for index, linear in zip((0, 3), ffn_linears(_part(layer, "ffn"))):
-            params[f"layers.{i}.ffn.{index}.weight"], params[f"layers.{i}.ffn.{index}.bias"] = linear.weight, linear.bias
+            prefix = f"layers.{i}.ffn.{index}"
+            params[f"{prefix}.weight"], params[f"{prefix}.bias"] = linear.weight, linear.bias
         if norms:
             for name in ("norm1", "norm2"):
                 params.update(_norm_parameters(_part(layer, name), f"layers.{i}.{name}", f"`{name}`"))
@@ -392,8 +396,10 @@ STRUCTURE_LAYERS = (1, 3)
 
 @probe("structure")
 def layers_and_final_norm(cls, seed: int) -> dict:
-    """`layers` holds num_layers layers whose norm1, norm2 and attn compute what the API says; `final_norm` is the
-    final LayerNorm"""
+    """`layers` holds num_layers layers whose norm1, norm2 and attn compute what they should; so does `final_norm`
+
+    Each part is called on an input drawn from the seed, with weights drawn from the seed: the judge computes
+    LayerNorm(d_model) and the provided MultiHeadAttention with the same weights."""
     models = []
     for num_layers in STRUCTURE_LAYERS:
         model = make(cls, num_layers).eval()
@@ -566,8 +572,7 @@ def frozen_input_step_recomputes_layer_by_layer(cls, seed: int) -> dict:
 
 @probe("memory")
 def checkpointed_peak_is_per_layer(cls, seed: int) -> dict:
-    """the peak memory of a 6-layer checkpointed training step, forward and backward, is what checkpointing each
-    layer gives"""
+    """the peak memory of a 6-layer checkpointed training step (forward and backward) is per-layer checkpointing's"""
     model, params = _student_witness(cls, MEMORY_LAYERS, seed)
     model.train()
     x = memory_input(seed, 19).requires_grad_()

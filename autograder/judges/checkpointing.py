@@ -12,7 +12,7 @@ from torch.utils.checkpoint import checkpoint
 from autograder.checks import checkpointing as probes
 from autograder.checks.checkpointing import (ATTENTION_WEIGHTS, D_FF, D_MODEL, FEED_FORWARD_WIDTHS, HEADS,
                                              MEMORY_LAYERS, SEGMENT_SIZES, STRUCTURE_LAYERS,
-                                             WITNESS_SEGMENT_SIZES, PlainEncoder, _measure_shape, _mix,
+                                             WITNESS_SEGMENT_SIZES, PlainEncoder, _mix,
                                              _padding_mask, _part_inputs, _seeded_input, _sketched, _step,
                                              install_witness, measure_model, peaks_model_and_input, prescribed,
                                              segments_model, segments_witness, sketch, witness_step)
@@ -146,7 +146,8 @@ def _ffn_reference(z, i: int, d_ff: int, seed: int) -> torch.Tensor:
 def _(data: dict, seed: int) -> None:
     for (d_ff, kwargs), layers in zip(FEED_FORWARD_WIDTHS, data["models"], strict=True):
         how = "d_ff=48" if kwargs else "the default d_ff (None)"
-        expect(isinstance(layers, list) and len(layers) == 2, f"with {how}, a 2-layer encoder's layers did not come back")
+        expect(isinstance(layers, list) and len(layers) == 2,
+               f"with {how}, a 2-layer encoder's layers did not come back")
         for i, layer in enumerate(layers):
             width = layer["width"]
             expect(width == d_ff, f"with {how} and d_model={D_MODEL}, layer {i}'s feed-forward network is {width} "
@@ -473,16 +474,17 @@ def _(data: dict, seed: int) -> None:
     expect(isinstance(runs, list) and len(runs) == len(WITNESS_SEGMENT_SIZES), "the runs for every k did not come back")
     for k, run in zip(WITNESS_SEGMENT_SIZES, runs):
         x = _seeded_input(seed, 24, requires_grad=True)
-        expected = {}
-        for name, forward in (("segments", lambda m: reference_segments(m, x, k)),
-                              ("the last segment run plainly", lambda m: _last_segment_plain(m, x, k)),
-                              ("nothing checkpointed", lambda m: m(x)),
-                              ("the whole stack as one region", lambda m: whole_stack(m, x))):
+
+        def expected(forward):
             model, params = segments_witness(seed, k)
-            expected[name] = witness_step(params, x, seed, 24, lambda: forward(model))
-        if _witness_differs(run, expected["segments"]) is None:
+            return witness_step(params, x, seed, 24, lambda: forward(model))
+
+        if _witness_differs(run, expected(lambda m: reference_segments(m, x, k))) is None:
             continue
-        shown = next((name for name in list(expected)[1:] if _witness_differs(run, expected[name]) is None), None)
+        others = (("the last segment run plainly", lambda m: _last_segment_plain(m, x, k)),
+                  ("nothing checkpointed", lambda m: m(x)),
+                  ("the whole stack as one region", lambda m: whole_stack(m, x)))
+        shown = next((name for name, forward in others if _witness_differs(run, expected(forward)) is None), None)
         layers = list(range(probes.WITNESS_SEGMENT_LAYERS))
         segments = [layers[s:s + k] for s in range(0, len(layers), k)]
         raise CheckFailed(f"k={k}: the outputs and gradients are not those of the segments {segments}, each "
