@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from autograder.checks import checkpointing as probes
+from autograder.checks._core import isolated_state
 from autograder.checks.checkpointing import (ATTENTION_WEIGHTS, D_FF, D_MODEL, FEED_FORWARD_WIDTHS, HEADS,
                                              MEMORY_LAYERS, SEGMENT_SIZES, STRUCTURE_LAYERS,
                                              WITNESS_SEGMENT_SIZES, PlainEncoder, _mix,
@@ -24,6 +25,19 @@ from ._core import CheckFailed, Judges, expect, expect_close
 
 JUDGES = Judges(probes.GROUPS)
 RTOL, ATOL = 1e-4, 1e-5
+
+
+def judge(probe):
+    """JUDGES.judge, the judge run with the global random streams, thread count and grad mode put back afterwards:
+    these judges build torch modules (whose initialisation draws from the global stream) and run torch's checkpoint,
+    and outside grading they run in the notebook's own process (GROUPS.run), which must not see a trace of them."""
+    def register(fn):
+        def isolated(data, seed):
+            with isolated_state():
+                return fn(data, seed)
+        isolated.__name__, isolated.__doc__ = fn.__name__, fn.__doc__
+        return JUDGES.judge(probe)(isolated)
+    return register
 
 
 # --- the references ----------------------------------------------------------------------------------------------
@@ -115,7 +129,7 @@ def _attention_reference(z, i: int, seed: int) -> torch.Tensor:
         return attn(z.double(), z.double(), z.double(), _padding_mask())
 
 
-@JUDGES.judge(probes.layers_and_final_norm)
+@judge(probes.layers_and_final_norm)
 def _(data: dict, seed: int) -> None:
     for num_layers, model in zip(STRUCTURE_LAYERS, data["models"], strict=True):
         layers = model["layers"]
@@ -142,7 +156,7 @@ def _ffn_reference(z, i: int, d_ff: int, seed: int) -> torch.Tensor:
     return F.linear(F.gelu(F.linear(z.double(), w1, b1)), w2, b2)
 
 
-@JUDGES.judge(probes.default_feed_forward_width)
+@judge(probes.default_feed_forward_width)
 def _(data: dict, seed: int) -> None:
     for (d_ff, kwargs), layers in zip(FEED_FORWARD_WIDTHS, data["models"], strict=True):
         how = "d_ff=48" if kwargs else "the default d_ff (None)"
@@ -170,7 +184,7 @@ def reference_encoder(num_layers: int, d_ff: object, seed: int, dropout: float =
     return reference
 
 
-@JUDGES.judge(probes.computes_the_pre_norm_function)
+@judge(probes.computes_the_pre_norm_function)
 def _(data: dict, seed: int) -> None:
     reference = reference_encoder(3, data["d_ff"], seed, dropout=0.1)
     with torch.no_grad():
@@ -234,7 +248,7 @@ def _names(reference) -> list[str]:
     return [name for name, _ in reference.named_parameters()]
 
 
-@JUDGES.judge(probes.same_outputs_and_gradients_with_a_mask)
+@judge(probes.same_outputs_and_gradients_with_a_mask)
 def _(data: dict, seed: int) -> None:
     reference = reference_encoder(3, data["d_ff"], seed)
     reference.train()
@@ -245,7 +259,7 @@ def _(data: dict, seed: int) -> None:
                     expected)
 
 
-@JUDGES.judge(probes.same_gradients_with_dropout)
+@judge(probes.same_gradients_with_dropout)
 def _(data: dict, seed: int) -> None:
     # Which units dropout drops depends on the order the student's code draws its masks in, which the API leaves
     # open: the two dropout runs are compared with each other; the same model in eval mode (no dropout) with the
@@ -259,7 +273,7 @@ def _(data: dict, seed: int) -> None:
                 "with dropout 0.2 and the same seed (are the dropout masks replayed in the recomputation?)")
 
 
-@JUDGES.judge(probes.parameters_get_gradients_when_input_needs_none)
+@judge(probes.parameters_get_gradients_when_input_needs_none)
 def _(data: dict, seed: int) -> None:
     reference = reference_encoder(2, data["d_ff"], seed)
     expected = _expected_step(reference.train(), _seeded_input(seed, 12), None, _mix(seed, 99), seed)
@@ -331,25 +345,25 @@ PER_LAYER = ("each layer checkpointed on its own, recomputed once in the backwar
              "first")
 
 
-@JUDGES.judge(probes.checkpointed_step_recomputes_each_layer_once)
+@judge(probes.checkpointed_step_recomputes_each_layer_once)
 def _(data: dict, seed: int) -> None:
     judge_witness(data, seed, 3, 13, _seeded_input(seed, 13, requires_grad=True), "per layer",
                   "a 3-layer checkpointed training step", PER_LAYER)
 
 
-@JUDGES.judge(probes.plain_step_recomputes_nothing)
+@judge(probes.plain_step_recomputes_nothing)
 def _(data: dict, seed: int) -> None:
     judge_witness(data, seed, 3, 14, _seeded_input(seed, 14, requires_grad=True), "plain",
                   "a training step with use_checkpointing=False", "nothing recomputed")
 
 
-@JUDGES.judge(probes.eval_mode_recomputes_nothing)
+@judge(probes.eval_mode_recomputes_nothing)
 def _(data: dict, seed: int) -> None:
     judge_witness(data, seed, 3, 15, _seeded_input(seed, 15, requires_grad=True), "eval",
                   "a step in eval mode (gradients enabled)", "nothing recomputed (checkpoint only when training)")
 
 
-@JUDGES.judge(probes.no_grad_forward_is_plain)
+@judge(probes.no_grad_forward_is_plain)
 def _(data: dict, seed: int) -> None:
     model, _ = witness_reference(3, seed)
     model.train()
@@ -366,7 +380,7 @@ def _(data: dict, seed: int) -> None:
                      f"{what} forward pass under no_grad (each layer should run once)", rtol=RTOL, atol=ATOL)
 
 
-@JUDGES.judge(probes.frozen_input_step_recomputes_layer_by_layer)
+@judge(probes.frozen_input_step_recomputes_layer_by_layer)
 def _(data: dict, seed: int) -> None:
     judge_witness(data, seed, MEMORY_LAYERS, 18, probes.memory_input(seed, 18), "per layer",
                   f"a {MEMORY_LAYERS}-layer checkpointed training step on an input that does not require grad",
@@ -376,7 +390,7 @@ def _(data: dict, seed: int) -> None:
 PEAK_TOLERANCE = 0.05
 
 
-@JUDGES.judge(probes.checkpointed_peak_is_per_layer)
+@judge(probes.checkpointed_peak_is_per_layer)
 def _(data: dict, seed: int) -> None:
     model, _ = witness_reference(MEMORY_LAYERS, seed)
     x = probes.memory_input(seed, 19).requires_grad_()
@@ -401,7 +415,7 @@ def _measure_peak(seed: int, use_checkpointing: bool) -> int:
                           step=f"measured encoder, use_checkpointing={use_checkpointing}")
 
 
-@JUDGES.judge(probes.peak_matches_the_meter)
+@judge(probes.peak_matches_the_meter)
 def _(data: dict, seed: int) -> None:
     results = data["results"]
     expect(isinstance(results, list) and len(results) == 2, "the two measurements did not come back")
@@ -416,7 +430,7 @@ def _(data: dict, seed: int) -> None:
                f"in bytes)")
 
 
-@JUDGES.judge(probes.seconds_are_wall_clock_seconds)
+@judge(probes.seconds_are_wall_clock_seconds)
 def _(data: dict, seed: int) -> None:
     result, elapsed = data["result"], _number(data["elapsed"], "the call's duration")
     expect(isinstance(result, list), "train_step_cost should return (peak_bytes, seconds)")
@@ -447,7 +461,7 @@ def _judge_cleared(grads: object, expected: dict, what: str) -> None:
                      "model's weights were changed)", rtol=RTOL, atol=ATOL)
 
 
-@JUDGES.judge(probes.gradients_left_cleared)
+@judge(probes.gradients_left_cleared)
 def _(data: dict, seed: int) -> None:
     model, x = measure_model(seed, 2, dropout=0.0)
     _judge_cleared(data["grads"], _expected_grads_after_one_step(model, x, seed, 27), "train_step_cost")
@@ -455,7 +469,7 @@ def _(data: dict, seed: int) -> None:
 
 # --- 2c --------------------------------------------------------------------------------------------------------------
 
-@JUDGES.judge(probes.segments_compute_the_same_function_and_gradients)
+@judge(probes.segments_compute_the_same_function_and_gradients)
 def _(data: dict, seed: int) -> None:
     model, mask = segments_model(), _padding_mask()
     x = _seeded_input(seed, 23, requires_grad=True)
@@ -468,7 +482,7 @@ def _(data: dict, seed: int) -> None:
                        f"checkpoint_every with k={k}")
 
 
-@JUDGES.judge(probes.segments_of_k_layers_are_recomputed)
+@judge(probes.segments_of_k_layers_are_recomputed)
 def _(data: dict, seed: int) -> None:
     runs = data["runs"]
     expect(isinstance(runs, list) and len(runs) == len(WITNESS_SEGMENT_SIZES), "the runs for every k did not come back")
@@ -508,7 +522,7 @@ def _run_layers(layers, h):
     return h
 
 
-@JUDGES.judge(probes.peaks_for_every_k_match_the_meter)
+@judge(probes.peaks_for_every_k_match_the_meter)
 def _(data: dict, seed: int) -> None:
     peaks = data["peaks"]
     num_layers = 4
