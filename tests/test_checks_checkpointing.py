@@ -9,6 +9,7 @@ import torch
 from check_harness import judge_message, reference_namespace, variants, zeros_like_data
 
 from autograder.checks import checkpointing
+from autograder.judges import checkpointing as judges
 from autograder.provided.attention import MultiHeadAttention
 from autograder.provided.memory_meter import PeakMemory
 from autograder.provided.weighted_loss import weighted_loss
@@ -163,11 +164,11 @@ def test_meter_sees_the_backward_pass():
 
 def test_meter_is_deterministic_and_shows_checkpointing_saves_memory():
     torch.manual_seed(0)
-    model = checkpointing.ReferenceEncoder(4, 32, 4, dropout=0.1)
+    model = judges.ReferenceEncoder(4, 32, 4, dropout=0.1)
     x = torch.randn(4, 32, 32)
     peaks = {}
     for use_checkpointing in (False, True):
-        runs = [checkpointing.reference_peak(model, x, lambda: model(x, use_checkpointing=use_checkpointing))
+        runs = [judges.reference_peak(model, x, lambda: model(x, use_checkpointing=use_checkpointing))
                 for _ in range(2)]
         assert runs[0] == runs[1]
         peaks[use_checkpointing] = runs[0]
@@ -175,22 +176,22 @@ def test_meter_is_deterministic_and_shows_checkpointing_saves_memory():
 
 
 def test_a_remembered_reference_peak_is_what_the_meter_measures_for_other_values(monkeypatch):
-    """The judge remembers reference peaks per step and shapes (checkpointing.reference_peak's `step`): sound only if
+    """The judge remembers reference peaks per step and shapes (judges.reference_peak's `step`): sound only if
     the values never change the peak. Other weights and inputs of the same shapes measure the same; other shapes
     are measured anew."""
-    monkeypatch.setattr(checkpointing, "_PEAKS", {})
+    monkeypatch.setattr(judges, "_PEAKS", {})
     measured = {}
     for seed, shape in ((1, (4, 32)), (2, (4, 32)), (3, (3, 40))):
         torch.manual_seed(seed)
-        model = checkpointing.ReferenceEncoder(4, 32, 4, dropout=0.1)
+        model = judges.ReferenceEncoder(4, 32, 4, dropout=0.1)
         x = torch.randn(*shape, 32) * seed
         for k in (1, 2):
-            fresh = checkpointing.reference_peak(model, x, lambda: checkpointing.reference_segments(model, x, k))
-            remembered = checkpointing.reference_peak(
-                model, x, lambda: checkpointing.reference_segments(model, x, k), step=f"k={k}")
+            fresh = judges.reference_peak(model, x, lambda: judges.reference_segments(model, x, k))
+            remembered = judges.reference_peak(model, x, lambda: judges.reference_segments(model, x, k),
+                                               step=f"k={k}")
             assert remembered == fresh
             measured[shape, k] = fresh
-    assert len(checkpointing._PEAKS) == 4  # two shapes x two steps: the second seed of (4, 32) found them
+    assert len(judges._PEAKS) == 4  # two shapes x two steps: the second seed of (4, 32) found them
     assert measured[(4, 32), 1] != measured[(3, 40), 1] and measured[(4, 32), 1] != measured[(4, 32), 2]
 
 
@@ -231,8 +232,7 @@ def test_tests_of_2b_and_2c_use_nothing_from_2a():
 
 # --- judged checks: other seeds, replayed and made-up data ----------------------------------------------------
 
-REPORTED_FACTS = {"layers_and_final_norm", "default_feed_forward_width", "gradients_left_cleared"}  # no inputs
-JUDGED = [name for name in ALL_CHECKS if checkpointing.GROUPS.checks[name].judged]
+REPORTED_FACTS = {"seconds_are_wall_clock_seconds"}  # a duration and the call's: no input of the grader's in them
 ANSWER = {group: reference_namespace(NOTEBOOK, "segments_impl")[names[0]] for group, names in GROUP_ARGS.items()}
 
 
@@ -260,7 +260,7 @@ def test_a_variant_gets_the_same_verdicts_for_another_seed(path):
     assert set(other) == set(failures(namespace))
 
 
-@pytest.mark.parametrize("name", sorted(set(JUDGED) - REPORTED_FACTS))
+@pytest.mark.parametrize("name", sorted(set(ALL_CHECKS) - REPORTED_FACTS))
 def test_data_of_another_seed_is_rejected(name):
     """Data the reference computed for another grading run's seed (a replay): seeds 5 and 8 give other inputs,
     weights and measured shapes."""
@@ -269,12 +269,12 @@ def test_data_of_another_seed_is_rejected(name):
     assert judge(name, probe(name, 5), 8) is not None
 
 
-@pytest.mark.parametrize("name", sorted(set(JUDGED) - REPORTED_FACTS))
+@pytest.mark.parametrize("name", ALL_CHECKS)
 def test_shapes_without_values_are_rejected(name):
     assert judge(name, zeros_like_data(probe(name, 3), numbers=True), 3) is not None
 
 
-@pytest.mark.parametrize("name", JUDGED)
+@pytest.mark.parametrize("name", ALL_CHECKS)
 @pytest.mark.parametrize("garbage", [{}, {"y": [1, 2]}, {"params": [[]]}, {"runs": "no"}, {"results": 3.0}])
 def test_garbage_data_fails_with_a_message(name, garbage):
     assert judge(name, garbage, 3)
@@ -287,3 +287,84 @@ def test_every_gradient_sketch_sees_a_change_of_one_entry():
     changed[7, 3] += 1e-2
     a, b = checkpointing.sketch("w", grad, 3), checkpointing.sketch("w", changed, 3)
     assert a.numel() == checkpointing.SKETCH_ROWS and not torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_every_probe_has_a_judge():
+    assert checkpointing.GROUPS.judges().missing() == []
+
+
+def test_a_group_with_a_second_result_or_a_missing_one_fails():
+    """The wire is strict: one result per check of the group, no more, no fewer."""
+    judges_ = checkpointing.GROUPS.judges()
+    names = checkpointing.GROUPS.names("measure")
+    data = {name: probe(name, 3) for name in names}
+    assert all(v is None for v in judges_.judge_group("measure", data, 3).values())
+    assert all(v for v in judges_.judge_group("measure", {**data, "extra": {}}, 3).values())
+    assert all(v for v in judges_.judge_group("measure", {names[0]: data[names[0]]}, 3).values())
+
+
+# --- nothing to borrow: the kernel holds probes, never an answer -------------------------------------------------
+
+def test_the_probe_module_holds_no_reference():
+    """The checkpointed encoder, the segments and the peaks a correct answer gives live with the judges; importing
+    the probes (what the grading kernel does) does not import the judges."""
+    import subprocess
+    import sys
+
+    for name in ("ReferenceEncoder", "reference_segments", "reference_peak", "_PEAKS", "whole_stack"):
+        assert not hasattr(checkpointing, name), name
+    code = ("import sys; import autograder.checks.checkpointing; "
+            "assert not [m for m in sys.modules if m.startswith('autograder.judges')], "
+            "[m for m in sys.modules if m.startswith('autograder.judges')]")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the recomputation witness -----------------------------------------------------------------------------------
+
+def test_the_witness_keeps_the_students_objects_and_their_type_names():
+    """The witness gives the student's own attn, ffn and norms another forward: the objects, their attributes, the
+    layer's references to them and their classes' names and isinstance stay as they were."""
+    namespace = load_answer(next(p for p in CORRECT if p.stem == "encoder_closure_and_kwargs"))
+    model = namespace["TransformerEncoderCheckpointed"](2, 32, 4, d_ff=128, dropout=0.0)
+    layer = model.layers[0]
+    before = {name: (getattr(layer, name), type(getattr(layer, name)).__name__) for name in ("attn", "ffn", "norm1")}
+    checkpointing.install_witness(model, 3, 0.0)
+    for name, (obj, type_name) in before.items():
+        assert getattr(layer, name) is obj and type(obj).__name__ == type_name
+    assert isinstance(layer.attn, MultiHeadAttention) and isinstance(layer.norm1, torch.nn.LayerNorm)
+
+
+def test_the_witness_tells_the_recomputations_apart():
+    """Per-layer checkpointing, no checkpointing and one region over the whole stack give different gradients on
+    the witness (well beyond the judges' tolerance), and the same outputs."""
+    x = checkpointing._seeded_input(3, 13, requires_grad=True)
+    data = {run: judges._expected_witness(3, 3, 13, x, run) for run in ("per layer", "plain", "whole stack")}
+    for a, b in (("per layer", "plain"), ("per layer", "whole stack"), ("plain", "whole stack")):
+        assert torch.allclose(data[a]["y"], data[b]["y"])
+        assert judges._witness_differs(data[a], data[b]) is not None, (a, b)
+
+
+def test_ordinary_code_that_calls_the_parts_again_does_not_imitate_recomputation():
+    """Issue 20's attack on the hook-counted checks: no checkpointing, but each layer's attention (and
+    feed-forward) called again in reverse order during the backward pass, as a recomputation would call them. The
+    gradients are still those of a plain step."""
+    class Imitation(torch.nn.Module):
+        def __init__(self, num_layers, d_model, num_heads, d_ff=None, dropout=0.1):
+            super().__init__()
+            self.inner = checkpointing.PlainEncoder(num_layers, d_model, num_heads, d_ff, dropout)
+            self.layers, self.final_norm = self.inner.layers, self.inner.final_norm
+
+        def forward(self, x, mask=None, use_checkpointing=True):
+            out = self.inner(x, mask)
+            if use_checkpointing and self.training and out.requires_grad:
+                def again(grad):
+                    with torch.no_grad():
+                        for layer in reversed(self.layers):
+                            layer.attn(x, x, x, mask)
+                            layer.ffn(x)
+                    return grad
+                out.register_hook(again)
+            return out
+
+    failed = checkpointing.GROUPS.failures(checkpointing.GROUPS.names("recomputation"), Imitation)
+    assert "checkpointed_step_recomputes_each_layer_once" in failed

@@ -188,11 +188,12 @@ class TransformerEncoderCheckpointed(nn.Module):
 # ### Tests for 2a
 #
 # The visible tests below check the shapes and that checkpointing changes nothing on one small input. Hidden tests
-# run when your notebook is graded: the structure stated above, the function it computes (with a mask), equal
-# outputs and **every** gradient with and without checkpointing (with a mask, and with dropout under the same
-# seed), gradients when the input does not require grad, how many times each layer runs (counted on its `attn`:
-# twice per checkpointed step, once otherwise, including in eval mode and under `no_grad`), and that the peak
-# memory of a training step really drops.
+# run when your notebook is graded, most of their points on the checkpointing itself: the structure stated above
+# and the function it computes (with a mask); equal outputs and **every** gradient with and without checkpointing
+# (with a mask, and with dropout under the same seed), gradients when the input does not require grad; which layers
+# run again in the backward pass, how often and in which order (each layer once, from the last, in a checkpointed
+# step; none without checkpointing, in eval mode or under `no_grad`), seen in the numbers a training step gives,
+# not by counting calls; and the peak memory of a checkpointed training step.
 
 # %% nbgrader={"grade_id": "test_fixtures", "locked": true}
 # A small encoder of yours and an input that the visible tests of 2a share (a read-only cell).
@@ -200,7 +201,7 @@ torch.manual_seed(0)
 small = TransformerEncoderCheckpointed(num_layers=2, d_model=16, num_heads=2, dropout=0.0)
 x_small = torch.randn(2, 5, 16)
 
-# %% nbgrader={"grade": true, "grade_id": "test_encoder_structure", "locked": true, "points": 2}
+# %% nbgrader={"grade": true, "grade_id": "test_encoder_structure", "locked": true, "points": 1}
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("structure", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
@@ -218,7 +219,7 @@ out_ckpt = small(x_small, use_checkpointing=True)
 assert torch.allclose(out_plain, out_ckpt, atol=1e-6), "checkpointing must not change the output"
 print("visible test passed")
 
-# %% nbgrader={"grade": true, "grade_id": "test_encoder_recomputation", "locked": true, "points": 2}
+# %% nbgrader={"grade": true, "grade_id": "test_encoder_recomputation", "locked": true, "points": 3}
 # Count how many times the first layer's attention starts in one checkpointed training step (the attention, not
 # the layer: every way of running a layer calls its `attn` as a module). A forward PRE-hook is used because it also
 # fires during the recomputation (a forward hook may not: recomputation stops early).

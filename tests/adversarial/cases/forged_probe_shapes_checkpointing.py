@@ -1,11 +1,12 @@
 # Forged probe data in exercise 2: a reentrant-checkpointing encoder (no parameter gradients when the input needs
 # none) whose structure and gradients cells are rewritten into probe lines of a CORRECT encoder's data for this
-# run's seed with every tensor replaced by zeros of its shape. The judge computes the pre-norm function and the
-# gradients itself from the seed's weights: zeros match none of them (the structure's type names and parameter
-# counts, reports, still pass). The honest reentrant encoder, 2b and 2c left as released, gets 6 of 15.
+# run's seed with every tensor replaced by zeros of its shape. The judge computes every part's function, the
+# pre-norm function and the gradients itself from the seed's weights: zeros match none of them. The honest
+# reentrant encoder, 2b and 2c left as released, gets 4 of 15 (structure 1, gradients 2 of 3, memory 1 of 2; its
+# recomputation cell fails the visible test).
 # notebook: 02_gradient_checkpointing encoder_impl
 # base: checkpointing/wrong/encoder_reentrant
-# expect: score < 6
+# expect: score < 4
 # reason: values are wrong
 import re
 import sys
@@ -17,6 +18,15 @@ _wire = sys.modules["autograder.checks._wire"]
 _protocol = sys.modules["autograder.protocol"]
 _module = sys.modules["autograder.checks.checkpointing"]
 _checks = _module.GROUPS
+_checkpoint = sys.modules["torch.utils.checkpoint"].checkpoint
+
+
+class _Correct(_module.PlainEncoder):  # the forger's own correct encoder (the kernel holds none to borrow)
+    def forward(self, x, mask=None, use_checkpointing=True):
+        on = use_checkpointing and self.training and torch.is_grad_enabled()
+        for layer in self.layers:
+            x = _checkpoint(layer, x, mask, use_reentrant=False) if on else layer(x, mask)
+        return self.final_norm(x)
 
 
 def _zeros(data):
@@ -31,8 +41,7 @@ def _zeros(data):
 
 def _forge(group):
     seed = _core._CHANNEL["seed"]
-    data = {name: _zeros(_checks.checks[name].run_probe((_module.ReferenceEncoder,), seed))
-            for name in _checks.judged_names(group)}
+    data = {name: _zeros(_checks.checks[name].run_probe((_Correct,), seed)) for name in _checks.names(group)}
     print(_protocol.probe_line("checkpointing", group, _wire.encode(data)))
 
 
