@@ -1,5 +1,7 @@
 """One-off: move `@X.judge` blocks (and named helpers) of autograder/checks/M.py into autograder/judges/M.py."""
-import ast, sys, re
+import ast
+import sys
+import re
 from pathlib import Path
 
 mod, helpers = sys.argv[1], sys.argv[2].split(",") if len(sys.argv) > 2 and sys.argv[2] else []
