@@ -52,9 +52,12 @@ def test_an_lms_zip_is_collected_and_graded_to_the_golden_scores(tmp_path):
 
     collected = nbgrader(course, "nbgrader", "zip_collect", ASSIGNMENT)
     for student in students:
-        got = sorted(p.name for p in (course / "submitted" / student.id / ASSIGNMENT).iterdir())
-        expected = sorted(p.name for p in (course / "release" / ASSIGNMENT).glob("*.ipynb"))
+        folder = course / "submitted" / student.id / ASSIGNMENT
+        got = sorted(p.name for p in folder.iterdir())
+        # the notebooks (not the LMS's receipts), and the attempt's time from the file names (late penalties use it)
+        expected = sorted([p.name for p in (course / "release" / ASSIGNMENT).glob("*.ipynb")] + ["timestamp.txt"])
         assert got == expected, f"{student.id}: collected {got}\n{collected.stdout[-2000:]}{collected.stderr[-2000:]}"
+        assert (folder / "timestamp.txt").read_text().startswith("2026-12-01 10:00:00")
 
     nbgrader(course, "autograder", "autograde", "--workers", "2", timeout=900)
     nbgrader(course, "nbgrader", "export")
