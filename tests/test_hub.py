@@ -246,6 +246,7 @@ def hub():
              f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{free_port()}"],
             cwd=hub_dir / "state", stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env={**os.environ, "PATH": "/usr/local/bin:/usr/bin:/bin"})
+        log.close()  # the hub writes to its own copy
         deadline = time.monotonic() + 90
         while True:
             assert process.poll() is None, (ARTIFACTS / "jupyterhub.log").read_text()[-4000:]
@@ -256,7 +257,8 @@ def hub():
                 assert time.monotonic() < deadline, "the hub did not answer in 90 s"
                 time.sleep(0.5)
         took("hub-start")
-        yield {"setup": setup, "url": url, "course": course, "exchange": exchange, "hub_dir": hub_dir, "passwords": passwords}
+        yield {"setup": setup, "url": url, "course": course, "exchange": exchange, "hub_dir": hub_dir,
+               "passwords": passwords}
     finally:
         if process is not None and process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)  # the hub stops the users' servers, then itself
