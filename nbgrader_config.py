@@ -20,7 +20,7 @@ c.CourseDirectory.solution_directory = "solutions"
 # nbgrader_config.py, which the build writes into release/ after nbgrader (settings for Validate), travels with
 # a git or LMS copy of release/ but not through the exchange, and a submitted copy is never graded with. On a
 # JupyterHub, Validate reads the configuration of the student's server, not the assignment folder: put that file's
-# settings in the hub's system-wide nbgrader_config.py (README: "Validate gives the grading verdict").
+# settings in the hub's system-wide nbgrader_config.py (deploy/jupyterhub/install.sh does).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "*.md"]
 
 # The gradebook: SQLite beside this file unless NBGRADER_DB_URL names another SQLAlchemy URL
@@ -28,6 +28,13 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # The SQLite timeout lets parallel graders wait for each other's short writes instead of failing with
 # "database is locked" (autograder/grade.py also switches the file to WAL mode).
 c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL", f"sqlite:///{COURSE_ROOT / 'gradebook.db'}?timeout=120")
+
+
+# The LMS path (`nbgrader zip_collect transformer_block` on the LMS's zip in downloaded/transformer_block/archive/):
+# how the names of the files the LMS exports carry the student id and the notebook. Blackboard's names:
+# <assignment>_<student>_attempt_<yyyy-mm-dd-hh-mm-ss>_<notebook>.ipynb (tests/test_lms_collect.py). Another LMS
+# needs its own pattern: named groups student_id and file_id (the notebook's name), optionally timestamp.
+c.FileNameCollectorPlugin.named_regexp = r".*_(?P<student_id>\w+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>.+)"
 
 
 # What replaces a solution in the student's notebook: the error says what to do when a test reaches it.

@@ -95,6 +95,8 @@ MARKS = {
     "test_student_lab.py": ("slow",),  # starts JupyterLab twice
     "test_validate.py": ("slow",),  # nbgrader validate runs notebooks (whole solutions: 10-60 s each here)
     "test_course.py": ("slow",),  # runs the lab command line on scratch courses (about 1.5 min)
+    "test_hub.py": ("hub", "browser", "sandbox", "slow"),  # a real JupyterHub, two students in Chromium
+    "test_lms_collect.py": ("sandbox", "slow"),  # an LMS's zip through nbgrader zip_collect, graded in the jail
 }
 
 
