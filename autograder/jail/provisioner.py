@@ -27,8 +27,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory, LocalProvisioner
 from traitlets import Instance, Unicode
 
-from . import zygote_host
-from .launch import ZYGOTE_MOUNT_BASE_ENV, ZYGOTE_SOCKET_ENV
+from . import rundir, uids, zygote_host
+from .launch import KERNEL_UID_ENV, ZYGOTE_MOUNT_BASE_ENV, ZYGOTE_SOCKET_ENV
 
 PROVISIONER_NAME = "autograder-jail"
 KERNEL_NAME = "autograder-jail"
@@ -39,7 +39,7 @@ class ProvisionerNotRegistered(RuntimeError):
 
 
 class JailProvisioner(LocalProvisioner):
-    """LocalProvisioner, plus the kernel's private runtime folder and its verdict key."""
+    """LocalProvisioner, plus the kernel's private runtime folder, its verdict key and (as root) its own uid."""
 
     runtime = Unicode(help="The kernel's private folder (sockets, staged checks, scratch copy)").tag(config=True)
     verdict_key = Unicode(help="The kernel's verdict key, hex (written to the runtime folder for the guard)"
@@ -51,8 +51,12 @@ class JailProvisioner(LocalProvisioner):
         os.chmod(key_file, 0o600)
         kwargs = await super().pre_launch(**kwargs)
         env = kwargs.get("env")
-        if env is not None and env.get(zygote_host.FAST_START_ENV) == "1" and Path(self.runtime).parent == \
-                zygote_host.spool():
+        if env is not None and env.get("AG_SB_MODE", "sandbox") == "sandbox" and os.geteuid() == 0:
+            # held by this process until the kernel is gone (cleanup): no other kernel of this machine gets it
+            if getattr(self, "_uid", None) is None:
+                self._uid = uids.allocate()
+            env[KERNEL_UID_ENV] = str(self._uid.uid)
+        if env is not None and env.get(zygote_host.FAST_START_ENV) == "1":
             zygote = zygote_host.zygote_for(Path(kwargs.get("cwd") or os.getcwd()),
                                             sandboxed=env.get("AG_SB_MODE", "sandbox") == "sandbox")
             if zygote is not None:
@@ -92,6 +96,9 @@ class JailProvisioner(LocalProvisioner):
         await super().cleanup(restart=restart)
         if not restart:
             shutil.rmtree(self.runtime, ignore_errors=True)
+            if getattr(self, "_uid", None) is not None:
+                self._uid.release()
+                self._uid = None
 
 
 class ReadyKernelClient(AsyncKernelClient):
@@ -164,10 +171,9 @@ def jail_kernel_spec(runtime: Path, verdict_key: bytes, env: dict[str, str]) -> 
 def jail_kernel_manager(config=None, env: dict[str, str] | None = None) -> tuple[AsyncKernelManager, bytes]:
     """A kernel manager for one grading kernel, and the key its verdicts are signed with."""
     env = env or {}
-    fast = env.get(zygote_host.FAST_START_ENV) == "1" and \
-        zygote_host.possible(sandboxed=env.get("AG_SB_MODE", "sandbox") == "sandbox")
-    # a kernel forked from the zygote finds its runtime folder in the spool, which the zygote's jail binds
-    runtime = Path(tempfile.mkdtemp(prefix="ag-kernel-", dir=zygote_host.spool() if fast else None))
+    # in this process's jail folder (rundir.py: removed at exit, or by the next grading process after a SIGKILL),
+    # which is also the spool that the zygote's jail binds, where a kernel forked from it finds its runtime folder
+    runtime = Path(tempfile.mkdtemp(prefix="ag-kernel-", dir=rundir.folder()))
     os.chmod(runtime, 0o711)
     key = secrets.token_bytes(32)
     spec = jail_kernel_spec(runtime, key, env)
