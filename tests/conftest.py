@@ -87,6 +87,7 @@ TESTS = Path(__file__).resolve().parent
 MARKS = {
     "adversarial/test_adversarial.py": ("sandbox", "slow"),  # 35 hostile students graded in the jail
     "adversarial/test_zygote_isolation.py": ("sandbox",),  # two kernels forked from one zygote
+    "adversarial/test_jail_hardening.py": ("sandbox", "slow"),  # hostile kernels on both paths, a pip install
     "test_example_class.py": ("sandbox", "slow"),  # the main job on the example class (golden scores)
     "test_parallel_autograde.py": ("sandbox", "slow"),  # grading runs that kill kernels and workers
     "test_postgres_gradebook.py": ("postgres", "sandbox", "slow"),  # grades into a real PostgreSQL server
