@@ -267,7 +267,7 @@ def main(argv: list[str]) -> None:
     if not sandboxed:
         os.chdir(runtime / "work")
         os.execve(sys.executable, boot, env)
-    cmd = bwrap_command(runtime, cwd, env, as_root, syscalls.memfd(syscalls.program()))
+    cmd = bwrap_command(runtime, cwd, env, as_root, syscalls.descriptor_for_bwrap())
     if uid is not None:
         cmd += [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]

@@ -27,7 +27,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory, LocalProvisioner
 from traitlets import Instance, Unicode
 
-from . import rundir, uids, zygote_host
+from . import rundir, syscalls, uids, zygote_host
 from .launch import KERNEL_UID_ENV, ZYGOTE_MOUNT_BASE_ENV, ZYGOTE_SOCKET_ENV
 
 PROVISIONER_NAME = "autograder-jail"
@@ -51,7 +51,10 @@ class JailProvisioner(LocalProvisioner):
         os.chmod(key_file, 0o600)
         kwargs = await super().pre_launch(**kwargs)
         env = kwargs.get("env")
-        if env is not None and env.get("AG_SB_MODE", "sandbox") == "sandbox" and os.geteuid() == 0:
+        sandboxed = env is not None and env.get("AG_SB_MODE", "sandbox") == "sandbox"
+        if sandboxed:
+            env[syscalls.FILE_ENV] = str(syscalls.program_file(rundir.folder()))  # built once per grading process
+        if sandboxed and os.geteuid() == 0:
             # held by this process until the kernel is gone (cleanup): no other kernel of this machine gets it
             if getattr(self, "_uid", None) is None:
                 self._uid = uids.allocate()

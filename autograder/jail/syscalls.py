@@ -21,6 +21,7 @@ import ctypes
 import errno
 import os
 from functools import lru_cache
+from pathlib import Path
 
 # Denied with EPERM on every architecture the filter covers; names a given architecture lacks are skipped.
 DENIED = (
@@ -49,6 +50,7 @@ TIOCSTI, TIOCLINUX = 0x5412, 0x541C  # push characters into a terminal's input; 
 # architecture gets libseccomp's default for an unknown one: the process is killed.
 COMPAT = {"X86_64": ("X86", "X32"), "AARCH64": ("ARM",)}
 
+FILE_ENV = "AG_JAIL_SECCOMP_FILE"  # the program's file, for the kernel launcher (launch.py)
 INSTALL = ("install libseccomp (Debian/Ubuntu: `apt-get install libseccomp2`, as root: `make system-packages`) and "
            "this package's requirements (`make setup`, which installs pyseccomp)")
 
@@ -131,6 +133,28 @@ def memfd(bpf: bytes) -> int:
     fd = os.memfd_create("autograder-seccomp", 0)  # without MFD_CLOEXEC: it must survive the exec of bwrap
     os.write(fd, bpf)
     os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def program_file(folder: Path) -> Path:
+    """The program written once into `folder` (the grading process's jail folder, which no kernel sees), for the
+    zygote and the kernel launchers: building it costs a launcher about 50 ms (libseccomp's look-up and build)."""
+    path = folder / "seccomp.bpf"
+    if not path.exists():
+        partial = folder / f".seccomp.bpf.{os.getpid()}"
+        partial.write_bytes(program())
+        os.replace(partial, path)
+    return path
+
+
+def descriptor_for_bwrap() -> int:
+    """An inheritable descriptor on the program for bwrap's `--seccomp FD`: the grading process's file (FILE_ENV,
+    set by the provisioner), or one built here when the launcher was started without it."""
+    path = os.environ.get(FILE_ENV)
+    if not path:
+        return memfd(program())
+    fd = os.open(path, os.O_RDONLY)
+    os.set_inheritable(fd, True)  # it must survive the exec of bwrap
     return fd
 
 

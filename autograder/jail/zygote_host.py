@@ -124,9 +124,7 @@ def _start(folder: Path, base: str, sandboxed: bool, state: dict) -> Zygote:
     python = [sys.executable, "-s", "-m", "autograder.jail.zygote", str(sock)]
     if sandboxed:
         # the zygote applies it to each kernel it forks (it cannot apply it to itself: it mounts for them)
-        seccomp = folder / "seccomp.bpf"
-        seccomp.write_bytes(syscalls.program())
-        env[SECCOMP_ENV] = str(seccomp)
+        env[SECCOMP_ENV] = str(syscalls.program_file(folder))
         cmd = jail_base(True, [str(folder)] + ([base] if base != "/tmp" else []))
         cmd += ["--bind", str(folder), str(folder), "--dir", STASH]
         # a Python installation under /tmp (a clone there) would vanish under each child's fresh /tmp: the child
