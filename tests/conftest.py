@@ -109,3 +109,12 @@ def pytest_collection_modifyitems(config, items):
             if path == TESTS / where or TESTS / where in path.parents:
                 for mark in marks:
                     item.add_marker(getattr(pytest.mark, mark))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests kill grading processes with SIGKILL on purpose (test_parallel_autograde, test_jail_hardening), which
+    leaves their jail folders (/tmp/ag-jail-*) for the next grading process to remove: this run is that next one,
+    so that no jail folder outlives `make test`."""
+    from autograder.jail import rundir
+
+    rundir.sweep()
