@@ -34,7 +34,11 @@ PREFIX = "ag-jail-"
 NEW_PREFIX = ".ag-jail-new-"
 LOCK = "lock"
 NEW_GRACE_S = 600  # a folder still under its first name after this long was left by a process killed while making it
-STOP_PRIORITY, REMOVE_PRIORITY = 20, 10  # multiprocessing finalizers: higher first (the zygotes stop, then this)
+# multiprocessing finalizers run higher priorities first: the folder goes first, then the zygotes are stopped. A
+# pebble worker (lab autograde) runs them on SIGTERM and is killed 3 s later: stopping a zygote can take longer
+# than that on a busy machine, which left the folders of both workers of a run (measured). A zygote whose folder is
+# gone only waits for its lifeline to close; no kernel runs by then.
+REMOVE_PRIORITY, STOP_PRIORITY = 20, 10
 
 _lock = threading.Lock()
 _state: dict = {"pid": None, "folder": None, "fd": None}

@@ -150,8 +150,8 @@ def _start(folder: Path, base: str, sandboxed: bool, state: dict) -> Zygote:
         time.sleep(0.05)
     log.info("zygote %s ready in %.1f s (%s)", n, time.monotonic() - started, "sandboxed" if sandboxed else "unsandboxed")
     if not state["stop_registered"]:
-        # before the jail folder is removed (rundir.REMOVE_PRIORITY): at interpreter exit and at the end of a
-        # multiprocessing worker, which does not run atexit
+        # at interpreter exit and at the end of a multiprocessing worker, which does not run atexit (after the jail
+        # folder's removal: see rundir.REMOVE_PRIORITY)
         mp_util.Finalize(None, _shutdown, args=(os.getpid(),), exitpriority=rundir.STOP_PRIORITY)
         state["stop_registered"] = True
     return Zygote(process, str(sock), base)
@@ -161,10 +161,16 @@ def _shutdown(pid: int) -> None:
     if pid != os.getpid():
         return
     state = _mine()
-    for zygote in state["zygotes"].values():
+    zygotes = list(state["zygotes"].values())
+    state["zygotes"].clear()
+    for zygote in zygotes:  # every lifeline first: the zygotes end together, not one after the other
         try:
             zygote.process.stdin.close()  # its lifeline: the zygote exits, bwrap takes its jail down
-            zygote.process.wait(timeout=5)
-        except Exception:  # noqa: BLE001
-            zygote.process.kill()
-    state["zygotes"].clear()
+        except OSError:
+            pass
+    deadline = time.monotonic() + 2
+    for zygote in zygotes:
+        try:
+            zygote.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            zygote.process.kill()  # bwrap; the zygote inside still ends on its closed lifeline

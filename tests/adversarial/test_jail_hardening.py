@@ -76,14 +76,15 @@ def jail_or_skip() -> None:
 # --- gap 3: jail folders ----------------------------------------------------------------------------------------
 
 # One grading process: a kernel from the zygote and one in a jail of its own, each running a cell; then it ends as
-# told (sys.exit, the end of a multiprocessing worker, which leaves with os._exit) or waits to be killed.
+# told (the end of its script; the end of a multiprocessing worker, which leaves with os._exit; a pebble worker,
+# stopped with SIGTERM as lab autograde's are) or waits to be killed.
 GRADING_PROCESS = r"""
 import asyncio, multiprocessing, os, sys, time
 from autograder.jail import rundir
 from autograder.jail.limits import KernelLimits
 from autograder.jail.provisioner import jail_kernel_manager
 
-async def grade(cwd):
+async def grade(cwd, how):
     for fast in ("1", "0"):
         km, _ = jail_kernel_manager(env={**KernelLimits().kernel_env(), "AG_SB_MODE": "sandbox",
                                          "AG_FAST_START": fast, "AG_SB_JUDGE_SEED": "1"})
@@ -97,25 +98,35 @@ async def grade(cwd):
             await km.shutdown_kernel(now=True)
     print("\nFOLDER", rundir.folder(), flush=True)  # on a line of its own: kernels write to this stdout too
 
-def worker(cwd):
-    asyncio.run(grade(cwd))
+def worker(cwd, how):
+    asyncio.run(grade(cwd, how))
 
-how, cwd = sys.argv[1], sys.argv[2]
-if how == "worker":
-    process = multiprocessing.get_context("fork").Process(target=worker, args=(cwd,))
-    process.start()
-    process.join()
-    print("\nWORKER-EXIT", process.exitcode, flush=True)
-else:
-    asyncio.run(grade(cwd))
-    if how == "killed":
-        time.sleep(600)
+if __name__ == "__main__":
+    how, cwd = sys.argv[1], sys.argv[2]
+    if how == "worker":
+        process = multiprocessing.get_context("fork").Process(target=worker, args=(cwd, how))
+        process.start()
+        process.join()
+        print("\nWORKER-EXIT", process.exitcode, flush=True)
+    elif how == "pebble":  # lab autograde's pool: its workers are stopped with SIGTERM, then SIGKILL 3 s later
+        from pebble import ProcessPool
+        pool = ProcessPool(max_workers=1, context=multiprocessing.get_context("spawn"))
+        pool.schedule(worker, args=(cwd, "pebble")).result()
+        pool.close()
+        pool.join()
+        print("\nWORKER-EXIT 0", flush=True)
+    else:
+        asyncio.run(grade(cwd, how))
+        if how == "killed":
+            time.sleep(600)
 """
 
 
 def grading_process(how: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", GRADING_PROCESS, how, str(cwd)], stdout=subprocess.PIPE,
-                            text=True, cwd=REPO)
+    script = cwd.parents[3] / "grader.py"  # a file, not -c: spawned workers import their code from it
+    script.write_text(GRADING_PROCESS)
+    return subprocess.Popen([sys.executable, str(script), how, str(cwd)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 def folder_of(lines) -> Path:
@@ -124,7 +135,7 @@ def folder_of(lines) -> Path:
     return Path(line.split(" ", 1)[1].strip())
 
 
-@pytest.mark.parametrize("how", ["exit", "worker"])
+@pytest.mark.parametrize("how", ["exit", "worker", "pebble"])
 def test_a_grading_process_removes_its_jail_folder(tmp_path, how):
     require_zygote("sandbox")
     process = grading_process(how, student_folder(tmp_path))
@@ -132,7 +143,7 @@ def test_a_grading_process_removes_its_jail_folder(tmp_path, how):
     assert process.returncode == 0, out
     folder = folder_of(out.splitlines())
     assert folder.name.startswith(rundir.PREFIX) and folder.parent == Path(rundir.PARENT)
-    if how == "worker":
+    if how != "exit":
         assert "WORKER-EXIT 0" in out, out
     assert not folder.exists(), f"{folder} left behind after {how}"
     assert not dead_jail_folders(), dead_jail_folders()
