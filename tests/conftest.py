@@ -87,6 +87,7 @@ TESTS = Path(__file__).resolve().parent
 MARKS = {
     "adversarial/test_adversarial.py": ("sandbox", "slow"),  # 35 hostile students graded in the jail
     "adversarial/test_zygote_isolation.py": ("sandbox",),  # two kernels forked from one zygote
+    "adversarial/test_jail_hardening.py": ("sandbox", "slow"),  # hostile kernels on both paths, a pip install
     "test_example_class.py": ("sandbox", "slow"),  # the main job on the example class (golden scores)
     "test_parallel_autograde.py": ("sandbox", "slow"),  # grading runs that kill kernels and workers
     "test_postgres_gradebook.py": ("postgres", "sandbox", "slow"),  # grades into a real PostgreSQL server
@@ -110,3 +111,12 @@ def pytest_collection_modifyitems(config, items):
             if path == TESTS / where or TESTS / where in path.parents:
                 for mark in marks:
                     item.add_marker(getattr(pytest.mark, mark))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests kill grading processes with SIGKILL on purpose (test_parallel_autograde, test_jail_hardening), which
+    leaves their jail folders (/tmp/ag-jail-*) for the next grading process to remove: this run is that next one,
+    so that no jail folder outlives `make test`."""
+    from autograder.jail import rundir
+
+    rundir.sweep()

@@ -8,13 +8,15 @@ student) starts each notebook's kernel through `python -m autograder.jail.launch
   talks to nbgrader over Unix sockets, Jupyter's `ipc` transport), a read-only view of /usr and of the Python
   installation only, an empty /tmp, and, at the notebook's path, a throw-away copy of the student's folder without
   its notebooks; nothing of the course root (source/, the gradebook, other students, the grader's code) exists in it;
-- as a fresh unprivileged uid (when grading as root) with no capabilities, and rlimits on memory (address space),
+- as a fresh unprivileged uid (when grading as root; uids.py) with no capabilities, under a seccomp filter
+  (syscalls.py: no nested namespaces, ptrace, mount, bpf, keyctl...), and rlimits on memory (address space),
   CPU seconds, processes, file size and open files; nbgrader's per-cell timeout plus a per-notebook wall clock;
 - starts `autograder.jail.boot` inside, which loads torch and the probes of the hidden checks BEFORE any student
   code and deletes their sources from the jail, then starts ipykernel. The judges (autograder/judges) are never in
   the jail: the grader decides every point outside it.
 
-Where bwrap is missing or cannot create namespaces, grading refuses (loudly) unless AUTOGRADER_UNSANDBOXED=1 is set,
+Where bwrap is missing or cannot create namespaces, or the seccomp filter cannot be built (libseccomp or pyseccomp
+missing), grading refuses (loudly) unless AUTOGRADER_UNSANDBOXED=1 is set,
 and then runs the same kernel (limits, probes) without the jail, saying so in the log. `lab autograde` checks
 this once, before any student is graded; `lab grade` grades the bundled example class (this repository's own code)
 without the jail where it is unavailable, and says so.
@@ -26,9 +28,11 @@ import shutil
 import subprocess
 from functools import lru_cache
 
+from . import syscalls
+
 UNSANDBOXED_FLAG = "AUTOGRADER_UNSANDBOXED"
-ENABLE_JAIL = ("To grade in the jail, install bubblewrap: `make system-packages` as root (Debian/Ubuntu; or "
-               "`apt-get install bubblewrap`)")
+ENABLE_JAIL = ("To grade in the jail, install bubblewrap and libseccomp: `make system-packages` as root (Debian/Ubuntu; "
+               "or `apt-get install bubblewrap libseccomp2`), and this package's requirements (`make setup`)")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -45,11 +49,19 @@ def probe() -> str | None:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    problem = syscalls.problem()
+    if problem is not None:
+        # no jail without its filter: a kernel could create user namespaces, ptrace, mount... (see syscalls.py)
+        return f"the jail's system-call filter (seccomp) cannot be built: {problem}"
+    fd = syscalls.memfd(syscalls.program())
     try:
-        result = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
-                                capture_output=True, text=True, timeout=30)
+        result = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+                                 "--seccomp", str(fd), "true"], capture_output=True, text=True, timeout=30,
+                                pass_fds=(fd,))
     except (OSError, subprocess.SubprocessError) as exc:
         return f"bwrap could not be run: {exc}"
+    finally:
+        os.close(fd)
     if result.returncode != 0:
         return (f"bwrap cannot create namespaces here (exit {result.returncode}: {result.stderr.strip()}); "
                 "unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1)")

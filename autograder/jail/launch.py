@@ -16,17 +16,18 @@ import socket
 import sys
 from pathlib import Path
 
+from . import syscalls
 from .boot import STAGED_MARK
 from .limits import ENV_PREFIX, KernelLimits
 
 PR_SET_PDEATHSIG = 1
 ZYGOTE_SOCKET_ENV = "AG_ZYGOTE_SOCKET"  # set by the provisioner when a zygote serves this kernel
 ZYGOTE_MOUNT_BASE_ENV = "AG_ZYGOTE_MOUNT_BASE"
+KERNEL_UID_ENV = "AG_JAIL_KERNEL_UID"  # the kernel's uid, held by the provisioner (uids.py) while the kernel runs
 
 PACKAGE = Path(__file__).resolve().parent.parent  # the autograder package
 SCRATCH_LIMIT_BYTES = 200 * 2**20
 TMP_SIZE_BYTES = 512 * 2**20  # the jail's /tmp is RAM: bounded
-KERNEL_UID_BASE = 200_000  # per-kernel uids: 200000..299999 (RLIMIT_NPROC counts per uid, so kernels don't share)
 
 
 def stage_python(stage: Path) -> None:
@@ -39,7 +40,7 @@ def stage_python(stage: Path) -> None:
     (pkg / "__init__.py").write_text("")
     (pkg / "jail" / "__init__.py").write_text("")
     shutil.copy2(PACKAGE / "protocol.py", pkg / "protocol.py")
-    for name in ("boot.py", "limits.py", "zygote.py"):
+    for name in ("boot.py", "limits.py", "syscalls.py", "zygote.py"):
         shutil.copy2(PACKAGE / "jail" / name, pkg / "jail" / name)
     for src in (PACKAGE / "checks").glob("*.py"):
         shutil.copy2(src, pkg / "checks" / src.name)
@@ -83,6 +84,16 @@ def python_roots() -> list[str]:
     return sorted(r for r in roots if not r.startswith(("/usr/", "/proc", "/dev")) and r != "/usr")
 
 
+def installed_package() -> str | None:
+    """This package's folder when it lies inside what the jail shows (a non-editable `pip install .` puts it in the
+    environment's site-packages, checks and variants included): the jail covers it with an empty, read-only tmpfs.
+    The jail imports only the staged copy (stage_python, on PYTHONPATH). None for an editable install (the package
+    is in the repository, which the jail does not show)."""
+    package = os.path.realpath(PACKAGE)
+    shown = [*python_roots(), "/usr"]
+    return package if any(package == r or package.startswith(r.rstrip("/") + "/") for r in shown) else None
+
+
 def jail_base(as_root: bool, visible: list[str]) -> list[str]:
     """What every jail has: namespaces, read-only /usr and the Python installation, /proc, /dev, a private /tmp,
     and traversable parents for the paths in `visible` (which the caller binds or creates)."""
@@ -109,6 +120,9 @@ def jail_base(as_root: bool, visible: list[str]) -> list[str]:
         cmd += ["--perms", "0755", "--dir", parent]
     for root in python_roots():
         cmd += ["--ro-bind", root, root]
+    hidden = installed_package()
+    if hidden is not None:
+        cmd += ["--tmpfs", hidden, "--remount-ro", hidden]
     return cmd
 
 
@@ -121,11 +135,13 @@ def finish_jail(cmd: list[str], env: dict[str, str]) -> list[str]:
     return cmd
 
 
-def bwrap_command(runtime: Path, cwd: Path, env: dict[str, str], as_root: bool) -> list[str]:
+def bwrap_command(runtime: Path, cwd: Path, env: dict[str, str], as_root: bool, seccomp_fd: int) -> list[str]:
     """The jail. As root: bwrap builds it with root's rights (so it can bind a Python under /root), without a user
     namespace, and the kernel then drops to its own unprivileged uid (setpriv, see main). Not as root: bwrap makes a
-    user namespace (unprivileged), the kernel keeps the grader's uid but no capabilities."""
-    cmd = ["--die-with-parent", *jail_base(as_root, [str(cwd)])[1:]]
+    user namespace (unprivileged), the kernel keeps the grader's uid but no capabilities. Either way the kernel runs
+    under the system-call filter (syscalls.py) read from `seccomp_fd`, which, among others, refuses it any new
+    namespace: the one place that stops a nested user namespace on the root path."""
+    cmd = ["--die-with-parent", "--seccomp", str(seccomp_fd), *jail_base(as_root, [str(cwd), str(runtime)])[1:]]
     cmd.insert(0, shutil.which("bwrap") or "bwrap")
     cmd += ["--bind", str(runtime), str(runtime),
             "--bind", str(runtime / "work"), str(cwd), "--chdir", str(cwd)]
@@ -161,7 +177,12 @@ def kernel_env(stage: Path, runtime: Path) -> dict[str, str]:
 
 
 def kernel_uid() -> int:
-    return KERNEL_UID_BASE + os.getpid() % 100_000
+    """The uid the provisioner allocated for this kernel (uids.py), which it holds until the kernel is gone."""
+    value = os.environ.get(KERNEL_UID_ENV, "")
+    if not value.isdigit() or int(value) < 1000:
+        raise RuntimeError(f"{KERNEL_UID_ENV} is {value!r}: a sandboxed kernel started as root needs the unprivileged "
+                           "uid its provisioner (autograder.jail.provisioner) allocates")
+    return int(value)
 
 
 def give_to_kernel(runtime: Path, uid: int) -> None:
@@ -217,7 +238,9 @@ def main(argv: list[str]) -> None:
     cwd = Path.cwd().resolve()
     stage = runtime / "py"
     sandboxed = os.environ.get("AG_SB_MODE", "sandbox") == "sandbox"
-    assert info.get("transport") == "ipc" or not sandboxed, "the sandboxed kernel needs the ipc transport"
+    if sandboxed and info.get("transport") != "ipc":
+        # a tcp kernel would listen on the host's network, which the jail does not have: it could never be reached
+        raise RuntimeError(f"the sandboxed kernel needs the ipc transport, not {info.get('transport')!r}")
     as_root = os.geteuid() == 0
     scratch_copy(cwd, runtime / "work")
     seed_matplotlib_cache(runtime / "mpl")
@@ -226,9 +249,9 @@ def main(argv: list[str]) -> None:
     boot_args = ["-f", str(conn)]
     if not sandboxed:
         env["AG_SB_UNSANDBOXED"] = "1"
+    uid = kernel_uid() if sandboxed and as_root else None
     zygote = os.environ.get(ZYGOTE_SOCKET_ENV)
     if zygote:
-        uid = kernel_uid() if sandboxed else None
         if uid is not None:
             give_to_kernel(runtime, uid)
         request = {"runtime": str(runtime), "cwd": str(cwd), "uid": uid, "env": env, "argv": boot_args,
@@ -238,15 +261,15 @@ def main(argv: list[str]) -> None:
         if code is not None:
             sys.exit(code)
     stage_python(stage)
-    if as_root and sandboxed:
-        give_to_kernel(runtime, kernel_uid())
+    if uid is not None:
+        give_to_kernel(runtime, uid)
     boot = [sys.executable, "-s", "-m", "autograder.jail.boot", *boot_args]
     if not sandboxed:
         os.chdir(runtime / "work")
         os.execve(sys.executable, boot, env)
-    cmd = bwrap_command(runtime, cwd, env, as_root)
-    if as_root:
-        cmd += [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={kernel_uid()}", f"--regid={kernel_uid()}",
+    cmd = bwrap_command(runtime, cwd, env, as_root, syscalls.descriptor_for_bwrap())
+    if uid is not None:
+        cmd += [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     os.execv(cmd[0], cmd + boot)
 

@@ -26,8 +26,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory, LocalProvisioner
 from traitlets import Instance, Unicode
 
-from . import zygote_host
-from .launch import ZYGOTE_MOUNT_BASE_ENV, ZYGOTE_SOCKET_ENV
+from . import rundir, syscalls, uids, zygote_host
+from .launch import KERNEL_UID_ENV, ZYGOTE_MOUNT_BASE_ENV, ZYGOTE_SOCKET_ENV
 
 PROVISIONER_NAME = "autograder-jail"
 KERNEL_NAME = "autograder-jail"
@@ -38,15 +38,22 @@ class ProvisionerNotRegistered(RuntimeError):
 
 
 class JailProvisioner(LocalProvisioner):
-    """LocalProvisioner, plus the kernel's private runtime folder."""
+    """LocalProvisioner, plus the kernel's private runtime folder and (as root) its own uid."""
 
     runtime = Unicode(help="The kernel's private folder (sockets, staged checks, scratch copy)").tag(config=True)
 
     async def pre_launch(self, **kwargs):
         kwargs = await super().pre_launch(**kwargs)
         env = kwargs.get("env")
-        if env is not None and env.get(zygote_host.FAST_START_ENV) == "1" and Path(self.runtime).parent == \
-                zygote_host.spool():
+        sandboxed = env is not None and env.get("AG_SB_MODE", "sandbox") == "sandbox"
+        if sandboxed:
+            env[syscalls.FILE_ENV] = str(syscalls.program_file(rundir.folder()))  # built once per grading process
+        if sandboxed and os.geteuid() == 0:
+            # held by this process until the kernel is gone (cleanup): no other kernel of this machine gets it
+            if getattr(self, "_uid", None) is None:
+                self._uid = uids.allocate()
+            env[KERNEL_UID_ENV] = str(self._uid.uid)
+        if env is not None and env.get(zygote_host.FAST_START_ENV) == "1":
             zygote = zygote_host.zygote_for(Path(kwargs.get("cwd") or os.getcwd()),
                                             sandboxed=env.get("AG_SB_MODE", "sandbox") == "sandbox")
             if zygote is not None:
@@ -86,6 +93,9 @@ class JailProvisioner(LocalProvisioner):
         await super().cleanup(restart=restart)
         if not restart:
             shutil.rmtree(self.runtime, ignore_errors=True)
+            if getattr(self, "_uid", None) is not None:
+                self._uid.release()
+                self._uid = None
 
 
 class ReadyKernelClient(AsyncKernelClient):
@@ -158,10 +168,9 @@ def jail_kernel_spec(runtime: Path, env: dict[str, str]) -> KernelSpec:
 def jail_kernel_manager(config=None, env: dict[str, str] | None = None) -> AsyncKernelManager:
     """A kernel manager for one grading kernel."""
     env = env or {}
-    fast = env.get(zygote_host.FAST_START_ENV) == "1" and \
-        zygote_host.possible(sandboxed=env.get("AG_SB_MODE", "sandbox") == "sandbox")
-    # a kernel forked from the zygote finds its runtime folder in the spool, which the zygote's jail binds
-    runtime = Path(tempfile.mkdtemp(prefix="ag-kernel-", dir=zygote_host.spool() if fast else None))
+    # in this process's jail folder (rundir.py: removed at exit, or by the next grading process after a SIGKILL),
+    # which is also the spool that the zygote's jail binds, where a kernel forked from it finds its runtime folder
+    runtime = Path(tempfile.mkdtemp(prefix="ag-kernel-", dir=rundir.folder()))
     os.chmod(runtime, 0o711)
     spec = jail_kernel_spec(runtime, env)
     try:

@@ -15,8 +15,8 @@ connection from the kernel launcher, launch.py) it forks a *child* which, still 
      folder at the notebook's path, fresh /dev/shm and /dev/pts, brings its own loopback up;
   3. forks the new pid namespace's init (a reaper, which mounts a /proc that shows only this notebook's processes)
      which forks the kernel: new session, bounding set emptied, groups, gid and uid set to the kernel's own uid,
-     no_new_privs, stdin from /dev/null, every other descriptor closed, then boot.py (rlimits, the probes'
-     seed, ipykernel).
+     no_new_privs, the system-call filter (syscalls.py: no nested namespaces, no ptrace, mount, bpf...), stdin
+     from /dev/null, every other descriptor closed, then boot.py (rlimits, the probes' seed, ipykernel).
 The child reports the kernel's exit status to the launcher; when the launcher's connection closes (jupyter_client
 killed it) the child kills the namespace's init, so every process of the kernel dies.
 
@@ -46,8 +46,10 @@ PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 SIOCSIFFLAGS, IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x8914, 0x1, 0x8, 0x40
 STASH = "/.ag-stash"  # an empty directory of the base jail: the runtime folder waits there while /tmp is replaced
 KEEP_PREFIX, KEEP_ENV = "/.ag-keep-", "AG_ZYGOTE_KEEP"  # Python installations under /tmp wait in KEEP_PREFIX<i>
+SECCOMP_ENV = "AG_ZYGOTE_SECCOMP"  # the file holding the kernels' system-call filter (zygote_host.py writes it)
 TMP_SIZE_BYTES = 512 * 2**20
 SHM_SIZE_BYTES = 64 * 2**20
+_seccomp: dict = {"program": None}  # read once, before serving: the kernels' filter, as bytes
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -91,6 +93,7 @@ def preload() -> None:
     import ipykernel.debugger  # noqa: F401 -- debugpy: 0.22 s of every kernel's start, imported on first use
     import autograder.protocol  # noqa: F401
     from autograder.jail import boot, limits  # noqa: F401
+    from autograder.jail import syscalls  # noqa: F401 -- each kernel loads its filter with it
     for failure in boot.load_probes():
         print(f"autograder.jail.zygote: cannot load {failure}", file=sys.stderr)
     warm_up()
@@ -235,6 +238,7 @@ def init(req: dict, status_w: int) -> None:
             os.close(status_w)
             kernel(req, req["uid"])
         drop_privileges(req["uid"])
+        filter_system_calls()  # this init shares the kernel's uid: it gets the kernel's filter too
         while True:
             done, status = os.waitpid(-1, 0)
             if done == pid:
@@ -242,6 +246,13 @@ def init(req: dict, status_w: int) -> None:
                 break
     finally:
         os._exit(0)
+
+
+def filter_system_calls() -> None:
+    """The same filter as bwrap's --seccomp on the per-notebook path, loaded after no_new_privs, before any student
+    code; every process the kernel starts inherits it."""
+    from autograder.jail import syscalls
+    syscalls.apply(_seccomp["program"])
 
 
 def drop_privileges(uid: int) -> None:
@@ -262,6 +273,7 @@ def kernel(req: dict, uid: int | None) -> None:
         os.setsid()
         if uid is not None:
             drop_privileges(uid)
+            filter_system_calls()
         else:
             prctl(PR_SET_NO_NEW_PRIVS, 1)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -303,8 +315,22 @@ def reseed(threads: int) -> None:
             torch.set_num_threads(threads)
 
 
+def read_filter() -> bytes:
+    path = os.environ.get(SECCOMP_ENV)
+    if not path:
+        raise RuntimeError(f"{SECCOMP_ENV} is not set: a sandboxed zygote serves no kernel without the system-call "
+                           "filter")
+    with open(path, "rb") as f:
+        program = f.read()
+    if not program or len(program) % 8:
+        raise RuntimeError(f"{path} holds no BPF program ({len(program)} bytes)")
+    return program
+
+
 def main(argv: list[str]) -> None:
     sandboxed = "--unsandboxed" not in argv
+    if sandboxed:
+        _seccomp["program"] = read_filter()
     preload()
     serve(argv[0], sandboxed)
 

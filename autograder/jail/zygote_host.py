@@ -1,8 +1,8 @@
 """The grading process's side of the zygote (zygote.py): started on the first notebook that needs it, kept for the
 life of this process, reached by the kernel launcher (launch.py) over a Unix socket.
 
-One spool folder per grading process (under /tmp): the kernels' runtime folders are created there so that the
-zygote's base jail, which binds the spool, can hand each child its own. One zygote per notebook-folder root: a
+The spool is this grading process's jail folder (rundir.py, under /tmp): the kernels' runtime folders are created
+there so that the zygote's base jail, which binds it, can hand each child its own. One zygote per notebook-folder root: a
 child mounts the notebook's scratch copy at the notebook's own path, which needs an empty directory of the base
 jail above it (`<course>/autograded`, from the notebook's folder `<course>/autograded/<student>/<assignment>`);
 under /tmp none is needed (the child's /tmp is its own). Where the fast path is not possible (sandboxed but not
@@ -11,18 +11,18 @@ installation) or the zygote does not start, the caller gets None and the kernel 
 """
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from multiprocessing import util as mp_util
+
+from . import rundir, syscalls
 from .launch import finish_jail, jail_base, python_roots, seed_matplotlib_cache, stage_python
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ FAST_START_ENV = "AG_FAST_START"  # "1": SandboxedExecute.fast_start
 START_TIMEOUT_S = 300  # torch's import on a busy machine; a zygote that is not up by then is given up on
 STASH = "/.ag-stash"  # zygote.STASH (not imported here: zygote.py loads ctypes and libc at import)
 KEEP_PREFIX, KEEP_ENV = "/.ag-keep-", "AG_ZYGOTE_KEEP"  # zygote.KEEP_PREFIX, zygote.KEEP_ENV
+SECCOMP_ENV = "AG_ZYGOTE_SECCOMP"  # zygote.SECCOMP_ENV: the file holding the kernels' system-call filter
 
 
 @dataclass
@@ -47,7 +48,7 @@ _state: dict = {"pid": None}
 def _mine() -> dict:
     """This process's spool and zygotes (a forked worker starts its own: the parent's zygote is not its)."""
     if _state["pid"] != os.getpid():
-        _state.update(pid=os.getpid(), spool=None, zygotes={}, failed=set(), count=0)
+        _state.update(pid=os.getpid(), zygotes={}, failed=set(), count=0, stop_registered=False)
     return _state
 
 
@@ -56,13 +57,8 @@ def possible(sandboxed: bool) -> bool:
 
 
 def spool() -> Path:
-    with _lock:
-        state = _mine()
-        if state["spool"] is None:
-            state["spool"] = Path(tempfile.mkdtemp(prefix="ag-zygote-", dir="/tmp"))
-            os.chmod(state["spool"], 0o711)
-            atexit.register(_shutdown, os.getpid())
-        return state["spool"]
+    """Where this process's kernels get their runtime folders, and its zygotes their files: its jail folder."""
+    return rundir.folder()
 
 
 def mount_base(cwd: Path) -> str | None:
@@ -127,6 +123,8 @@ def _start(folder: Path, base: str, sandboxed: bool, state: dict) -> Zygote:
     env = zygote_env(stage, mpl)
     python = [sys.executable, "-s", "-m", "autograder.jail.zygote", str(sock)]
     if sandboxed:
+        # the zygote applies it to each kernel it forks (it cannot apply it to itself: it mounts for them)
+        env[SECCOMP_ENV] = str(syscalls.program_file(folder))
         cmd = jail_base(True, [str(folder)] + ([base] if base != "/tmp" else []))
         cmd += ["--bind", str(folder), str(folder), "--dir", STASH]
         # a Python installation under /tmp (a clone there) would vanish under each child's fresh /tmp: the child
@@ -151,6 +149,11 @@ def _start(folder: Path, base: str, sandboxed: bool, state: dict) -> Zygote:
             raise RuntimeError(f"not ready after {START_TIMEOUT_S} s")
         time.sleep(0.05)
     log.info("zygote %s ready in %.1f s (%s)", n, time.monotonic() - started, "sandboxed" if sandboxed else "unsandboxed")
+    if not state["stop_registered"]:
+        # at interpreter exit and at the end of a multiprocessing worker, which does not run atexit (after the jail
+        # folder's removal: see rundir.REMOVE_PRIORITY)
+        mp_util.Finalize(None, _shutdown, args=(os.getpid(),), exitpriority=rundir.STOP_PRIORITY)
+        state["stop_registered"] = True
     return Zygote(process, str(sock), base)
 
 
@@ -158,11 +161,16 @@ def _shutdown(pid: int) -> None:
     if pid != os.getpid():
         return
     state = _mine()
-    for zygote in state["zygotes"].values():
+    zygotes = list(state["zygotes"].values())
+    state["zygotes"].clear()
+    for zygote in zygotes:  # every lifeline first: the zygotes end together, not one after the other
         try:
             zygote.process.stdin.close()  # its lifeline: the zygote exits, bwrap takes its jail down
-            zygote.process.wait(timeout=5)
-        except Exception:  # noqa: BLE001
-            zygote.process.kill()
-    if state["spool"] is not None:
-        shutil.rmtree(state["spool"], ignore_errors=True)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 2
+    for zygote in zygotes:
+        try:
+            zygote.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            zygote.process.kill()  # bwrap; the zygote inside still ends on its closed lifeline

@@ -18,8 +18,10 @@ Each file in cases/ is one student: its header says how the submission is made a
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -209,3 +211,25 @@ def grade_class(root: Path, cases: list[Case], cell_timeout: int = 10, shards: i
     after = {f"{r.name}/{k}": v for r in shard_roots for k, v in tree_digest(r / "submitted").items()}
     return ClassRun(roots, {c.name: c for c in cases}, scores, control_scores, [p.returncode for p in procs],
                     "\n".join(logs), seconds, before, after)
+
+
+def dead_jail_folders() -> list[str]:
+    """The jail folders (autograder/jail/rundir.py) whose grading process is gone (their lock is free): none may stay
+    after any exit but SIGKILL, whose folder the next grading process removes."""
+    from autograder.jail import rundir
+
+    dead = []
+    for path in Path(rundir.PARENT).glob(rundir.PREFIX + "*"):
+        try:
+            fd = os.open(path / rundir.LOCK, os.O_RDONLY)
+        except OSError:
+            dead.append(str(path))  # no lock: not a live process's
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            dead.append(str(path))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return dead

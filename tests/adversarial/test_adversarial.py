@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from harness_adv import CONTROLS, all_cases, grade_class
+from harness_adv import CONTROLS, all_cases, dead_jail_folders, grade_class
 
 CASES = all_cases()
 
@@ -64,6 +64,11 @@ def test_no_grading_process_left_behind(graded):
     out = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
     left = [line for line in out.splitlines() if 200_000 <= int(line.split()[0]) < 300_000]
     assert not left, left
+
+
+def test_no_jail_folder_left_behind(graded):
+    """Both nbgrader processes have ended: each removed its /tmp/ag-jail-* folder (kernels, zygote, staged checks)."""
+    assert not dead_jail_folders(), dead_jail_folders()
 
 
 def _marks(case):

@@ -1,12 +1,24 @@
 """Fast checks of the sandbox's parts that need no grading run."""
 from __future__ import annotations
 
+import ast
+import ctypes
+import errno
+import json
+import multiprocessing
+import os
+import platform
 import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import nbformat
 import pytest
 
 import autograder.jail as sandbox
+from autograder.jail import rundir, syscalls, uids
 from autograder.nbgrader_ext.feedback import HideHiddenTests
 from autograder.protocol import check_line, parse_check_lines
 
@@ -89,3 +101,168 @@ def test_the_judges_are_never_staged_into_the_jail(tmp_path):
     staged = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.py")}
     assert "autograder/checks/rmsnorm.py" in staged
     assert not [p for p in staged if p.startswith("autograder/judges") or "nbgrader_ext" in p or "variants" in p]
+
+
+# --- issue 23: the jail's hardening, the parts that need no kernel (the rest: test_jail_hardening.py) ------------
+
+REPO = Path(__file__).resolve().parents[2]
+CASES = Path(__file__).resolve().parent / "cases"
+
+
+def case_code(name: str) -> str:
+    return (CASES / f"{name}.py").read_text()
+
+
+def test_the_filter_denies_with_eperm_and_lets_the_rest_through():
+    """The program as the zygote loads it (syscalls.apply), in a forked child of this process: a new user namespace
+    and ptrace refused with EPERM, clone3 with ENOSYS, while fork, threads and files work."""
+    if syscalls.problem() is not None:
+        pytest.skip(syscalls.problem())
+    program = syscalls.program()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only os._exit leaves it (pytest's own clean-up is the parent's)
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: what lets an unprivileged process load a filter
+            syscalls.apply(program)
+
+            def errno_of(rc: int) -> str:
+                return "ok" if rc >= 0 else errno.errorcode[ctypes.get_errno()]
+
+            clone3 = {"x86_64": 435, "aarch64": 435}[platform.machine()]
+            child = os.fork()
+            if child == 0:
+                os._exit(0)
+            os.waitpid(child, 0)
+            worker = threading.Thread(target=lambda: None)
+            worker.start()
+            worker.join()
+            result = {"unshare": errno_of(libc.unshare(0x10000000)), "ptrace": errno_of(libc.ptrace(16, 1, 0, 0)),
+                      "clone3": errno_of(libc.syscall(clone3, 0, 0)), "fork_and_thread": "ok",
+                      "read": open("/proc/self/status").read().count("Seccomp:\t2")}
+            os.write(write, json.dumps(result).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as f:
+        result = json.loads(f.read() or "{}")
+    assert result == {"unshare": "EPERM", "ptrace": "EPERM", "clone3": "ENOSYS", "fork_and_thread": "ok", "read": 1}
+
+
+def test_without_the_filter_grading_refuses_and_says_what_to_install(monkeypatch):
+    """A course maintainer expects the jail or a refusal, never a jail that silently lacks its filter: a missing
+    libseccomp (or pyseccomp) makes the jail unavailable, with what to install; AUTOGRADER_UNSANDBOXED=1 still
+    grades without the jail on purpose."""
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: "/usr/bin/bwrap")
+    monkeypatch.setattr(syscalls, "_cached", lambda: "the seccomp bindings do not load (no module named pyseccomp)")
+    monkeypatch.delenv(sandbox.UNSANDBOXED_FLAG, raising=False)
+    sandbox.probe.cache_clear()
+    try:
+        with pytest.raises(sandbox.SandboxUnavailable, match="seccomp.*libseccomp2.*pyseccomp"):
+            sandbox.require()
+        monkeypatch.setenv(sandbox.UNSANDBOXED_FLAG, "1")
+        assert sandbox.require() is False
+        with pytest.raises(syscalls.FilterUnavailable, match="apt-get install libseccomp2"):
+            syscalls.program()
+    finally:
+        sandbox.probe.cache_clear()
+
+
+def test_sweep_removes_only_folders_whose_process_is_gone(tmp_path):
+    """Only folders whose lock is free are removed: a live owner's (its lock held) stays, a half-made one stays
+    for a while (a process may be making it now)."""
+    live = tmp_path / (rundir.PREFIX + "live")
+    dead = tmp_path / (rundir.PREFIX + "dead")
+    new = tmp_path / (rundir.NEW_PREFIX + "new")
+    for folder in (live, dead, new):
+        folder.mkdir()
+        (folder / "kernel").mkdir()
+    (dead / rundir.LOCK).touch()
+    held = rundir._locked_fd(live / rundir.LOCK)
+    try:
+        assert rundir.sweep(str(tmp_path)) == [dead]
+        assert live.exists() and new.exists()
+    finally:
+        os.close(held)
+    assert rundir.sweep(str(tmp_path)) == [live]
+
+
+def test_uids_are_never_shared_while_held():
+    first = uids.allocate(start=uids.BASE + 123)
+    second = uids.allocate(start=uids.BASE + 123)  # the same place to start: the next free one
+    try:
+        assert (first.uid, second.uid) == (uids.BASE + 123, uids.BASE + 124)
+    finally:
+        first.release()
+    again = uids.allocate(start=uids.BASE + 123)
+    try:
+        assert again.uid == uids.BASE + 123  # released: free again
+    finally:
+        again.release()
+        second.release()
+
+
+def _hold_uids(start: int, n: int, queue, done) -> None:
+    held = [uids.allocate(start=start) for _ in range(n)]
+    queue.put([h.uid for h in held])
+    done.wait(60)
+
+
+def test_uids_of_concurrent_grading_processes_differ():
+    """Four processes, all starting their search at the same uid (the old scheme's collision: pid mod 100000)."""
+    ctx = multiprocessing.get_context("fork")
+    queue, done = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_hold_uids, args=(uids.BASE + 777, 5, queue, done)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    try:
+        seen = [uid for _ in procs for uid in queue.get(timeout=60)]
+    finally:
+        done.set()
+        for p in procs:
+            p.join(30)
+    assert len(seen) == 20 and len(set(seen)) == 20, sorted(seen)
+
+
+def test_no_assert_in_the_jail_code():
+    """`python -O` removes asserts: a check of the jail must raise."""
+    found = [f"{path.name}:{node.lineno}" for path in sorted((REPO / "autograder" / "jail").glob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assert)]
+    assert not found, found
+
+
+def test_a_sandboxed_kernel_without_ipc_is_refused_under_python_O(tmp_path):
+    conn = tmp_path / "kernel.json"
+    conn.write_text(json.dumps({"transport": "tcp", "ip": "127.0.0.1"}))
+    result = subprocess.run([sys.executable, "-O", "-m", "autograder.jail.launch", str(conn)], cwd=tmp_path,
+                            capture_output=True, text=True, env={**os.environ, "AG_SB_MODE": "sandbox"})
+    assert result.returncode != 0 and "needs the ipc transport" in result.stderr, result.stderr
+    assert not (tmp_path / "work").exists()  # refused before it prepared anything
+
+
+def test_the_jail_covers_an_installed_package_only(monkeypatch, tmp_path):
+    from autograder.jail import launch
+
+    monkeypatch.setattr(launch, "python_roots", lambda: [str(tmp_path / "venv")])
+    monkeypatch.setattr(launch, "PACKAGE", tmp_path / "venv" / "lib" / "site-packages" / "autograder")
+    assert launch.installed_package() == str(tmp_path / "venv" / "lib" / "site-packages" / "autograder")
+    hidden = launch.installed_package()
+    cmd = launch.jail_base(True, [])
+    bound = cmd.index(str(tmp_path / "venv"), cmd.index("--ro-bind"))  # the environment, shown read-only...
+    covered = next(i for i in range(len(cmd)) if cmd[i:i + 4] == ["--tmpfs", hidden, "--remount-ro", hidden])
+    assert covered > bound  # ...and the package in it covered afterwards (bwrap applies its options in order)
+    monkeypatch.setattr(launch, "PACKAGE", REPO / "autograder")  # editable: the repository, not shown in the jail
+    assert launch.installed_package() is None
+
+
+def test_read_installed_checks_is_a_real_probe(tmp_path):
+    """The case finds the sources where they are readable (here, outside any jail, in a tree laid out like
+    site-packages): what it reports as 0 in the jail is not 0 because it looks in the wrong place."""
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "autograder" / "checks", site / "autograder" / "checks",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    code = f"import sys; sys.path.insert(0, {str(site)!r})\n" + case_code("read_installed_checks")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path).stdout
+    assert "LEAK read" in out and "check or grader sources readable: 0" not in out, out

@@ -1,0 +1,133 @@
+"""The jail's temporary files: one folder per grading process, `/tmp/ag-jail-*`, holding everything the jail writes
+(the zygote's staged code, socket and seccomp program; every kernel's runtime folder: sockets, staged checks,
+scratch copy), removed by the process that created it on every exit it gets to run code in, and by the next grading
+process when it did not (SIGKILL, a power cut).
+
+How a folder's owner is known to be gone: the owner holds an exclusive `flock` on the folder's `lock` file for its
+whole life; the kernel releases it when the process ends, however it ends (no pid file: a pid can be reused). A
+folder appears under its final name only once its lock is held (it is made under a `.ag-jail-new-` name first and
+renamed), so a sweeping process never takes a starting one for a dead one.
+
+Exit paths: interpreter exit (atexit) and the end of a multiprocessing worker (`lab autograde`'s pebble pool, Dask's
+worker processes), which leaves with `os._exit` after running multiprocessing's finalizers, not atexit: the folder's
+removal is one of those finalizers (multiprocessing's own atexit hook runs them in the main process too).
+Under /tmp, not $TMPDIR: a kernel forked from the zygote mounts a fresh /tmp over it, which hides the folder (the
+other kernels' runtime folders, the zygote's socket) from that kernel.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from multiprocessing import util as mp_util
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PARENT = "/tmp"
+PREFIX = "ag-jail-"
+NEW_PREFIX = ".ag-jail-new-"
+LOCK = "lock"
+NEW_GRACE_S = 600  # a folder still under its first name after this long was left by a process killed while making it
+# multiprocessing finalizers run higher priorities first: the folder goes first, then the zygotes are stopped. A
+# pebble worker (lab autograde) runs them on SIGTERM and is killed 3 s later: stopping a zygote can take longer
+# than that on a busy machine, which left the folders of both workers of a run (measured). A zygote whose folder is
+# gone only waits for its lifeline to close; no kernel runs by then.
+REMOVE_PRIORITY, STOP_PRIORITY = 20, 10
+
+_lock = threading.Lock()
+_state: dict = {"pid": None, "folder": None, "fd": None}
+
+
+def _locked_fd(path: Path) -> int | None:
+    """An open descriptor on `path` with an exclusive flock taken, or None if another process holds it."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return None
+        raise
+    return fd
+
+
+def sweep(parent: str = PARENT) -> list[Path]:
+    """Removes the jail folders (this user's) whose process is gone; returns them."""
+    removed = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    me = os.geteuid()
+    for entry in entries:
+        if not entry.name.startswith((PREFIX, NEW_PREFIX)):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not entry.is_dir(follow_symlinks=False) or st.st_uid != me:
+            continue  # another user's (or not a folder): not ours to judge
+        path = Path(entry.path)
+        if entry.name.startswith(NEW_PREFIX):
+            if time.time() - st.st_mtime < NEW_GRACE_S:
+                continue  # being made right now, perhaps
+            fd = None
+        else:
+            fd = _locked_fd(path / LOCK)
+            if fd is None and (path / LOCK).exists():
+                continue  # its process (or a child of it that inherited the lock) is alive
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        if not path.exists():
+            removed.append(path)
+    if removed:
+        log.info("removed %d jail folder(s) left by grading processes that were killed: %s", len(removed),
+                 ", ".join(p.name for p in removed))
+    return removed
+
+
+def folder() -> Path:
+    """This process's jail folder, made (after a sweep of dead processes' folders) on first use."""
+    with _lock:
+        if _state["pid"] != os.getpid():
+            # a forked worker: the parent's folder is the parent's (its lock descriptor, inherited, stays open so
+            # that the parent's folder is not swept while this worker, which may still use it, lives)
+            _state.update(pid=os.getpid(), folder=None, fd=None)
+        if _state["folder"] is None:
+            sweep()
+            new = Path(tempfile.mkdtemp(prefix=NEW_PREFIX, dir=PARENT))
+            fd = _locked_fd(new / LOCK)
+            if fd is None:
+                raise RuntimeError(f"cannot lock {new / LOCK}")
+            os.chmod(new, 0o711)  # kernels (other uids) reach their runtime folders inside; they cannot list it
+            final = Path(PARENT) / (PREFIX + new.name[len(NEW_PREFIX):])
+            os.rename(new, final)
+            _state.update(folder=final, fd=fd)
+            mp_util.Finalize(None, remove, args=(os.getpid(),), exitpriority=REMOVE_PRIORITY)
+        return _state["folder"]
+
+
+def remove(pid: int) -> None:
+    """Removes this process's folder (called at exit; a no-op in any other process than `pid`)."""
+    if pid != os.getpid():
+        return
+    with _lock:
+        path, fd = _state["folder"], _state["fd"]
+        _state.update(folder=None, fd=None)
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+    if fd is not None:
+        os.close(fd)
