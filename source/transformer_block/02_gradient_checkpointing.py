@@ -187,26 +187,74 @@ class TransformerEncoderCheckpointed(nn.Module):
 # %% [markdown]
 # ### Tests for 2a
 #
-# The visible tests below check the shapes and that checkpointing changes nothing on one small input. Hidden tests
-# run when your notebook is graded: the structure stated above, the function it computes (with a mask), equal
-# outputs and **every** gradient with and without checkpointing (with a mask, and with dropout under the same
-# seed), gradients when the input does not require grad, how many times each layer runs (counted on its `attn`:
-# twice per checkpointed step, once otherwise, including in eval mode and under `no_grad`), and that the peak
-# memory of a training step really drops.
+# The visible tests below check, on one small encoder of yours: the structure and the function it computes (with a
+# padding mask) against the formula above, computed from your encoder's own parts; equal outputs and gradients with
+# and without checkpointing, with an input that does not require grad and with dropout; in which order the layers
+# run in a checkpointed step and in evaluation mode; and that the peak memory of a training step drops. When one
+# fails, its message names the likely mistake. Hidden tests run when your notebook is graded: the same and more,
+# on other sizes, seeds and masks, and under `torch.no_grad()`.
 
 # %% nbgrader={"grade_id": "test_fixtures", "locked": true}
-# A small encoder of yours and an input that the visible tests of 2a share (a read-only cell).
+# A small encoder of yours, an input and a padding mask that the visible tests of 2a share (a read-only cell).
 torch.manual_seed(0)
 small = TransformerEncoderCheckpointed(num_layers=2, d_model=16, num_heads=2, dropout=0.0)
 x_small = torch.randn(2, 5, 16)
+mask_small = torch.tensor([[True] * 5, [True, True, True, False, False]])[:, None, None, :]  # 3 real tokens in row 1
+
+
+def by_hand(model, x, mask=None, post_norm=False, final_norm=True):
+    """The function of the API above (dropout 0), computed from the model's own parts: its layers' attn, ffn, norm1,
+    norm2, then final_norm. post_norm=True and final_norm=False give two wrong functions, for the tests' messages."""
+    for layer in model.layers:
+        attn, ffn, norm1, norm2 = (getattr(layer, name) for name in ("attn", "ffn", "norm1", "norm2"))
+        if post_norm:
+            x = norm2((lambda y: y + ffn(y))(norm1(x + attn(x, x, x, mask))))
+        else:
+            h = norm1(x)
+            x = x + attn(h, h, h, mask)
+            x = x + ffn(norm2(x))
+    return model.final_norm(x) if final_norm else x
+
+
+def layer_order(model, step):
+    """The indices of the layers whose attention started, in order, while step() ran (forward pre-hooks: they fire
+    in the recomputation too)."""
+    order = []
+    hooks = [getattr(layer, "attn").register_forward_pre_hook(lambda module, args, i=i: order.append(i))
+             for i, layer in enumerate(model.layers)]
+    try:
+        step()
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.zero_grad(set_to_none=True)
+    return order
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_structure", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("structure", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
 assert isinstance(small.layers, nn.ModuleList) and len(small.layers) == 2, "self.layers: a ModuleList of 2 layers"
-assert isinstance(small.final_norm, nn.LayerNorm), "self.final_norm should be the final nn.LayerNorm"
+assert isinstance(getattr(small, "final_norm", None), nn.LayerNorm), "self.final_norm should be the final nn.LayerNorm"
 assert small(x_small).shape == (2, 5, 16), "the output should have the input's shape"
+d_ff_small = [part for part in getattr(small.layers[0], "ffn").modules() if isinstance(part, nn.Linear)][0].out_features
+assert d_ff_small == 64, f"d_ff=None should mean 4 * d_model = 64; the first Linear of ffn has {d_ff_small} outputs"
+small.eval()
+with torch.no_grad():
+    out_small = small(x_small, mask_small)
+    if torch.allclose(out_small, by_hand(small, x_small, mask_small, post_norm=True), atol=1e-5):
+        likely = "it computes the post-norm function, norm(x + sublayer(x)); 2a's layers are pre-norm"
+    elif torch.allclose(out_small, by_hand(small, x_small, mask_small, final_norm=False), atol=1e-5):
+        likely = "final_norm is not applied after the last layer"
+    elif torch.allclose(out_small, by_hand(small, x_small), atol=1e-5):
+        likely = "the mask does not reach the attention"
+    else:
+        likely = "compare your layer with the formula of the API, part by part"
+    same_function = torch.allclose(out_small, by_hand(small, x_small, mask_small), atol=1e-5)
+small.train()
+assert same_function, (
+    "with a padding mask, your encoder differs from the function of the API computed from its own parts "
+    f"(h = norm1(x); x = x + attn(h, h, h, mask); x = x + ffn(norm2(x)); then final_norm): {likely}")
 print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_gradients", "locked": true, "points": 3}
@@ -216,23 +264,61 @@ from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("grad
 out_plain = small(x_small, use_checkpointing=False)
 out_ckpt = small(x_small, use_checkpointing=True)
 assert torch.allclose(out_plain, out_ckpt, atol=1e-6), "checkpointing must not change the output"
-print("visible test passed")
+# x_small does not require grad (think of a frozen embedding below the encoder): the parameters still need theirs.
+grads_small = {}
+for use_checkpointing in (False, True):
+    small.zero_grad(set_to_none=True)
+    weighted_loss(small(x_small, mask_small, use_checkpointing=use_checkpointing)).backward()
+    grads_small[use_checkpointing] = {name: p.grad for name, p in small.named_parameters()}
+small.zero_grad(set_to_none=True)
+no_grad = [name for name, grad in grads_small[True].items() if grad is None]
+assert not no_grad, (
+    f"with checkpointing, {len(no_grad)} parameters got no gradient (e.g. {no_grad[0]}): no gradient came back "
+    "through a checkpointed region. The reentrant checkpoint (use_reentrant=True) gives a region's parameters none "
+    "when no input of the region requires grad, as here: pass use_reentrant=False (and detach nothing inside)")
+differ = [name for name, grad in grads_small[False].items()
+          if grads_small[True][name] is None or not torch.allclose(grad, grads_small[True][name], atol=1e-6)]
+assert not differ, f"with a mask, these gradients differ with and without checkpointing: {differ[:3]}"
+# With dropout, under the same seed: the recomputation must drop the same units as the first forward pass.
+torch.manual_seed(0)
+dropping = TransformerEncoderCheckpointed(num_layers=2, d_model=16, num_heads=2, dropout=0.5)
+for use_checkpointing in (False, True):
+    dropping.zero_grad(set_to_none=True)
+    torch.manual_seed(1)
+    weighted_loss(dropping(x_small, use_checkpointing=use_checkpointing)).backward()
+    grads_small[use_checkpointing] = [p.grad.clone() for p in dropping.parameters()]
+assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads_small[False], grads_small[True])), (
+    "with dropout 0.5 and the same seed, the gradients differ with and without checkpointing: the recomputed "
+    "forward must drop the same units as the first one. Leave checkpoint's preserve_rng_state=True (the default)")
+print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_recomputation", "locked": true, "points": 2}
-# Count how many times the first layer's attention starts in one checkpointed training step (the attention, not
-# the layer: every way of running a layer calls its `attn` as a module). A forward PRE-hook is used because it also
-# fires during the recomputation (a forward hook may not: recomputation stops early).
+# Record which layer's attention starts, in order, in one training step (the attention, not the layer: every way
+# of running a layer calls its `attn` as a module). layer_order uses forward PRE-hooks, which also fire during the
+# recomputation (a forward hook may not: recomputation stops early).
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("recomputation", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
-calls = []
-hook = small.layers[0].attn.register_forward_pre_hook(lambda module, args: calls.append(1))
 small.train()
-weighted_loss(small(x_small, use_checkpointing=True)).backward()
-hook.remove()
-small.zero_grad(set_to_none=True)
-assert len(calls) == 2, f"a checkpointed step should run each layer's forward twice, the first layer ran {len(calls)}x"
-print("visible test passed")
+order = layer_order(small, lambda: weighted_loss(small(x_small, use_checkpointing=True)).backward())
+if order == [0, 1]:
+    likely = "each layer ran once: nothing was recomputed, so nothing was checkpointed"
+elif order == [0, 1, 0, 1]:
+    likely = ("the backward pass re-ran the layers first to last: the whole stack was one checkpointed region; "
+              "checkpoint each layer separately")
+else:
+    likely = "each layer should be its own checkpointed region"
+assert order == [0, 1, 1, 0], (
+    f"in a checkpointed training step the layers' attention ran in the order {order}; expected [0, 1, 1, 0]: the "
+    f"forward pass runs layers 0 and 1, the backward pass re-runs each layer just before it needs its activations, "
+    f"the last layer first. Here {likely}")
+small.eval()
+order = layer_order(small, lambda: weighted_loss(small(x_small)).backward())
+small.train()
+assert order == [0, 1], (
+    f"in eval mode the layers ran in the order {order}: evaluation runs plainly, each layer once, even when a "
+    "gradient is computed (checkpoint only when self.training)")
+print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_memory", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
@@ -248,7 +334,8 @@ for use_checkpointing in (False, True):
         weighted_loss(four(x_four, use_checkpointing=use_checkpointing)).backward()
     peaks_four[use_checkpointing] = meter.peak_bytes
 four.zero_grad(set_to_none=True)
-assert peaks_four[True] < peaks_four[False], f"checkpointing should lower the peak: {peaks_four}"
+assert peaks_four[True] < peaks_four[False], (
+    f"checkpointing should lower the peak of a training step (bytes): {peaks_four}")
 print("visible test passed")
 
 # %% [markdown]
@@ -312,9 +399,33 @@ x_plain = torch.randn(2, 5, 16)
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("measure", train_step_cost)
 ### END HIDDEN TESTS
-peak_small, seconds_small = train_step_cost(plain_small, x_plain, use_checkpointing=False)
-assert peak_small > 0 and seconds_small > 0, "both the peak and the time should be positive"
-print("visible test passed")
+# One training step measured here, from cleared gradients; its gradients are left in place, as any step leaves them.
+# (A longer input than x_plain: with 5 tokens the gradients, not the activations, would fill most of the memory.)
+x_measure = torch.randn(2, 64, 16)
+plain_small.train()
+plain_small.zero_grad(set_to_none=True)
+with PeakMemory("cpu") as meter_here:
+    weighted_loss(plain_small(x_measure)).backward()
+start = time.perf_counter()
+result_small = train_step_cost(plain_small, x_measure, use_checkpointing=False)
+elapsed = time.perf_counter() - start
+assert isinstance(result_small, tuple) and len(result_small) == 2, "train_step_cost should return (peak_bytes, seconds)"
+peak_small, seconds_small = result_small
+if peak_small < 1000:
+    likely = "is it in bytes (not MiB or KiB)?"
+elif peak_small < meter_here.peak_bytes:
+    likely = ("lower: does the meter cover the backward pass too, and are the gradients (the step measured here left "
+              "them) cleared before you measure?")
+else:
+    likely = "higher: measure one step, from cleared gradients"
+assert abs(peak_small - meter_here.peak_bytes) <= 0.02 * meter_here.peak_bytes, (
+    f"your peak is {peak_small}; one training step of this model (forward, weighted_loss, backward, from cleared "
+    f"gradients), measured here with PeakMemory, peaks at {meter_here.peak_bytes} bytes. Yours is {likely}")
+assert 0 < seconds_small <= elapsed, (
+    f"the time returned, {seconds_small:.4g}, should be one step's time in seconds: the whole call took {elapsed:.4g} s")
+left = [name for name, p in plain_small.named_parameters() if p.grad is not None]
+assert not left, f"after train_step_cost, {len(left)} parameters still hold a gradient: clear them before returning"
+print("visible tests passed")
 
 # %% [markdown]
 # Now the sweep: encoders of 1 to 8 layers (`d_model=64`, 4 heads, batch 4, 64 tokens), one training step each,
@@ -478,7 +589,31 @@ from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("segm
 plain_small.train()
 assert torch.allclose(checkpoint_every(plain_small, x_plain, 1), plain_small(x_plain), atol=1e-6), (
     "checkpoint_every should compute the same function as the model")
-print("visible test passed")
+torch.manual_seed(0)
+plain_three = PlainEncoder(num_layers=3, d_model=16, num_heads=2, dropout=0.0).train()
+x_three = torch.randn(2, 5, 16)
+mask_three = torch.tensor([[True] * 5, [True, True, False, False, False]])[:, None, None, :]
+assert torch.allclose(checkpoint_every(plain_three, x_three, 2, mask_three), plain_three(x_three, mask_three),
+                      atol=1e-6), (
+    "with k = 2 on 3 layers (segments [0, 1] and [2]) and a padding mask, checkpoint_every should compute the same "
+    "function as the model: every layer, the last (shorter) segment too, the mask, then the final norm")
+order_three = []
+hooks = [layer.attn.register_forward_pre_hook(lambda module, args, i=i: order_three.append(i))
+         for i, layer in enumerate(plain_three.layers)]
+try:
+    for k, expected in [(1, [0, 1, 2, 2, 1, 0]), (2, [0, 1, 2, 2, 0, 1])]:
+        order_three.clear()
+        weighted_loss(checkpoint_every(plain_three, x_three, k)).backward()
+        assert order_three == expected, (
+            f"with k = {k} on 3 layers the layers' attention ran in the order {order_three}; expected {expected}: "
+            f"the forward pass runs layers 0, 1, 2, then the backward pass re-runs each segment of {k} layer(s) "
+            "just before it needs its activations, the last segment first. Every segment, the last one too, is a "
+            "checkpointed region")
+finally:
+    for hook in hooks:
+        hook.remove()
+    plain_three.zero_grad(set_to_none=True)
+print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_peak_by_k", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
@@ -486,7 +621,22 @@ from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("peak
 ### END HIDDEN TESTS
 peaks_small = peak_by_k(plain_small, x_plain)
 assert sorted(peaks_small) == [1, 2], "peak_by_k of a 2-layer model should have the keys 1 and 2"
-print("visible test passed")
+torch.manual_seed(0)
+plain_three = PlainEncoder(num_layers=3, d_model=16, num_heads=2, dropout=0.0).train()
+x_three = torch.randn(2, 64, 16)  # 64 tokens: the activations, not the gradients, fill most of the memory
+with PeakMemory("cpu") as meter_three:  # one plain training step; it leaves its gradients behind
+    weighted_loss(plain_three(x_three)).backward()
+peaks_three = peak_by_k(plain_three, x_three)
+assert sorted(peaks_three) == [1, 2, 3], f"peak_by_k of a 3-layer model should have the keys 1, 2, 3: {peaks_three}"
+assert all(p.grad is None for p in plain_three.parameters()), "peak_by_k should leave the gradients cleared"
+assert abs(peaks_three[3] - meter_three.peak_bytes) <= 0.05 * meter_three.peak_bytes, (
+    f"k = 3 (one region holding all 3 layers) peaked at {peaks_three[3]} bytes; a plain step measured here from "
+    f"cleared gradients peaks at {meter_three.peak_bytes}, and one region rebuilds every activation at once in the "
+    "backward pass, so the two should be (about) equal: is each k measured from cleared gradients, with "
+    "checkpoint_every(model, x, k)?")
+assert peaks_three[1] < peaks_three[3], (
+    f"k = 1 should peak lower than k = 3: {peaks_three}. Is each k measured with checkpoint_every(model, x, k)?")
+print("visible tests passed")
 
 # %% [markdown]
 # The comparison, on a 9-layer `PlainEncoder` (`d_model=64`, batch 4, 64 tokens): the peak for every k, the

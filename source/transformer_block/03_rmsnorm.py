@@ -117,10 +117,11 @@ class RMSNorm(nn.Module):
 # %% [markdown]
 # ### Tests for 3a
 #
-# The cell below checks the shape, the dtype and the values on a tiny input. More tests (hidden) run when your
-# notebook is graded: they check what the API above states, with other shapes, a random scale, small inputs, half
-# precision, gradients, and the properties that make RMSNorm what it is. Passing the visible tests is a start,
-# not a guarantee.
+# The cells below check, on tiny inputs: the shape, the dtype and the values (also for inputs around 1e-3, where
+# `eps` matters), that the input is left unchanged, the scale and its gradient, float16 inputs large enough to
+# overflow when squared, and two properties of RMSNorm. When one fails, its message names the likely mistake. More
+# tests (hidden) run when your notebook is graded: what the API above states, with other shapes, seeds and dtypes.
+# Passing the visible tests is a start, not a guarantee.
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_basics", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
@@ -136,6 +137,14 @@ assert y_small.dtype == x_small.dtype, f"output dtype {y_small.dtype} should equ
 expected_small = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]]) / torch.tensor([[7.5], [2.0]]).sqrt()
 assert torch.allclose(y_small, expected_small, atol=1e-4), (
     "values on a 2x4 input are wrong: divide each row by the square root of the mean of its squares")
+assert torch.equal(x_small, torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]])), (
+    "RMSNorm changed its input: do not modify x (or x.float(), which is x itself for a float32 input) in place")
+# Inputs around 1e-3: their mean of squares (~1e-5) is close to eps = 1e-6, so where eps goes shows.
+x_tiny = 1e-3 * x_small
+expected_tiny = x_tiny / (x_tiny.pow(2).mean(-1, keepdim=True) + 1e-6).sqrt()
+assert torch.allclose(norm(x_tiny), expected_tiny, rtol=1e-4, atol=1e-6), (
+    "with inputs around 1e-3 the values differ from x / sqrt(mean(x**2) + eps) with the default eps = 1e-6: is eps "
+    "added inside the square root, and is its default 1e-6?")
 print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_parameters", "locked": true, "points": 2}
@@ -143,7 +152,24 @@ print("visible tests passed")
 from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("parameters", RMSNorm)
 ### END HIDDEN TESTS
 assert sum(p.numel() for p in RMSNorm(8).parameters()) == 8, "RMSNorm(8) should have 8 learnable numbers"
-print("visible test passed")
+norm = RMSNorm(4)
+assert all(torch.equal(p, torch.ones(4)) for p in norm.parameters()), "the scale should be initialised to ones"
+x_small = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]], requires_grad=True)
+with torch.no_grad():
+    next(norm.parameters()).copy_(torch.tensor([0.5, 1.0, 2.0, 3.0]))
+y_scaled = norm(x_small)
+expected_scaled = x_small.detach() / x_small.detach().pow(2).mean(-1, keepdim=True).sqrt() * torch.tensor(
+    [0.5, 1.0, 2.0, 3.0])
+assert torch.allclose(y_scaled.detach(), expected_scaled, atol=1e-4), (
+    "with the scale set to [0.5, 1, 2, 3] the values are wrong: multiply the normalised x by the scale (after "
+    "normalising, not before)")
+assert y_scaled.requires_grad, "the output does not require grad: forward must not run under torch.no_grad()"
+(y_scaled * torch.tensor([[1.0, -2.0, 0.5, 3.0], [2.0, 1.0, -1.0, 0.5]])).sum().backward()
+assert next(norm.parameters()).grad is not None, (
+    "the scale received no gradient: use the parameter itself in forward (not .data, not under torch.no_grad())")
+assert x_small.grad is not None and bool(x_small.grad.abs().sum() > 0), (
+    "no gradient reached the input: forward must not run under torch.no_grad() or detach x")
+print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_dtypes", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
@@ -153,7 +179,13 @@ from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("dtypes", R
 x_small = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]])
 y_half = RMSNorm(4)(x_small.half())
 assert y_half.dtype == torch.float16, f"a float16 input should give a float16 output, got {y_half.dtype}"
-print("visible test passed")
+x_large = torch.tensor([[300.0, -300.0, 100.0, 0.0]])
+y_large = RMSNorm(4)(x_large.half())
+expected_large = x_large / x_large.pow(2).mean(-1, keepdim=True).sqrt()  # computed in float32
+assert torch.allclose(y_large.float(), expected_large, atol=1e-2), (
+    "a float16 input with |x| = 300 gave wrong values (inf, NaN or zeros): 300**2 = 90000 overflows float16 (largest 65504); compute the "
+    "mean of squares in float32 and cast the result back")
+print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_properties", "locked": true, "points": 2}
 # The properties that make RMSNorm what it is (section 1); the hidden tests check more of them.

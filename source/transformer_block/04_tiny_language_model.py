@@ -251,10 +251,12 @@ plt.show()
 # - It returns `(tokens, step_logits)`: `tokens` is `(batch, P + num_new_tokens)`, the prompt followed by the new
 #   tokens; `step_logits` is `(batch, num_new_tokens, vocab_size)`, where `step_logits[:, i]` are the logits the
 #   `i`-th new token was chosen from. Greedy: each new token is the `argmax` of its logits.
-# - It runs the model in **eval mode** (`model.eval()`: no dropout) with **gradients off** (`torch.no_grad()`),
-#   and does not modify `prompt`.
-# - It uses a KV cache: one pass for the whole prompt (all `P` positions at once, with a causal mask), then one
-#   position per step. Compute every attention with the block's own two steps, `block.attn.project(...)` and
+# - It runs the model in **eval mode** (`model.eval()`: no dropout) with **gradients off**, inside a
+#   `with torch.no_grad():` block (gradients are then on again when `generate` returns: the training later in this
+#   notebook needs them), and does not modify `prompt`.
+# - It uses a KV cache: one pass for the whole prompt (all `P` positions of every row of the batch at once, with a
+#   causal mask), then one position per step. The whole batch goes through each pass together: no loop over the
+#   rows. Compute every attention with the block's own two steps, `block.attn.project(...)` and
 #   `block.attn.attend(q, k, v, mask)` (the tests count how many queries and keys each call gets).
 # - The cache's format is yours to choose (a list, a dict, a preallocated tensor, ...), and it belongs to one call
 #   of `generate`.
@@ -314,9 +316,10 @@ def generate(model, prompt, num_new_tokens):
 # %% [markdown]
 # ### Tests for 4a
 #
-# The visible tests use a small model with random weights: your tokens must equal those of `greedy_no_cache`,
-# your step logits the model's own (teacher-forced) logits of the same tokens, and the first layer's attention
-# must see the prompt once and then one new query per step. The hidden tests check the same on other models
+# The visible tests use a small model with random weights: your step logits must equal the model's own
+# (teacher-forced) logits of the same tokens (a failure says at which new tokens they differ), your tokens those of
+# `greedy_no_cache`, a second call the first; the first layer's attention must see the prompt once and then one new
+# query per step, in eval mode with gradients off. The hidden tests check the same on other models
 # (one to three layers, tied weights, a prompt of one token, the whole context), within a stated tolerance
 # (`rtol=1e-4, atol=1e-5`: the cached and the full computations add up the same numbers in different orders), and
 # also: every layer, the number of cached keys at each step, exactly `num_new_tokens` new tokens, two calls in a
@@ -335,12 +338,37 @@ from autograder.checks import kv_cache as _checks; _checks.GROUPS.run("values", 
 tokens_small, logits_small = generate(small_lm, small_prompt, 5)
 assert tokens_small.shape == (2, 8), f"tokens should have shape (2, 3 + 5) = (2, 8), got {tuple(tokens_small.shape)}"
 assert logits_small.shape == (2, 5, 7), f"step_logits should have shape (2, 5, 7), got {tuple(logits_small.shape)}"
-assert torch.equal(tokens_small, greedy_no_cache(small_lm, small_prompt, 5)), (
-    "your tokens differ from greedy decoding without a cache (greedy_no_cache)")
+assert torch.equal(tokens_small[:, :3], small_prompt), "tokens should start with the prompt, unchanged"
+assert not logits_small.requires_grad, "step_logits require grad: run the model under torch.no_grad()"
+assert torch.is_grad_enabled(), (
+    "after generate, gradients are still off: use `with torch.no_grad():` (it switches them back on when the block "
+    "ends), not torch.set_grad_enabled(False); the training later in this notebook needs them")
 with torch.no_grad():
     forced_small = small_lm(tokens_small[:, :-1])[:, 2:]  # the logits at the positions that chose new tokens
-assert torch.allclose(logits_small, forced_small, rtol=1e-4, atol=1e-5), (
-    "your step logits differ from the model's own forward pass on the same tokens")
+# Step i's logits (the i-th new token's) against the model's own forward pass on the same tokens, step by step.
+wrong_steps = [i for i in range(5) if not torch.allclose(logits_small[:, i], forced_small[:, i], rtol=1e-4, atol=1e-5)]
+if wrong_steps == [0]:
+    where = "only step 0 differs: the prompt pass (all 3 positions at once, with a causal mask), or its last position"
+elif wrong_steps and wrong_steps[0] == 0:
+    where = "from step 0 on: start with the prompt pass (all 3 positions at once, with a causal mask)"
+else:
+    where = ("step 0 (the prompt pass) is right, the cached steps are not: check the position each new token is "
+             "embedded at, which cached keys and values it attends to, and its mask")
+assert not wrong_steps, (
+    f"your step logits differ from the model's own forward pass on the same tokens at new token(s) {wrong_steps} "
+    f"(0 = the first new token, chosen from the prompt pass): {where}")
+expected_tokens = greedy_no_cache(small_lm, small_prompt, 5)
+first_wrong = (tokens_small != expected_tokens).any(dim=0).nonzero().flatten().tolist()
+assert not first_wrong, (
+    f"your tokens differ from greedy decoding without a cache (greedy_no_cache) from position {first_wrong[:1]} on, "
+    "although the logits are right: each new token is the argmax of its step's logits")
+try:
+    same_again = torch.equal(generate(small_lm, small_prompt, 5)[0], tokens_small)
+except RuntimeError:
+    same_again = False
+assert same_again, (
+    "a second call of generate with the same prompt failed or chose other tokens: the cache belongs to one call of "
+    "generate (make it inside the function), not to the model")
 print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_generate_cache", "locked": true, "points": 3}
@@ -348,22 +376,33 @@ print("visible tests passed")
 from autograder.checks import kv_cache as _checks; _checks.GROUPS.run("cache", generate)
 ### END HIDDEN TESTS
 seen = []  # (queries, keys) of every call of the first layer's attention
+modes = set()  # (training, gradients enabled) seen inside every call of the first layer's attention
 
 
 def counting_attend(q, k, v, mask=None, _attend=small_lm.blocks[0].attn.attend):
     seen.append((q.shape[-2], k.shape[-2]))
+    modes.add((small_lm.blocks[0].attn.training, torch.is_grad_enabled()))
     return _attend(q, k, v, mask)
 
 
 small_lm.blocks[0].attn.attend = counting_attend
+small_lm.train()  # as the model is after training: generate must switch to eval mode itself
 try:
     generate(small_lm, small_prompt, 4)
 finally:
     del small_lm.blocks[0].attn.attend  # back to the class's own method
+    small_lm.eval()
+assert len(seen) >= 1 and seen[0] == (3, 3), (
+    f"the first layer's attention got (queries, keys) = {seen}: the first call should be the prompt pass, all 3 "
+    "prompt positions (of every row of the batch) at once: (3, 3)")
 assert seen[:4] == [(3, 3), (1, 4), (1, 5), (1, 6)], (
-    f"the first layer's attention got (queries, keys) = {seen}: expected the 3 prompt positions at once, then one "
-    "query per step over one more cached key each time, [(3, 3), (1, 4), (1, 5), (1, 6)]")
-print("visible test passed")
+    f"the first layer's attention got (queries, keys) = {seen}: after the prompt pass, each step should run one "
+    "query, the newest token, over the cached keys plus its own, one more each time: "
+    "[(3, 3), (1, 4), (1, 5), (1, 6)]")
+assert modes == {(False, False)}, (
+    f"inside the attention, (training, gradients enabled) was {sorted(modes)}: generate should run the model in eval "
+    "mode (model.eval()) with gradients off (torch.no_grad())")
+print("visible tests passed")
 
 # %% [markdown]
 # Your `generate` on the trained model: it should choose the same tokens as `greedy_no_cache`.
