@@ -103,9 +103,11 @@ del b, c
 # ### The loss
 #
 # A training step needs a scalar loss. `out.pow(2).mean()` would be a poor one here: the encoder ends with a
-# LayerNorm, which at initialisation gives every token mean 0 and variance 1, so the mean of the squares is almost
-# constant and almost no gradient reaches the layers below (lesson 2, section 4). Every training step in this
-# notebook uses `weighted_loss(out)`: the outputs weighted by fixed random numbers, averaged.
+# LayerNorm, which at initialisation (scale 1, shift 0) gives every token mean 0 and variance 1 whatever its input,
+# so the mean of the squares is (almost exactly) 1, whatever the layers below do, and almost no gradient reaches
+# them. (Lesson 2, section 4 meets the same problem with `y.sum()`: a LayerNorm's output features always sum to 0.)
+# Every training step in this notebook uses `weighted_loss(out)`: the outputs weighted by fixed random numbers,
+# averaged.
 
 # %% include="autograder/provided/weighted_loss.py" nbgrader={"grade_id": "provided_loss", "locked": true}
 
@@ -142,6 +144,25 @@ del b, c
 # - In evaluation (`model.eval()`) there is no backward pass, so there is nothing to save memory for: run plainly.
 #   Under `torch.no_grad()` a non-reentrant `checkpoint` just calls the function (testing `torch.is_grad_enabled()`
 #   as well does no harm).
+# - A checkpointed function runs **twice** in a training step: anything it does besides computing its output
+#   happens twice too. The cell below shows it with a counter; keep checkpointed code free of such side effects
+#   (appending to a list, counting calls, updating a running statistic, printing).
+
+# %%
+calls_demo = []
+
+
+def scaled_sine(t):
+    calls_demo.append("called")  # a side effect: it happens on every run of the function
+    return torch.sin(t) * 2
+
+
+t_demo = torch.randn(3, requires_grad=True)
+checkpoint(scaled_sine, t_demo, use_reentrant=False).sum().backward()
+print(f"one checkpointed forward and backward ran the function {len(calls_demo)} times")
+calls_demo.clear()
+scaled_sine(t_demo).sum().backward()
+print(f"without checkpointing: {len(calls_demo)} time")
 
 # %% nbgrader={"grade_id": "encoder_impl", "solution": true}
 class EncoderLayer(nn.Module):
@@ -492,25 +513,29 @@ if sweep_results is not None:
     plt.show()
 
 # %% [markdown]
-# ### What was measured when this lab was written
+# ### What was measured elsewhere
 #
-# On the 2-core CPU this lab was written on (torch 2.13.0+cpu, one thread, the sweep above), the 8-layer encoder's
-# training step peaked at **17.34 MiB without checkpointing and 3.78 MiB with it (22%)**. Each extra layer added
-# 2.13 MiB to the plain peak and 0.19 MiB to the checkpointed one. The checkpointed step took 1.6x to 1.8x as long
-# as the plain one in three runs on that (busy) machine: more than the one-third extra compute, because at this tiny
-# size the time per operation, not the arithmetic, dominates.
+# On a 2-core CPU (torch 2.13.0+cpu, one thread, the sweep above), the 8-layer encoder's training step peaked at
+# **17.34 MiB without checkpointing and 3.78 MiB with it (22%)**; each extra layer added 2.13 MiB to the plain peak
+# and 0.19 MiB to the checkpointed one. These memory figures are the same on every run with this version of
+# PyTorch. The time ratio is not: on that machine, shared with other jobs, the checkpointed step took 1.6x to 1.8x
+# as long as the plain one in three runs and 2.15x in a fourth on 2026-11-30, and 3.58x in a run on 2026-12-06
+# while more jobs ran. Either way it is more than the one-third extra compute, because at this tiny size the time per
+# operation, not the arithmetic, dominates; the ratio printed above is your machine's.
 #
 # Where do the 0.19 MiB per layer go, when a layer should keep only its input (4 x 64 x 64 floats = 64 KiB)? With
 # the layers' parameters frozen the checkpointed slope measured exactly 64 KiB per layer: the input and nothing
 # else. The remaining ~0.13 MiB per layer are parameter gradients alive at the peak (a layer's gradients total
 # 195 KiB, but not all of them exist yet when the peak is reached). Anything a layer keeps "just for inspection"
-# would add to that slope whatever checkpointing does: an earlier version of the provided `MultiHeadAttention` kept
-# its attention weights (batch x heads x seq x seq = 256 KiB per layer here), and the checkpointed slope was then
-# 0.44 MiB per layer; that is why it now keeps them only when asked (`keep_weights=True`).
+# adds to that slope whatever checkpointing does: with `keep_weights=True` on every layer's attention (each keeps
+# its attention weights, batch x heads x seq x seq = 256 KiB per layer here), the same sweep gives a checkpointed
+# peak of 5.53 MiB at 8 layers and a slope of 0.44 MiB per layer (measured 2026-12-06; the plain peaks do not
+# change, since there the weights are kept for the backward pass anyway).
 #
 # On one H100 GPU, with this notebook's encoder and meter (torch 2.11.0+cu130, float32, d_model=1024, 16 heads,
-# batch 8, 512 tokens; median of 5 steps), measured when this lab was written, with the earlier attention that
-# kept its weights (8 x 16 x 512 x 512 floats = 128 MiB per layer in this configuration; not re-measured since):
+# batch 8, 512 tokens; median of 5 steps), measured on 2026-11-26 with every attention keeping its weights (as with
+# `keep_weights=True`: 8 x 16 x 512 x 512 floats = 128 MiB per layer in this configuration, included in every peak
+# below; these figures have not been measured with the default `keep_weights=False`):
 #
 # | layers | peak, plain | peak, each layer checkpointed | step, plain | step, checkpointed |
 # | --- | --- | --- | --- | --- |
@@ -519,8 +544,8 @@ if sweep_results is not None:
 # | 12 | 5405 MiB | 1061 MiB | 103.1 ms | 138.9 ms |
 #
 # There the checkpointed step took 1.35x as long, close to the one extra forward pass (a forward is about a third
-# of a step), and 12 layers needed 20% of the memory. An earlier measurement on an H100 (24 layers, 1024 tokens,
-# torch 2.11) gave 13215 MiB in 421 ms plain and 1425 MiB in 521 ms with each layer checkpointed.
+# of a step), and 12 layers needed 20% of the memory. Another measurement on an H100 (24 layers, 1024 tokens,
+# torch 2.11, with the attention keeping its weights too) gave 13215 MiB in 421 ms plain and 1425 MiB in 521 ms with each layer checkpointed.
 #
 # Both lines of the memory plot grow linearly with depth, but with very different slopes: without checkpointing
 # every layer adds all of its activations; with it, a layer adds only its input (one `(batch, seq, d_model)` tensor)
@@ -679,18 +704,18 @@ else:
 # %% [markdown]
 # ### What this shows
 #
-# On the CPU this lab was written on, the 9-layer encoder's peak was smallest at **k = 1 (3.97 MiB)** and grew by
+# On the 2-core CPU of the figures above (torch 2.13.0+cpu), the 9-layer encoder's peak was smallest at **k = 1 (3.97 MiB)** and grew by
 # about 1.94 MiB with every layer added to a segment, up to 19.47 MiB at k = 9: one region holding the whole stack
 # peaks exactly as high as no checkpointing at all, because its backward pass rebuilds every activation at once.
 # $k = \sqrt{L} = 3$ gave 7.84 MiB, and `checkpoint_sequential` with 3 segments also 7.84 MiB: here its
 # un-checkpointed last segment keeps the same three layers' activations that rebuilding a 3-layer segment would.
-# On the H100 (12 layers, the configuration above, with the attention that kept its weights) the order was the
+# On the H100 (12 layers, the configuration above, every attention keeping its weights) the order was the
 # same: 1061 MiB for k = 1 (the per-layer figure above; a k = 1 run made first on a fresh model measured 2597 MiB,
 # because there the kept attention weights, 12 x 128 MiB, were new rather than replacing a warm-up's),
 # 1453 MiB for k = 2, 1845 MiB for k = 3, 2237 MiB for k = 4 and for `checkpoint_sequential` with
 # $\mathrm{round}(\sqrt{12}) = 3$ segments (of 4 layers), 5373 MiB for k = 12. Every k took 139 ms a step there
 # (each layer's forward runs twice whatever the segments); `checkpoint_sequential` took 127 ms, because its last
-# segment is not run again. The earlier 24-layer H100 measurement gave 4629 MiB for `checkpoint_sequential` at
+# segment is not run again. The 24-layer H100 measurement gave 4629 MiB for `checkpoint_sequential` at
 # $\sqrt{24}$ segments against 1425 MiB for per-layer checkpointing. Your run of the cell above is the one that counts for your machine.
 #
 # **Takeaways.** The $\sqrt{L}$ rule assumes that a layer keeps about as much as it passes on. A Transformer layer

@@ -38,7 +38,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils import benchmark
-from torch.utils.checkpoint import checkpoint
 
 # The tensors here are small: one thread is faster for them than several, and it makes every printed loss and
 # accuracy the same on every run of this notebook on the same machine.
@@ -51,10 +50,12 @@ print("torch", torch.__version__)
 # ## 1. The model, from the parts of exercises 1 to 3
 #
 # The two read-only cells below are the code this notebook provides. The first is the `MultiHeadAttention` of the
-# attention lesson and of exercises 1 and 2. The second builds the model from the parts you wrote:
+# attention lesson and of exercises 1 and 2. The second builds the model from parts like the ones you wrote:
 #
-# - `RMSNorm` is the reference answer of exercise 3a (your own would do; this notebook carries its own copy so
-#   that it works whatever happened in exercise 3).
+# - The norms are RMSNorms (exercise 3a). `TinyLM(..., norm=RMSNorm)` builds every norm with the class it is given,
+#   as `norm(d_model, eps=1e-6)`: paste your `RMSNorm` of exercise 3a into a cell and pass it to use your own. By
+#   default it uses PyTorch's `nn.RMSNorm`, which computes the same function, so that this notebook works whatever
+#   happened in exercise 3.
 # - `SelfAttention` is `MultiHeadAttention` used as self-attention, cut in two steps:
 #   `q, k, v = attn.project(x)` computes the queries, keys and values, each `(batch, num_heads, t, d_k)`, and
 #   `attn.attend(q, k, v, mask)` computes the attention and the output projection, `(batch, t_q, d_model)`.
@@ -65,31 +66,24 @@ print("torch", torch.__version__)
 #   applies a final RMSNorm and a linear **head** that gives one score (logit) per vocabulary entry:
 #   `model(tokens)` maps `(batch, T)` token ids to `(batch, T, vocab_size)` logits, and position `i`'s logits
 #   predict token `i + 1`. `model.embed(tokens, start)` embeds tokens that sit at positions `start, start + 1,
-#   ...`; `model.logits(x)` is the final norm and the head. Two switches: `causal=False` drops the causal mask
-#   (exercise 4b), and `use_checkpointing=True` checkpoints each block in training, as in exercise 2a.
+#   ...`; `model.logits(x)` is the final norm and the head. `causal=False` drops the causal mask (exercise 4b).
 #   `tie_weights=True` makes the head reuse the token embedding matrix (Press & Wolf, 2017), as GPT-2 does.
+#
+# **Names.** `TinyLM` calls its stack of blocks `blocks`, its final norm `norm`, and its dropouts (on the
+# embeddings, and in each block on a sublayer's output) `drop`; exercises 1 and 2 call such parts `layers`,
+# `final_norm` and `dropout`. The parts are the same; only the names differ, as they do between codebases (GPT-2 in
+# Hugging Face Transformers and in nanoGPT: `h`, `ln_f`, `drop`): a part is what it does in the forward pass, not
+# what it is called. Exercise 4a walks through `model.blocks` and each block's `attn`, `norm1`, `norm2` and `ffn`.
 
 # %% include="autograder/provided/attention.py" nbgrader={"grade_id": "provided_mha", "locked": true}
 
 # %% include="autograder/provided/tiny_lm.py" nbgrader={"grade_id": "provided_tiny_lm", "locked": true}
 
 # %% [markdown]
-# Two quick checks of the switches. Checkpointing changes what is kept in memory during training, not the
-# function: one training step gives the same gradients with and without it. Tying the weights removes one
-# `vocab_size x d_model` matrix: little here (11 tokens), 38.6 million parameters in GPT-2 small (50257 tokens of
-# width 768).
+# Tying the weights removes one `vocab_size x d_model` matrix: little here (11 tokens), 38.6 million parameters in
+# GPT-2 small (50257 tokens of width 768).
 
 # %%
-torch.manual_seed(0)
-lm_demo = TinyLM(vocab_size=11, max_len=13)
-tokens_demo = torch.randint(0, 11, (4, 13))
-gradients = {}
-for use_checkpointing in (False, True):
-    lm_demo.zero_grad(set_to_none=True)
-    lm_demo(tokens_demo, use_checkpointing=use_checkpointing).pow(2).mean().backward()
-    gradients[use_checkpointing] = [p.grad.clone() for p in lm_demo.parameters()]
-same = all(torch.allclose(a, b, atol=1e-6) for a, b in zip(gradients[False], gradients[True]))
-print("same gradients with and without checkpointing:", same)
 for tie_weights in (False, True):
     count = sum(p.numel() for p in TinyLM(vocab_size=11, max_len=13, tie_weights=tie_weights).parameters())
     print(f"tie_weights={tie_weights}: {count} parameters")
@@ -449,10 +443,10 @@ else:
           f"{long:.1f}x as fast for {SPEED_LENGTHS[1]}: {trend}.")
 
 # %% [markdown]
-# When this notebook was written, in three runs of the cell above on its 2-core CPU (torch 2.13, one thread, a
-# machine shared with other jobs), the cache made generation **1.1x to 1.4x as fast for 16 new tokens and 2.8x to
-# 4.3x as fast for 256**. Earlier versions of the cell, with fewer repeats, measured anything from 0.5x to 2.7x
-# for 16 tokens and from 1.8x to 6.8x for 256 on that busy machine: timings this short are easily disturbed.
+# In three runs of the cell above on a 2-core CPU shared with other jobs (torch 2.13, one thread, 2026-11-30), the
+# cache made generation **1.1x to 1.4x as fast for 16 new tokens and 2.8x to 4.3x as fast for 256**. Timings this
+# short are easily disturbed on a busy machine: the cell repeats each one until the spread is under 10% of the
+# median (for at most a second), and even so, compare only the numbers of one run.
 # For 16 tokens the gain is small: the prefixes are at most 24 positions long, a cached step does a few more
 # small operations than a full pass (joining the cache, building the mask), and skipping the recomputation of so
 # few positions in a layer this small saves little (we did not profile where the time goes at this size).
@@ -492,7 +486,11 @@ plt.show()
 # %% [markdown]
 # ### Exercise 4b: explain the two numbers (graded by your instructor)
 #
-# In four to six sentences, using the numbers of your run: which model reached the lower training loss, and which
+# **First paste the table printed by the cell above in your run** (the two rows of numbers) at the top of your
+# answer: while your notebook is graded, training is cut to a few steps, so your grader sees only the numbers you
+# paste.
+#
+# Then, in four to six sentences, using those numbers: which model reached the lower training loss, and which
 # one generates the right answers? Explain both: what can a position see when it predicts the next token in
 # training, and what can it see when the model generates? And why does the loss of the model *with* the mask stop
 # near the value it stops at?
@@ -512,7 +510,7 @@ plt.show()
 #
 # Mark scheme (3 points):
 # - 1 point: the unmasked model's low loss comes from reading (copying) the next token, which the input contains
-#   in training (teacher forcing); numbers from their own run.
+#   in training (teacher forcing); the numbers of their own run, pasted into the answer.
 # - 1 point: generation collapses because the next token does not exist at generation time: what the model learned
 #   (copying) cannot work there; training and generation conditions differ.
 # - 1 point: the masked loss floor: the first digits are random and cannot be predicted from the past (about
@@ -527,8 +525,8 @@ plt.show()
 #   trained to predict every next token at once (teacher forcing).
 # - Generation runs the model one token at a time. A KV cache keeps every layer's keys and values, so each step
 #   runs only the newest token; the logits are those of the full forward pass, and the gain grows with the length.
-# - The causal mask makes training match generation: a position learns from the past only, because at generation
-#   time the past is all there is.
+# - Training with and without the causal mask gives two very different pairs of numbers (exercise 4b); your answer
+#   to 4b says why.
 #
 # ## References
 #
