@@ -56,8 +56,13 @@ def student_visible_notebooks():
     return sorted((RELEASE / ASSIGNMENT).glob("*.ipynb")) + sorted(LESSONS.glob("[0-9]*.ipynb"))
 
 
-def code_lines(notebook_path):
-    return {line.strip() for cell in nbformat.read(str(notebook_path), 4).cells for line in cell.source.splitlines()}
+def contains(text, line):
+    """`line` occurs in `text`, not as the tail or head of a longer name (`seconds = ...` in `train_seconds = ...`)."""
+    return re.search(r"(?<![\w.])" + re.escape(line) + r"(?!\w)", text) is not None
+
+
+def notebook_text(notebook_path):
+    return "\n".join(cell.source for cell in nbformat.read(str(notebook_path), 4).cells)
 
 
 # Solution lines that other notebooks may show: each is spelled out by the exercise's own API text (the block's
@@ -103,7 +108,8 @@ def test_no_solution_code_in_any_other_student_notebook(name):
     leaks = {}
     for path in student_visible_notebooks():
         if path != own_release:
-            found = sorted(secret & code_lines(path))
+            text = notebook_text(path)
+            found = sorted(line for line in secret if contains(text, line))
             if found:
                 leaks[f"{path.parent.name}/{path.name}"] = found[:3]
     assert not leaks, f"solution lines of {name} readable elsewhere: {leaks}"

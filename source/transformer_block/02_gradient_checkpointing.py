@@ -234,7 +234,9 @@ def by_hand(model, x, mask=None, post_norm=False, final_norm=True):
             h = norm1(x)
             x = x + attn(h, h, h, mask)
             x = x + ffn(norm2(x))
-    return model.final_norm(x) if final_norm else x
+    if final_norm:
+        x = model.final_norm(x)
+    return x
 
 
 def layer_order(model, step):
@@ -519,8 +521,8 @@ if sweep_results is not None:
 # **17.34 MiB without checkpointing and 3.78 MiB with it (22%)**; each extra layer added 2.13 MiB to the plain peak
 # and 0.19 MiB to the checkpointed one. These memory figures are the same on every run with this version of
 # PyTorch. The time ratio is not: on that machine, shared with other jobs, the checkpointed step took 1.6x to 1.8x
-# as long as the plain one in three runs and 2.15x in a fourth on 2026-11-30, and 3.58x in a run on 2026-12-06
-# while more jobs ran. Either way it is more than the one-third extra compute, because at this tiny size the time per
+# as long as the plain one in three runs and 2.15x in a fourth on 2026-11-30, and 3.13x and 3.58x in two runs on
+# 2026-12-06 while more jobs ran. Either way it is more than the one-third extra compute, because at this tiny size the time per
 # operation, not the arithmetic, dominates; the ratio printed above is your machine's.
 #
 # Where do the 0.19 MiB per layer go, when a layer should keep only its input (4 x 64 x 64 floats = 64 KiB)? With

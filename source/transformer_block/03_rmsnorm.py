@@ -353,7 +353,7 @@ for name, module in [("nn.LayerNorm", nn.LayerNorm(512).to(device)), ("your RMSN
 # Your numbers are for your machine. For comparison, what this comparison measured on two others (fp32; "x" is a
 # ratio of bandwidths, higher is faster):
 #
-# | | 2-core CPU, 1 thread, machine otherwise idle | one H100 GPU, (16, 1024, 512): 32 MiB | one H100 GPU, (8, 2048, 4096): 256 MiB |
+# | | a 2-core CPU, 1 thread | one H100 GPU, (16, 1024, 512): 32 MiB | one H100 GPU, (8, 2048, 4096): 256 MiB |
 # | --- | --- | --- | --- |
 # | copy into a preallocated buffer | 46.9 GB/s | not measured | not measured |
 # | copy into a new tensor, `x.clone()` | 4.5 GB/s | 2643 GB/s | 2975 GB/s |
@@ -362,8 +362,7 @@ for name, module in [("nn.LayerNorm", nn.LayerNorm(512).to(device)), ("your RMSN
 # | `F.rms_norm` | its kernels: `pow, mean, add_, rsqrt, mul, mul` (1) | 2404 GB/s | 2006 GB/s |
 # | your `RMSNorm` compiled, against `nn.LayerNorm` | 0.89x | 0.38x | 1.12x |
 #
-# The CPU column: torch 2.13.0+cpu, a 32 MiB tensor, measured on 2026-12-06 with `torch.utils.benchmark` as in
-# 3b. (1) The list of operations above, on that CPU; timed on a (32, 1000, 512) tensor (62.5 MiB) on that
+# The CPU column: torch 2.13.0+cpu, a 32 MiB tensor, measured on 2026-12-06. (1) The list of operations above, on that CPU; timed on a (32, 1000, 512) tensor (62.5 MiB) on that
 # machine, one call of `F.rms_norm` took 161 ms and one of the eager RMSNorm 188 ms (medians). With glibc's
 # allocator told to keep freed memory (environment variables `MALLOC_MMAP_THRESHOLD_` and
 # `MALLOC_TRIM_THRESHOLD_` set to 1 GiB), the same machine gave 45.5 GB/s for `clone()`, 30 GB/s for
@@ -393,7 +392,7 @@ for name, module in [("nn.LayerNorm", nn.LayerNorm(512).to(device)), ("your RMSN
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "explain_speed", "points": 2, "solution": true}
 # ### BEGIN SOLUTION
-# Model answer (its numbers are those of the idle-CPU column above; a student's are their own, pasted first):
+# Model answer (its numbers are those of the CPU column above; a student's are their own, pasted first):
 # in my run the eager RMSNorm was slower than `nn.LayerNorm`, 1.4 against 3.8 GB/s, 2.7x. Normalisation is
 # memory-bound: its time is set by how many bytes go to and from memory, not by the flops. My eager RMSNorm runs
 # six kernels (`pow, mean, add, rsqrt, mul, mul` in the list): `pow`, `mean` and the two `mul`s each read a
@@ -414,7 +413,7 @@ for name, module in [("nn.LayerNorm", nn.LayerNorm(512).to(device)), ("your RMSN
 # - 1 point: explains it by memory traffic (several full-size passes and new tensors for the unfused eager
 #   version against one fused kernel for LayerNorm, seen in the list of operations) and names fusion
 #   (torch.compile / a custom kernel / a fused F.rms_norm) as the way to make it faster, saying what their
-#   compiled row showed (it need not beat LayerNorm: 0.89x on the idle CPU above, 0.38x at 32 MiB on the H100).
+#   compiled row showed (it need not beat LayerNorm: 0.89x on the CPU of the table, 0.38x at 32 MiB on the H100).
 #
 # For the instructor. The comparison cell and the operation list of this solution notebook are this build's own
 # run; the table "The same comparison elsewhere" gives the other measurements, with their dates and conditions.
@@ -437,7 +436,7 @@ for name, module in [("nn.LayerNorm", nn.LayerNorm(512).to(device)), ("your RMSN
 #   effective bandwidth against a copy into a preallocated buffer (the upper bound), and look at which kernels it
 #   runs (your answer to 3c says what that meant for RMSNorm).
 # - On a CPU a new large output costs an allocation (page faults, zeroed pages): a copy into a new tensor was ten
-#   times slower than a copy into an existing one on the idle machine above.
+#   times slower than a copy into an existing one on the CPU of the table above (1 thread).
 #
 # ## References
 #
