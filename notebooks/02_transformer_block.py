@@ -162,11 +162,14 @@ print("\n".join(report))
 # A **decoder** block generates a sequence (the translation) while reading the encoder's output. It has three
 # sublayers, each wrapped exactly like the encoder's (pre-norm: `x + Dropout(Sublayer(LayerNorm(x)))`):
 #
-# | sublayer | queries from | keys and values from | mask | why |
-# | --- | --- | --- | --- | --- |
-# | 1. masked self-attention | the decoder's $x$ | the decoder's $x$ | **causal** (and target padding) | position $t$ is trained to predict token $t+1$: it must not see later tokens |
-# | 2. cross-attention | the decoder's $x$ | the **encoder output** | source **padding** only | the whole source sentence is known: every target position may read all of it |
-# | 3. FFN | the decoder's $x$ | | | per position, as in the encoder |
+# | sublayer | queries from | keys and values from | mask |
+# | --- | --- | --- | --- |
+# | 1. masked self-attention | the decoder's $x$ | the decoder's $x$ | **causal** (and target padding) |
+# | 2. cross-attention | the decoder's $x$ | the **encoder output** | source **padding** only |
+# | 3. FFN | the decoder's $x$, each position on its own | | |
+#
+# Why the self-attention is causal and the cross-attention is not is a question of exercise 1 (1c), for you to
+# answer.
 #
 # Mask shapes: the causal mask is `(tgt_len, tgt_len)`; the cross-attention mask is `(batch, 1, 1, src_len)`
 # (one row per sentence, broadcast over heads and queries), so the score matrix of the cross-attention is
@@ -353,7 +356,7 @@ print(f"share of the encoder block in the FFN: {n_params(ours.ffn) / n_params(ou
 #
 # ## 7. The exercises
 #
-# The `transformer_block` assignment has three notebooks, each building on these lessons:
+# The `transformer_block` assignment has four notebooks, each building on these lessons:
 #
 # 1. **`01_decoder_block`**: build the pre-norm decoder block of section 3 from the given `MultiHeadAttention`,
 #    with the mask helpers (causal, and padding from sequence lengths); its hidden tests compare it with
@@ -363,6 +366,9 @@ print(f"share of the encoder block in the FFN: {n_params(ours.ffn) / n_params(ou
 #    and measure the trade-off.
 # 3. **`03_rmsnorm`**: replace LayerNorm by RMSNorm (the norm of LLaMA and most recent models), and measure honestly
 #    whether it is faster.
+# 4. **`04_tiny_language_model`**: a small decoder-only language model (the decoder block without its
+#    cross-attention, with RMSNorm) trained on a CPU; write its generation loop with a KV cache, and measure what
+#    the causal mask buys.
 #
 # ## Summary
 #

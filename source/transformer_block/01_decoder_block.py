@@ -157,6 +157,10 @@ assert pm.dtype == torch.bool, f"padding_mask should return a bool tensor, got {
 assert pm[:, 0, 0].tolist() == [[True, True, True, False], [True, False, False, False]], (
     "padding_mask(torch.tensor([3, 1]), 4) should be True at the 3 and 1 real tokens and False at the padding, "
     f"got {pm[:, 0, 0].tolist()}")
+pm_default = padding_mask(torch.tensor([2, 5, 3]))
+assert pm_default.shape == (3, 1, 1, 5), (
+    f"without max_len, padding_mask(torch.tensor([2, 5, 3])) should have shape (3, 1, 1, 5): max_len defaults to the "
+    f"largest length (5), got {tuple(pm_default.shape)}")
 print("visible tests passed")
 
 # %% [markdown]
@@ -241,11 +245,13 @@ class TransformerDecoderBlock(nn.Module):
 # %% [markdown]
 # ### Tests for 1b
 #
-# The visible tests check shapes and causality on one example. The hidden tests check everything the API
-# states: the attributes and the parameter count; equality with `nn.TransformerDecoderLayer` with your weights
-# copied across (random weights, target and source of different lengths, per-sentence masks); that later target
-# positions never influence earlier ones, padded source positions never influence anything and every real
-# source position influences every target position; gradients; and dropout in training and evaluation mode.
+# The visible tests check, on small examples: the attributes, the shape and the parameter count; that each mask
+# is used where it belongs, and only the masks given; that the residual stream passes through the block
+# un-normalised and that `encoder_output` reaches the cross-attention as given; and that evaluation mode turns
+# dropout off. When one fails, its message names the likely mistake. The hidden tests check everything the API
+# states: equality with `nn.TransformerDecoderLayer` with your weights copied across (random weights, target and
+# source of different lengths, per-sentence masks), the influence of every target and source position, gradients,
+# and dropout in training and evaluation mode.
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_api", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
@@ -258,6 +264,9 @@ x_test, enc_test = torch.randn(2, 5, 32), torch.randn(2, 7, 32)  # target length
 y_test = block(x_test, enc_test)
 assert isinstance(y_test, torch.Tensor), f"forward should return a tensor, got {type(y_test).__name__}"
 assert y_test.shape == (2, 5, 32), f"output shape {tuple(y_test.shape)} should equal x's (2, 5, 32)"
+ffn_parts = [type(part).__name__ for part in block.ffn]
+assert ffn_parts == ["Linear", "GELU", "Dropout", "Linear"], (
+    f"ffn should be nn.Sequential(nn.Linear, nn.GELU, nn.Dropout, nn.Linear), in this order; got {ffn_parts}")
 n_params = sum(p.numel() for p in block.parameters())
 assert n_params == 16992, f"TransformerDecoderBlock(32, 4) should have 16992 parameters, has {n_params}"
 print("visible tests passed")
@@ -280,6 +289,29 @@ assert torch.allclose(y_test[:, :4], y_changed[:, :4], atol=1e-5), (
     "position must not see later positions (is self_mask passed to the self-attention?)")
 assert not torch.allclose(y_test[:, 4:], y_changed[:, 4:], atol=1e-5), (
     "changing target positions 4 and 5 did not change their own outputs")
+with torch.no_grad():
+    y_unmasked, y_unmasked_changed = block(x_test, enc_test), block(x_changed, enc_test)
+assert not torch.allclose(y_unmasked[:, :4], y_unmasked_changed[:, :4], atol=1e-5), (
+    "called with self_mask=None, the block still hid later target positions from earlier ones: it should use "
+    "exactly the masks it is given (None means no mask) and build none itself")
+# Sentence 1 of the source has 2 real tokens and 2 padded ones (False: may not be attended to).
+cross_test = torch.tensor([[True, True, True, True], [True, True, False, False]])[:, None, None, :]
+enc_padding_changed = enc_test.clone()
+enc_padding_changed[1, 2:] = torch.randn(2, 32)  # change sentence 1's padded source positions
+enc_last_real_changed = enc_test.clone()
+enc_last_real_changed[0, 3] = torch.randn(32)  # change sentence 0's last real source token
+with torch.no_grad():
+    y_cross = block(x_test, enc_test, self_mask=causal_test, cross_mask=cross_test)
+    y_padding_changed = block(x_test, enc_padding_changed, self_mask=causal_test, cross_mask=cross_test)
+    y_last_real_changed = block(x_test, enc_last_real_changed, self_mask=causal_test, cross_mask=cross_test)
+assert torch.allclose(y_cross, y_padding_changed, atol=1e-5), (
+    "changing padded source positions (False in cross_mask) changed the output: is cross_mask passed to the "
+    "cross-attention?")
+assert not torch.allclose(y_cross[0], y_last_real_changed[0], atol=1e-5), (
+    "changing a real source token did not change the output: does the cross-attention read encoder_output?")
+assert not torch.allclose(y_cross[0, 0], y_last_real_changed[0, 0], atol=1e-5), (
+    "changing the last real source token did not change the output at target position 0: the cross-attention "
+    "should let every target position attend to every real source token (its only mask is cross_mask)")
 print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_values", "locked": true, "points": 3}
@@ -294,6 +326,31 @@ with torch.no_grad():
 assert bool(torch.isfinite(y_test).all()), "the output contains inf or NaN"
 assert not torch.allclose(y_test, x_test, atol=1e-3), (
     "the output equals the input: is each sublayer's output added to the residual stream?")
+with torch.no_grad():
+    y_enc_moved = block(x_test, 3 * enc_test + 1)
+assert not torch.allclose(y_test, y_enc_moved, atol=1e-5), (
+    "scaling and shifting encoder_output (3 * encoder_output + 1) did not change the output: the block normalises "
+    "encoder_output (or does not use it). The cross-attention's keys and values are encoder_output as given.")
+# With the last linear map of every sublayer set to zero, each sublayer outputs zeros: a pre-norm block then
+# returns its input unchanged, x + 0 + 0 + 0.
+with torch.no_grad():
+    ffn_linears = [part for part in block.ffn if isinstance(part, nn.Linear)]
+    for last_linear in (block.self_attn.W_o, block.cross_attn.W_o, ffn_linears[-1]):
+        for parameter in last_linear.parameters():
+            parameter.zero_()
+    y_zero = block(x_test, enc_test)
+assert not torch.allclose(y_zero, torch.zeros_like(y_zero)), (
+    "with every sublayer's output zero, the block returned zeros: a sublayer's output replaced x instead of being "
+    "added to it (a residual connection is missing: x = x + dropout(sublayer(...)))")
+normalised = (torch.allclose(y_zero.mean(-1), torch.zeros(2, 3), atol=1e-4)
+              and torch.allclose(y_zero.std(-1, unbiased=False), torch.ones(2, 3), atol=1e-3))
+assert not normalised, (
+    "with every sublayer's output zero, each output token has mean 0 and variance 1: the residual stream itself "
+    "went through a LayerNorm (post-norm, or a norm after the last addition). In a pre-norm block each LayerNorm's "
+    "output only feeds its sublayer: x = x + dropout(sublayer(norm(x)))")
+assert torch.allclose(y_zero, x_test, atol=1e-6), (
+    "with every sublayer's output zero, a pre-norm block returns its input unchanged (x + 0 + 0 + 0); yours "
+    "changed it")
 print("visible tests passed")
 # The hidden tests compare your block with nn.TransformerDecoderLayer, given the same weights (section 3).
 

@@ -103,9 +103,11 @@ del b, c
 # ### The loss
 #
 # A training step needs a scalar loss. `out.pow(2).mean()` would be a poor one here: the encoder ends with a
-# LayerNorm, which at initialisation gives every token mean 0 and variance 1, so the mean of the squares is almost
-# constant and almost no gradient reaches the layers below (lesson 2, section 4). Every training step in this
-# notebook uses `weighted_loss(out)`: the outputs weighted by fixed random numbers, averaged.
+# LayerNorm, which at initialisation (scale 1, shift 0) gives every token mean 0 and variance 1 whatever its input,
+# so the mean of the squares is (almost exactly) 1, whatever the layers below do, and almost no gradient reaches
+# them. (Lesson 2, section 4 meets the same problem with `y.sum()`: a LayerNorm's output features always sum to 0.)
+# Every training step in this notebook uses `weighted_loss(out)`: the outputs weighted by fixed random numbers,
+# averaged.
 
 # %% include="autograder/provided/weighted_loss.py" nbgrader={"grade_id": "provided_loss", "locked": true}
 
@@ -142,6 +144,25 @@ del b, c
 # - In evaluation (`model.eval()`) there is no backward pass, so there is nothing to save memory for: run plainly.
 #   Under `torch.no_grad()` a non-reentrant `checkpoint` just calls the function (testing `torch.is_grad_enabled()`
 #   as well does no harm).
+# - A checkpointed function runs **twice** in a training step: anything it does besides computing its output
+#   happens twice too. The cell below shows it with a counter; keep checkpointed code free of such side effects
+#   (appending to a list, counting calls, updating a running statistic, printing).
+
+# %%
+calls_demo = []
+
+
+def scaled_sine(t):
+    calls_demo.append("called")  # a side effect: it happens on every run of the function
+    return torch.sin(t) * 2
+
+
+t_demo = torch.randn(3, requires_grad=True)
+checkpoint(scaled_sine, t_demo, use_reentrant=False).sum().backward()
+print(f"one checkpointed forward and backward ran the function {len(calls_demo)} times")
+calls_demo.clear()
+scaled_sine(t_demo).sum().backward()
+print(f"without checkpointing: {len(calls_demo)} time")
 
 # %% nbgrader={"grade_id": "encoder_impl", "solution": true}
 class EncoderLayer(nn.Module):
@@ -187,27 +208,78 @@ class TransformerEncoderCheckpointed(nn.Module):
 # %% [markdown]
 # ### Tests for 2a
 #
-# The visible tests below check the shapes and that checkpointing changes nothing on one small input. Hidden tests
-# run when your notebook is graded, most of their points on the checkpointing itself: the structure stated above
-# and the function it computes (with a mask); equal outputs and **every** gradient with and without checkpointing
-# (with a mask, and with dropout under the same seed), gradients when the input does not require grad; which layers
-# run again in the backward pass, how often and in which order (each layer once, from the last, in a checkpointed
-# step; none without checkpointing, in eval mode or under `no_grad`), seen in the numbers a training step gives,
-# not by counting calls; and the peak memory of a checkpointed training step.
+# The visible tests below check, on one small encoder of yours: the structure and the function it computes (with a
+# padding mask) against the formula above, computed from your encoder's own parts; equal outputs and gradients with
+# and without checkpointing, with an input that does not require grad and with dropout; in which order the layers
+# run in a checkpointed step and in evaluation mode; and that the peak memory of a training step drops. When one
+# fails, its message names the likely mistake. Hidden tests run when your notebook is graded, most of their points
+# on the checkpointing itself: the same and more, on other sizes, seeds and masks, and under `torch.no_grad()`;
+# which layers run again in the backward pass, how often and in which order is seen in the numbers a training step
+# gives, not by counting calls. The visible tests carry no points of their own: the hidden tests decide the grade.
 
 # %% nbgrader={"grade_id": "test_fixtures", "locked": true}
-# A small encoder of yours and an input that the visible tests of 2a share (a read-only cell).
+# A small encoder of yours, an input and a padding mask that the visible tests of 2a share (a read-only cell).
 torch.manual_seed(0)
 small = TransformerEncoderCheckpointed(num_layers=2, d_model=16, num_heads=2, dropout=0.0)
 x_small = torch.randn(2, 5, 16)
+mask_small = torch.tensor([[True] * 5, [True, True, True, False, False]])[:, None, None, :]  # 3 real tokens in row 1
+
+
+def by_hand(model, x, mask=None, post_norm=False, final_norm=True):
+    """The function of the API above (dropout 0), computed from the model's own parts: its layers' attn, ffn, norm1,
+    norm2, then final_norm. post_norm=True and final_norm=False give two wrong functions, for the tests' messages."""
+    for layer in model.layers:
+        attn, ffn, norm1, norm2 = (getattr(layer, name) for name in ("attn", "ffn", "norm1", "norm2"))
+        if post_norm:
+            x = norm2((lambda y: y + ffn(y))(norm1(x + attn(x, x, x, mask))))
+        else:
+            h = norm1(x)
+            x = x + attn(h, h, h, mask)
+            x = x + ffn(norm2(x))
+    if final_norm:
+        x = model.final_norm(x)
+    return x
+
+
+def layer_order(model, step):
+    """The indices of the layers whose attention started, in order, while step() ran (forward pre-hooks: they fire
+    in the recomputation too)."""
+    order = []
+    hooks = [getattr(layer, "attn").register_forward_pre_hook(lambda module, args, i=i: order.append(i))
+             for i, layer in enumerate(model.layers)]
+    try:
+        step()
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.zero_grad(set_to_none=True)
+    return order
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_structure", "locked": true, "points": 1}
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("structure", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
 assert isinstance(small.layers, nn.ModuleList) and len(small.layers) == 2, "self.layers: a ModuleList of 2 layers"
-assert isinstance(small.final_norm, nn.LayerNorm), "self.final_norm should be the final nn.LayerNorm"
+assert isinstance(getattr(small, "final_norm", None), nn.LayerNorm), "self.final_norm should be the final nn.LayerNorm"
 assert small(x_small).shape == (2, 5, 16), "the output should have the input's shape"
+d_ff_small = [part for part in getattr(small.layers[0], "ffn").modules() if isinstance(part, nn.Linear)][0].out_features
+assert d_ff_small == 64, f"d_ff=None should mean 4 * d_model = 64; the first Linear of ffn has {d_ff_small} outputs"
+small.eval()
+with torch.no_grad():
+    out_small = small(x_small, mask_small)
+    if torch.allclose(out_small, by_hand(small, x_small, mask_small, post_norm=True), atol=1e-5):
+        likely = "it computes the post-norm function, norm(x + sublayer(x)); 2a's layers are pre-norm"
+    elif torch.allclose(out_small, by_hand(small, x_small, mask_small, final_norm=False), atol=1e-5):
+        likely = "final_norm is not applied after the last layer"
+    elif torch.allclose(out_small, by_hand(small, x_small), atol=1e-5):
+        likely = "the mask does not reach the attention"
+    else:
+        likely = "compare your layer with the formula of the API, part by part"
+    same_function = torch.allclose(out_small, by_hand(small, x_small, mask_small), atol=1e-5)
+small.train()
+assert same_function, (
+    "with a padding mask, your encoder differs from the function of the API computed from its own parts "
+    f"(h = norm1(x); x = x + attn(h, h, h, mask); x = x + ffn(norm2(x)); then final_norm): {likely}")
 print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_gradients", "locked": true, "points": 3}
@@ -217,23 +289,61 @@ from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("grad
 out_plain = small(x_small, use_checkpointing=False)
 out_ckpt = small(x_small, use_checkpointing=True)
 assert torch.allclose(out_plain, out_ckpt, atol=1e-6), "checkpointing must not change the output"
-print("visible test passed")
+# x_small does not require grad (think of a frozen embedding below the encoder): the parameters still need theirs.
+grads_small = {}
+for use_checkpointing in (False, True):
+    small.zero_grad(set_to_none=True)
+    weighted_loss(small(x_small, mask_small, use_checkpointing=use_checkpointing)).backward()
+    grads_small[use_checkpointing] = {name: p.grad for name, p in small.named_parameters()}
+small.zero_grad(set_to_none=True)
+no_grad = [name for name, grad in grads_small[True].items() if grad is None]
+assert not no_grad, (
+    f"with checkpointing, {len(no_grad)} parameters got no gradient (e.g. {no_grad[0]}): no gradient came back "
+    "through a checkpointed region. The reentrant checkpoint (use_reentrant=True) gives a region's parameters none "
+    "when no input of the region requires grad, as here: pass use_reentrant=False (and detach nothing inside)")
+differ = [name for name, grad in grads_small[False].items()
+          if grads_small[True][name] is None or not torch.allclose(grad, grads_small[True][name], atol=1e-6)]
+assert not differ, f"with a mask, these gradients differ with and without checkpointing: {differ[:3]}"
+# With dropout, under the same seed: the recomputation must drop the same units as the first forward pass.
+torch.manual_seed(0)
+dropping = TransformerEncoderCheckpointed(num_layers=2, d_model=16, num_heads=2, dropout=0.5)
+for use_checkpointing in (False, True):
+    dropping.zero_grad(set_to_none=True)
+    torch.manual_seed(1)
+    weighted_loss(dropping(x_small, use_checkpointing=use_checkpointing)).backward()
+    grads_small[use_checkpointing] = [p.grad.clone() for p in dropping.parameters()]
+assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads_small[False], grads_small[True])), (
+    "with dropout 0.5 and the same seed, the gradients differ with and without checkpointing: the recomputed "
+    "forward must drop the same units as the first one. Leave checkpoint's preserve_rng_state=True (the default)")
+print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_recomputation", "locked": true, "points": 3}
-# Count how many times the first layer's attention starts in one checkpointed training step (the attention, not
-# the layer: every way of running a layer calls its `attn` as a module). A forward PRE-hook is used because it also
-# fires during the recomputation (a forward hook may not: recomputation stops early).
+# Record which layer's attention starts, in order, in one training step (the attention, not the layer: every way
+# of running a layer calls its `attn` as a module). layer_order uses forward PRE-hooks, which also fire during the
+# recomputation (a forward hook may not: recomputation stops early).
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("recomputation", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
-calls = []
-hook = small.layers[0].attn.register_forward_pre_hook(lambda module, args: calls.append(1))
 small.train()
-weighted_loss(small(x_small, use_checkpointing=True)).backward()
-hook.remove()
-small.zero_grad(set_to_none=True)
-assert len(calls) == 2, f"a checkpointed step should run each layer's forward twice, the first layer ran {len(calls)}x"
-print("visible test passed")
+order = layer_order(small, lambda: weighted_loss(small(x_small, use_checkpointing=True)).backward())
+if order == [0, 1]:
+    likely = "each layer ran once: nothing was recomputed, so nothing was checkpointed"
+elif order == [0, 1, 0, 1]:
+    likely = ("the backward pass re-ran the layers first to last: the whole stack was one checkpointed region; "
+              "checkpoint each layer separately")
+else:
+    likely = "each layer should be its own checkpointed region"
+assert order == [0, 1, 1, 0], (
+    f"in a checkpointed training step the layers' attention ran in the order {order}; expected [0, 1, 1, 0]: the "
+    f"forward pass runs layers 0 and 1, the backward pass re-runs each layer just before it needs its activations, "
+    f"the last layer first. Here {likely}")
+small.eval()
+order = layer_order(small, lambda: weighted_loss(small(x_small)).backward())
+small.train()
+assert order == [0, 1], (
+    f"in eval mode the layers ran in the order {order}: evaluation runs plainly, each layer once, even when a "
+    "gradient is computed (checkpoint only when self.training)")
+print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_memory", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
@@ -249,7 +359,8 @@ for use_checkpointing in (False, True):
         weighted_loss(four(x_four, use_checkpointing=use_checkpointing)).backward()
     peaks_four[use_checkpointing] = meter.peak_bytes
 four.zero_grad(set_to_none=True)
-assert peaks_four[True] < peaks_four[False], f"checkpointing should lower the peak: {peaks_four}"
+assert peaks_four[True] < peaks_four[False], (
+    f"checkpointing should lower the peak of a training step (bytes): {peaks_four}")
 print("visible test passed")
 
 # %% [markdown]
@@ -313,9 +424,33 @@ x_plain = torch.randn(2, 5, 16)
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("measure", train_step_cost)
 ### END HIDDEN TESTS
-peak_small, seconds_small = train_step_cost(plain_small, x_plain, use_checkpointing=False)
-assert peak_small > 0 and seconds_small > 0, "both the peak and the time should be positive"
-print("visible test passed")
+# One training step measured here, from cleared gradients; its gradients are left in place, as any step leaves them.
+# (A longer input than x_plain: with 5 tokens the gradients, not the activations, would fill most of the memory.)
+x_measure = torch.randn(2, 64, 16)
+plain_small.train()
+plain_small.zero_grad(set_to_none=True)
+with PeakMemory("cpu") as meter_here:
+    weighted_loss(plain_small(x_measure)).backward()
+start = time.perf_counter()
+result_small = train_step_cost(plain_small, x_measure, use_checkpointing=False)
+elapsed = time.perf_counter() - start
+assert isinstance(result_small, tuple) and len(result_small) == 2, "train_step_cost should return (peak_bytes, seconds)"
+peak_small, seconds_small = result_small
+if peak_small < 1000:
+    likely = "is it in bytes (not MiB or KiB)?"
+elif peak_small < meter_here.peak_bytes:
+    likely = ("lower: does the meter cover the backward pass too, and are the gradients (the step measured here left "
+              "them) cleared before you measure?")
+else:
+    likely = "higher: measure one step, from cleared gradients"
+assert abs(peak_small - meter_here.peak_bytes) <= 0.02 * meter_here.peak_bytes, (
+    f"your peak is {peak_small}; one training step of this model (forward, weighted_loss, backward, from cleared "
+    f"gradients), measured here with PeakMemory, peaks at {meter_here.peak_bytes} bytes. Yours is {likely}")
+assert 0 < seconds_small <= elapsed, (
+    f"the time returned, {seconds_small:.4g}, should be one step's time in seconds: the whole call took {elapsed:.4g} s")
+left = [name for name, p in plain_small.named_parameters() if p.grad is not None]
+assert not left, f"after train_step_cost, {len(left)} parameters still hold a gradient: clear them before returning"
+print("visible tests passed")
 
 # %% [markdown]
 # Now the sweep: encoders of 1 to 8 layers (`d_model=64`, 4 heads, batch 4, 64 tokens), one training step each,
@@ -382,25 +517,29 @@ if sweep_results is not None:
     plt.show()
 
 # %% [markdown]
-# ### What was measured when this lab was written
+# ### What was measured elsewhere
 #
-# On the 2-core CPU this lab was written on (torch 2.13.0+cpu, one thread, the sweep above), the 8-layer encoder's
-# training step peaked at **17.34 MiB without checkpointing and 3.78 MiB with it (22%)**. Each extra layer added
-# 2.13 MiB to the plain peak and 0.19 MiB to the checkpointed one. The checkpointed step took 1.6x to 1.8x as long
-# as the plain one in three runs on that (busy) machine: more than the one-third extra compute, because at this tiny
-# size the time per operation, not the arithmetic, dominates.
+# On a 2-core CPU (torch 2.13.0+cpu, one thread, the sweep above), the 8-layer encoder's training step peaked at
+# **17.34 MiB without checkpointing and 3.78 MiB with it (22%)**; each extra layer added 2.13 MiB to the plain peak
+# and 0.19 MiB to the checkpointed one. These memory figures are the same on every run with this version of
+# PyTorch. The time ratio is not: on that machine, shared with other jobs, the checkpointed step took 1.6x to 1.8x
+# as long as the plain one in three runs and 2.15x in a fourth on 2026-11-30, and 3.13x and 3.58x in two runs on
+# 2026-12-06 while more jobs ran. Either way it is more than the one-third extra compute, because at this tiny size the time per
+# operation, not the arithmetic, dominates; the ratio printed above is your machine's.
 #
 # Where do the 0.19 MiB per layer go, when a layer should keep only its input (4 x 64 x 64 floats = 64 KiB)? With
 # the layers' parameters frozen the checkpointed slope measured exactly 64 KiB per layer: the input and nothing
 # else. The remaining ~0.13 MiB per layer are parameter gradients alive at the peak (a layer's gradients total
 # 195 KiB, but not all of them exist yet when the peak is reached). Anything a layer keeps "just for inspection"
-# would add to that slope whatever checkpointing does: an earlier version of the provided `MultiHeadAttention` kept
-# its attention weights (batch x heads x seq x seq = 256 KiB per layer here), and the checkpointed slope was then
-# 0.44 MiB per layer; that is why it now keeps them only when asked (`keep_weights=True`).
+# adds to that slope whatever checkpointing does: with `keep_weights=True` on every layer's attention (each keeps
+# its attention weights, batch x heads x seq x seq = 256 KiB per layer here), the same sweep gives a checkpointed
+# peak of 5.53 MiB at 8 layers and a slope of 0.44 MiB per layer (measured 2026-12-06; the plain peaks do not
+# change, since there the weights are kept for the backward pass anyway).
 #
 # On one H100 GPU, with this notebook's encoder and meter (torch 2.11.0+cu130, float32, d_model=1024, 16 heads,
-# batch 8, 512 tokens; median of 5 steps), measured when this lab was written, with the earlier attention that
-# kept its weights (8 x 16 x 512 x 512 floats = 128 MiB per layer in this configuration; not re-measured since):
+# batch 8, 512 tokens; median of 5 steps), measured on 2026-11-26 with every attention keeping its weights (as with
+# `keep_weights=True`: 8 x 16 x 512 x 512 floats = 128 MiB per layer in this configuration, included in every peak
+# below; these figures have not been measured with the default `keep_weights=False`):
 #
 # | layers | peak, plain | peak, each layer checkpointed | step, plain | step, checkpointed |
 # | --- | --- | --- | --- | --- |
@@ -409,8 +548,8 @@ if sweep_results is not None:
 # | 12 | 5405 MiB | 1061 MiB | 103.1 ms | 138.9 ms |
 #
 # There the checkpointed step took 1.35x as long, close to the one extra forward pass (a forward is about a third
-# of a step), and 12 layers needed 20% of the memory. An earlier measurement on an H100 (24 layers, 1024 tokens,
-# torch 2.11) gave 13215 MiB in 421 ms plain and 1425 MiB in 521 ms with each layer checkpointed.
+# of a step), and 12 layers needed 20% of the memory. Another measurement on an H100 (24 layers, 1024 tokens,
+# torch 2.11, with the attention keeping its weights too) gave 13215 MiB in 421 ms plain and 1425 MiB in 521 ms with each layer checkpointed.
 #
 # Both lines of the memory plot grow linearly with depth, but with very different slopes: without checkpointing
 # every layer adds all of its activations; with it, a layer adds only its input (one `(batch, seq, d_model)` tensor)
@@ -479,7 +618,31 @@ from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("segm
 plain_small.train()
 assert torch.allclose(checkpoint_every(plain_small, x_plain, 1), plain_small(x_plain), atol=1e-6), (
     "checkpoint_every should compute the same function as the model")
-print("visible test passed")
+torch.manual_seed(0)
+plain_three = PlainEncoder(num_layers=3, d_model=16, num_heads=2, dropout=0.0).train()
+x_three = torch.randn(2, 5, 16)
+mask_three = torch.tensor([[True] * 5, [True, True, False, False, False]])[:, None, None, :]
+assert torch.allclose(checkpoint_every(plain_three, x_three, 2, mask_three), plain_three(x_three, mask_three),
+                      atol=1e-6), (
+    "with k = 2 on 3 layers (segments [0, 1] and [2]) and a padding mask, checkpoint_every should compute the same "
+    "function as the model: every layer, the last (shorter) segment too, the mask, then the final norm")
+order_three = []
+hooks = [layer.attn.register_forward_pre_hook(lambda module, args, i=i: order_three.append(i))
+         for i, layer in enumerate(plain_three.layers)]
+try:
+    for k, expected in [(1, [0, 1, 2, 2, 1, 0]), (2, [0, 1, 2, 2, 0, 1])]:
+        order_three.clear()
+        weighted_loss(checkpoint_every(plain_three, x_three, k)).backward()
+        assert order_three == expected, (
+            f"with k = {k} on 3 layers the layers' attention ran in the order {order_three}; expected {expected}: "
+            f"the forward pass runs layers 0, 1, 2, then the backward pass re-runs each segment of {k} layer(s) "
+            "just before it needs its activations, the last segment first. Every segment, the last one too, is a "
+            "checkpointed region")
+finally:
+    for hook in hooks:
+        hook.remove()
+    plain_three.zero_grad(set_to_none=True)
+print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_peak_by_k", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
@@ -487,7 +650,22 @@ from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("peak
 ### END HIDDEN TESTS
 peaks_small = peak_by_k(plain_small, x_plain)
 assert sorted(peaks_small) == [1, 2], "peak_by_k of a 2-layer model should have the keys 1 and 2"
-print("visible test passed")
+torch.manual_seed(0)
+plain_three = PlainEncoder(num_layers=3, d_model=16, num_heads=2, dropout=0.0).train()
+x_three = torch.randn(2, 64, 16)  # 64 tokens: the activations, not the gradients, fill most of the memory
+with PeakMemory("cpu") as meter_three:  # one plain training step; it leaves its gradients behind
+    weighted_loss(plain_three(x_three)).backward()
+peaks_three = peak_by_k(plain_three, x_three)
+assert sorted(peaks_three) == [1, 2, 3], f"peak_by_k of a 3-layer model should have the keys 1, 2, 3: {peaks_three}"
+assert all(p.grad is None for p in plain_three.parameters()), "peak_by_k should leave the gradients cleared"
+assert abs(peaks_three[3] - meter_three.peak_bytes) <= 0.05 * meter_three.peak_bytes, (
+    f"k = 3 (one region holding all 3 layers) peaked at {peaks_three[3]} bytes; a plain step measured here from "
+    f"cleared gradients peaks at {meter_three.peak_bytes}, and one region rebuilds every activation at once in the "
+    "backward pass, so the two should be (about) equal: is each k measured from cleared gradients, with "
+    "checkpoint_every(model, x, k)?")
+assert peaks_three[1] < peaks_three[3], (
+    f"k = 1 should peak lower than k = 3: {peaks_three}. Is each k measured with checkpoint_every(model, x, k)?")
+print("visible tests passed")
 
 # %% [markdown]
 # The comparison, on a 9-layer `PlainEncoder` (`d_model=64`, batch 4, 64 tokens): the peak for every k, the
@@ -530,18 +708,18 @@ else:
 # %% [markdown]
 # ### What this shows
 #
-# On the CPU this lab was written on, the 9-layer encoder's peak was smallest at **k = 1 (3.97 MiB)** and grew by
+# On the 2-core CPU of the figures above (torch 2.13.0+cpu), the 9-layer encoder's peak was smallest at **k = 1 (3.97 MiB)** and grew by
 # about 1.94 MiB with every layer added to a segment, up to 19.47 MiB at k = 9: one region holding the whole stack
 # peaks exactly as high as no checkpointing at all, because its backward pass rebuilds every activation at once.
 # $k = \sqrt{L} = 3$ gave 7.84 MiB, and `checkpoint_sequential` with 3 segments also 7.84 MiB: here its
 # un-checkpointed last segment keeps the same three layers' activations that rebuilding a 3-layer segment would.
-# On the H100 (12 layers, the configuration above, with the attention that kept its weights) the order was the
+# On the H100 (12 layers, the configuration above, every attention keeping its weights) the order was the
 # same: 1061 MiB for k = 1 (the per-layer figure above; a k = 1 run made first on a fresh model measured 2597 MiB,
 # because there the kept attention weights, 12 x 128 MiB, were new rather than replacing a warm-up's),
 # 1453 MiB for k = 2, 1845 MiB for k = 3, 2237 MiB for k = 4 and for `checkpoint_sequential` with
 # $\mathrm{round}(\sqrt{12}) = 3$ segments (of 4 layers), 5373 MiB for k = 12. Every k took 139 ms a step there
 # (each layer's forward runs twice whatever the segments); `checkpoint_sequential` took 127 ms, because its last
-# segment is not run again. The earlier 24-layer H100 measurement gave 4629 MiB for `checkpoint_sequential` at
+# segment is not run again. The 24-layer H100 measurement gave 4629 MiB for `checkpoint_sequential` at
 # $\sqrt{24}$ segments against 1425 MiB for per-layer checkpointing. Your run of the cell above is the one that counts for your machine.
 #
 # **Takeaways.** The $\sqrt{L}$ rule assumes that a layer keeps about as much as it passes on. A Transformer layer
