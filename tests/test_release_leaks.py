@@ -70,6 +70,13 @@ def notebook_text(notebook_path):
 # nothing the exercise does not. Lesson 2's encoder block and the provided encoder (02) and language model (04) are
 # built from the same parts. Anything else found in another student-visible notebook is a leak.
 STATED_BY_THE_API = {
+    # 4a assembles a pre-norm block from parts the student has met: its FFN and residual lines are those of the
+    # provided encoder layer (02) and lesson 2's block; what 4a asks is the assembly with the student's own norm
+    # and the causal mask, which no other notebook shows
+    "04_tiny_language_model": {
+        "return x + self.dropout(self.ffn(self.norm2(x)))",
+        "self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))",
+    },
     "01_decoder_block": {
         "d_ff = 4 * d_model if d_ff is None else d_ff",
         "self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))",

@@ -242,16 +242,17 @@ def by_hand(model, x, mask=None, post_norm=False, final_norm=True):
 
 
 def layer_order(model, step):
-    """The indices of the layers whose attention started, in order, while step() ran (forward pre-hooks: they fire
-    in the recomputation too)."""
+    """The indices of the layers whose attention ran, in order, while step() ran, the recomputation included. Each
+    attention's forward is wrapped for the step, so that `attn(...)` and `attn.forward(...)` both count."""
     order = []
-    hooks = [getattr(layer, "attn").register_forward_pre_hook(lambda module, args, i=i: order.append(i))
-             for i, layer in enumerate(model.layers)]
+    for i, layer in enumerate(model.layers):
+        attn = getattr(layer, "attn")
+        attn.forward = lambda *args, _i=i, _forward=attn.forward, **kwargs: (order.append(_i), _forward(*args, **kwargs))[1]
     try:
         step()
     finally:
-        for hook in hooks:
-            hook.remove()
+        for layer in model.layers:
+            del getattr(layer, "attn").forward  # back to the class's own method
         model.zero_grad(set_to_none=True)
     return order
 
@@ -318,9 +319,9 @@ assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads_small[False], g
 print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_recomputation", "locked": true, "points": 3}
-# Record which layer's attention starts, in order, in one training step (the attention, not the layer: every way
-# of running a layer calls its `attn` as a module). layer_order uses forward PRE-hooks, which also fire during the
-# recomputation (a forward hook may not: recomputation stops early).
+# Record which layer's attention runs, in order, in one training step (the attention, not the layer: every way
+# of running a layer calls its `attn`). layer_order wraps each attention's forward for the step, so the
+# recomputation in the backward pass is counted too.
 ### BEGIN HIDDEN TESTS
 from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("recomputation", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
