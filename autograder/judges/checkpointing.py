@@ -387,7 +387,10 @@ def _(data: dict, seed: int) -> None:
                   PER_LAYER)
 
 
-PEAK_TOLERANCE = 0.05
+# The peak must lie near per-layer checkpointing's, far from the plain step's: within a quarter of the way from the
+# first to the second (and no more than 10% below it). A 5% band around per-layer's failed reentrant checkpointing
+# (a per-layer checkpoint too) for some of the shapes the seed draws: its saved tensors differ a little.
+PEAK_BAND = (0.9, 0.25)
 
 
 @judge(probes.checkpointed_peak_is_per_layer)
@@ -400,7 +403,8 @@ def _(data: dict, seed: int) -> None:
     per_layer = reference_peak(model, x, lambda: model(x, use_checkpointing=True), step="witness, per layer")
     plain = reference_peak(model, x, lambda: model(x, use_checkpointing=False), step="witness, plain")
     peak = _number(data["peak"], "the peak")
-    expect(abs(peak - per_layer) <= PEAK_TOLERANCE * per_layer,
+    low, up = PEAK_BAND
+    expect(low * per_layer <= peak <= per_layer + up * (plain - per_layer),
            f"a {MEMORY_LAYERS}-layer checkpointed training step peaked at {peak / 2**20:.2f} MiB (forward and "
            f"backward, the meter of the notebook); checkpointing each layer gives {per_layer / 2**20:.2f} MiB, no "
            f"checkpointing {plain / 2**20:.2f} MiB (a region rebuilt in backward is alive there; a tensor kept "
