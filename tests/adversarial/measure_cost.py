@@ -78,10 +78,10 @@ def startup(rounds: int = 5) -> None:
 
     makers = {"plain ipykernel": lambda: AsyncKernelManager(kernel_name="python3"),
               "sandboxed, no zygote": lambda: jail_kernel_manager(env={**KernelLimits().kernel_env(),
-                                                                       "AG_SB_MODE": "sandbox"})[0],
+                                                                       "AG_SB_MODE": "sandbox"}),
               # the first round includes starting the zygote (once per grading process): see the median
               "sandboxed, zygote": lambda: jail_kernel_manager(env={**KernelLimits().kernel_env(),
-                                                                    "AG_SB_MODE": "sandbox", "AG_FAST_START": "1"})[0]}
+                                                                    "AG_SB_MODE": "sandbox", "AG_FAST_START": "1"})}
     times: dict[str, list[float]] = {m: [] for m in makers}
     os.chdir(tempfile.mkdtemp(prefix="sandbox-startup-"))
     for _ in range(rounds):

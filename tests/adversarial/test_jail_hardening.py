@@ -42,7 +42,7 @@ def kernel_env(fast: str, seed: int = 1) -> dict[str, str]:
 
 
 async def run_in_kernel(cwd: Path, fast: str, codes: list[str]) -> list[str]:
-    km, _ = jail_kernel_manager(env=kernel_env(fast))
+    km = jail_kernel_manager(env=kernel_env(fast))
     await km.start_kernel(cwd=str(cwd))
     try:
         return [await run(km, code) for code in codes]
@@ -86,7 +86,7 @@ from autograder.jail.provisioner import jail_kernel_manager
 
 async def grade(cwd, how):
     for fast in ("1", "0"):
-        km, _ = jail_kernel_manager(env={**KernelLimits().kernel_env(), "AG_SB_MODE": "sandbox",
+        km = jail_kernel_manager(env={**KernelLimits().kernel_env(), "AG_SB_MODE": "sandbox",
                                          "AG_FAST_START": fast, "AG_SB_JUDGE_SEED": "1"})
         await km.start_kernel(cwd=cwd)
         kc = km.client()
@@ -185,7 +185,7 @@ def test_kernels_running_at_once_have_their_own_uids(tmp_path, path, monkeypatch
         kms = []
         try:
             for i in range(3):
-                km, _ = jail_kernel_manager(env=kernel_env(PATHS[path], seed=i))
+                km = jail_kernel_manager(env=kernel_env(PATHS[path], seed=i))
                 await km.start_kernel(cwd=str(student_folder(tmp_path, f"s{i}")))
                 kms.append(km)
             outs = [await run(km, "import os; print('UID', os.getuid())") for km in kms]
@@ -210,7 +210,7 @@ from autograder.jail.provisioner import jail_kernel_manager
 async def main(cwd, code):
     outputs = {}
     for fast in ("1", "0"):
-        km, _ = jail_kernel_manager(env={**KernelLimits().kernel_env(), "AG_SB_MODE": "sandbox",
+        km = jail_kernel_manager(env={**KernelLimits().kernel_env(), "AG_SB_MODE": "sandbox",
                                          "AG_FAST_START": fast, "AG_SB_JUDGE_SEED": "1"})
         await km.start_kernel(cwd=cwd)
         kc = km.client()

@@ -91,8 +91,8 @@ async def two_kernels(course: Path) -> tuple[dict, dict, dict]:
         folder.mkdir(parents=True)
         (folder / f"{student}_data.txt").write_text(student)
         folders.append(folder)
-    km_a, _ = jail_kernel_manager(env={**env, "AG_SB_JUDGE_SEED": "1"})
-    km_b, _ = jail_kernel_manager(env={**env, "AG_SB_JUDGE_SEED": "2"})
+    km_a = jail_kernel_manager(env={**env, "AG_SB_JUDGE_SEED": "1"})
+    km_b = jail_kernel_manager(env={**env, "AG_SB_JUDGE_SEED": "2"})
     await km_a.start_kernel(cwd=str(folders[0]))
     await km_b.start_kernel(cwd=str(folders[1]))
     try:
@@ -135,7 +135,7 @@ async def forked_kernel(mode: str, cwd: Path, seed: int):
     """A kernel manager whose kernel was forked from this process's zygote ("sandbox" or "unsandboxed"), shut down
     afterwards."""
     env = {**KernelLimits().kernel_env(), "AG_SB_MODE": mode, "AG_FAST_START": "1", "AG_SB_JUDGE_SEED": str(seed)}
-    km, _ = jail_kernel_manager(env=env)
+    km = jail_kernel_manager(env=env)
     await km.start_kernel(cwd=str(cwd))
     try:
         assert zygote_host.spool() in Path(km.provisioner.runtime).parents  # this kernel came from the zygote
@@ -187,7 +187,7 @@ from autograder.jail.provisioner import jail_kernel_manager
 
 async def main():
     env = {**KernelLimits().kernel_env(), "AG_SB_MODE": "sandbox", "AG_FAST_START": "1", "AG_SB_JUDGE_SEED": "4"}
-    km, _ = jail_kernel_manager(env=env)
+    km = jail_kernel_manager(env=env)
     await km.start_kernel(cwd=sys.argv[1])
     kc = km.client()
     kc.start_channels()
