@@ -2,11 +2,12 @@
 # none) whose structure and gradients cells are rewritten into probe lines of a CORRECT encoder's data for this
 # run's seed with every tensor replaced by zeros of its shape. The judge computes every part's function, the
 # pre-norm function and the gradients itself from the seed's weights: zeros match none of them. The honest
-# reentrant encoder, 2b and 2c left as released, gets 4 of 15 (structure 1, gradients 2 of 3, memory 1 of 2; its
-# recomputation cell fails the visible test).
+# reentrant encoder, 2b and 2c left as released, gets 7 of 15 (structure 1, gradients 2 of 3, recomputation 3,
+# memory 1 of 2: visible tests carry no points); with its structure and gradients cells forged it keeps only the
+# cells it did not forge (recomputation 3, memory 1).
 # notebook: 02_gradient_checkpointing encoder_impl
 # base: checkpointing/wrong/encoder_reentrant
-# expect: score < 4
+# expect: score <= 4
 # reason: values are wrong
 import re
 import sys
