@@ -67,5 +67,5 @@ def test_an_lms_zip_is_collected_and_graded_to_the_golden_scores(tmp_path):
                 score = gb.find_submission_notebook(notebook, ASSIGNMENT, student.id).score
                 assert score == expected, f"{student.id} {notebook}: {score}, golden {expected}"
     with open(course / "grades.csv") as f:
-        totals = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(f)}
+        totals = {row["student_id"]: round(float(row["raw_score"]), 2) for row in csv.DictReader(f)}
     assert totals == {s.id: round(sum(s.expected.values()), 2) for s in students}, totals
