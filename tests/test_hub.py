@@ -471,10 +471,12 @@ def test_a_class_on_the_hub(hub):
 
     for user, other in ((RIGHT, WRONG), (WRONG, RIGHT)):
         text = feedback_text[user]
-        assert re.search(r"\[ok\s*\]", text), f"{user}'s feedback has no passing check line"
+        # per-check lines: the right answer passes them; a LayerNorm passes none of 03's (all are judged on values)
+        assert re.search(r"\[(ok\s*|FAIL)\]", text), f"{user}'s feedback has no check line"
         assert other not in text and other not in json.dumps(sorted(p.name for p in Path(f"/home/{user}").rglob("*")))
         assert "BEGIN HIDDEN TESTS" not in text and "_checks" not in text, f"{user}'s feedback shows hidden tests"
     assert "[FAIL]" in feedback_text[WRONG] and "[FAIL]" not in feedback_text[RIGHT]
+    assert re.search(r"\[ok\s*\]", feedback_text[RIGHT]), "the right answer's feedback has no passing check line"
     # Nothing of another student through the exchange or the instructor's course folder.
     assert as_user(WRONG, "ls", exchange_course / "feedback", check=False).returncode != 0
     assert as_user(WRONG, "ls", exchange_course / "inbound", check=False).returncode != 0
