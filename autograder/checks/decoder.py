@@ -346,8 +346,8 @@ def inputs_left_unchanged(cls, seed: int) -> dict:
 
 # --- 1b: masking ----------------------------------------------------------------------------------------------
 #
-# Property checks: the judge compares the outputs for two inputs with each other, and requires all of them to
-# follow the reference's outputs for the same inputs and weights (follows_reference).
+# Property checks: the judge compares the outputs for two inputs with each other, and requires each of them to be
+# the masked reference's output for the same inputs and weights.
 
 
 def _probe_calls(cls, seed: int, stream: int, inputs_list: list) -> dict:
