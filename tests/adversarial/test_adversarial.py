@@ -21,8 +21,9 @@ def selected_cases(session) -> list:
     """The cases this session runs (`-k` may select a few), with the controls and the baselines they name: only
     those are graded."""
     by_name = {c.name: c for c in CASES}
+    # getattr: the session also holds nbval's notebook cells, which have no `originalname`.
     chosen = {item.callspec.params["case"].name for item in session.items
-              if item.originalname == "test_case" and hasattr(item, "callspec")}
+              if getattr(item, "originalname", None) == "test_case" and hasattr(item, "callspec")}
     if not chosen:
         chosen = set(by_name)
     chosen |= set(CONTROLS) | {by_name[n].baseline for n in chosen if n in by_name}

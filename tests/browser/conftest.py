@@ -74,7 +74,9 @@ def instructor_lab(browser_requirements):
         shutil.rmtree(top, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API refuses to start while another of its instances is open in the
+# same thread, and tests/test_hub.py starts its own after these tests (the full run failed that way).
+@pytest.fixture(scope="package")
 def browser(browser_requirements):
     from playwright.sync_api import sync_playwright
 
