@@ -19,7 +19,7 @@
 #
 # | part | what you do | graded |
 # | --- | --- | --- |
-# | 1a | the mask helpers `causal_mask` and `padding_mask` | automatically (visible and hidden tests) |
+# | 1a | the mask helpers `causal_mask` and `padding_mask` (a warm-up: 2 of the notebook's 14 points) | automatically (visible and hidden tests) |
 # | 1b | `TransformerDecoderBlock` | automatically (visible and hidden tests) |
 # | 1c | explain, in a few sentences, why the cross-attention is not causal | by your instructor |
 
@@ -100,6 +100,9 @@ print("torch", torch.__version__)
 # %% [markdown]
 # ## 2. Exercise 1a: the mask helpers
 #
+# A warm-up worth 2 points: lesson 1 built both masks inline; here they become the two functions that 1b's tests
+# and Figure 1 call, so a polarity or shape slip shows up now, in a small test, rather than inside the block.
+#
 # **The API your functions must meet** (the tests rely on exactly this, and on nothing else):
 #
 # - `causal_mask(T)` returns a **bool** tensor of shape `(T, T)`, **True** at `[i, j]` when position `i` may
@@ -133,7 +136,7 @@ def padding_mask(lengths, max_len=None):
 # The cells below check small examples. More tests (hidden) run when your notebook is graded: other lengths,
 # `T = 1`, the default `max_len`, and the polarity of every entry.
 
-# %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 2}
+# %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 1}
 ### BEGIN HIDDEN TESTS
 from autograder.checks import decoder as _checks; _checks.GROUPS.run("causal_mask", causal_mask)
 ### END HIDDEN TESTS
@@ -146,7 +149,7 @@ assert bool(m4[3, 0]) and not bool(m4[0, 3]), (
 assert bool(m4.diagonal().all()), "every position may attend to itself: the diagonal should be True"
 print("visible tests passed")
 
-# %% nbgrader={"grade": true, "grade_id": "test_padding_mask", "locked": true, "points": 2}
+# %% nbgrader={"grade": true, "grade_id": "test_padding_mask", "locked": true, "points": 1}
 ### BEGIN HIDDEN TESTS
 from autograder.checks import decoder as _checks; _checks.GROUPS.run("padding_mask", padding_mask)
 ### END HIDDEN TESTS

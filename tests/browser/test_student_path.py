@@ -95,9 +95,25 @@ def wait_kernel_idle(page, timeout_s: float = 90) -> None:
         timeout=timeout_s * 1000)
 
 
-def menu(page, top: str, item: str) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(top)}$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}")).first.click()
+def menu(page, top: str, item: str, tries: int = 3) -> None:
+    """Open the menu `top` and click its entry `item`. A click on the menu bar right after Escape closed a menu can
+    toggle it shut again instead of opening it (seen on the hub under load: the bar item stayed highlighted and no
+    menu opened), so the bar is clicked again until the entry shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    bar_item = page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(top)}$"))
+    entry = page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}")).first
+    for attempt in range(tries):
+        bar_item.click()
+        try:
+            entry.wait_for(state="visible", timeout=10_000)
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+            continue
+        entry.click()
+        return
 
 
 def wait_run_finished(page, timeout_s: float) -> None:
