@@ -434,7 +434,7 @@ with torch.no_grad():
 # what would it lose if its cross-attention were made causal (target position `i` only seeing source positions
 # `0..i`)?
 #
-# Use the experiment above and, if you have done it, exercise 4b of notebook `04_tiny_language_model`, which
+# Use the experiment above and, if you have done it, exercise 4c of notebook `04_tiny_language_model`, which
 # trains a small language model once with and once without the causal mask and compares its training loss
 # with what it generates.
 

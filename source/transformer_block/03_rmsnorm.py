@@ -88,7 +88,8 @@ print(f"mean of input {x_demo.mean():.2f} | LayerNorm output {layer_normed.mean(
 # - For `float16` inputs, compute the statistic (the mean of squares) in `float32`, then cast the result back:
 #   float16's largest value is 65504, so any `|x|` above 256 overflows when squared ($256^2 = 65536$). Doing
 #   the same for `bfloat16` is common (LLaMA does it) but not required: bfloat16 has float32's range, so its
-#   squares do not overflow.
+#   squares do not overflow. Whether you multiply by the scale before casting back (in float32) or after (in the
+#   input's dtype, as LLaMA's code does) is up to you: the tests accept both.
 # - It does not modify its input.
 #
 # **Hint.** `x.float()` converts to float32; for an input that already is float32 it returns `x` itself, not
@@ -348,51 +349,21 @@ for name, module in [("nn.LayerNorm", nn.LayerNorm(512).to(device)), ("your RMSN
     print(f"{name:13s} {sum(counter.counts.values())} operation(s) on {device}: {listed}")
 
 # %% [markdown]
-# ### The same comparison elsewhere, measured
-#
-# Your numbers are for your machine. For comparison, what this comparison measured on two others (fp32; "x" is a
-# ratio of bandwidths, higher is faster):
-#
-# | | a 2-core CPU, 1 thread | one H100 GPU, (16, 1024, 512): 32 MiB | one H100 GPU, (8, 2048, 4096): 256 MiB |
-# | --- | --- | --- | --- |
-# | copy into a preallocated buffer | 46.9 GB/s | not measured | not measured |
-# | copy into a new tensor, `x.clone()` | 4.5 GB/s | 2643 GB/s | 2975 GB/s |
-# | `nn.LayerNorm` | 3.8 GB/s | 1637 GB/s | 1976 GB/s |
-# | your `RMSNorm`, eager | 1.4 GB/s | 458 GB/s | 732 GB/s |
-# | `F.rms_norm` | its kernels: `pow, mean, add_, rsqrt, mul, mul` (1) | 2404 GB/s | 2006 GB/s |
-# | your `RMSNorm` compiled, against `nn.LayerNorm` | 0.89x | 0.38x | 1.12x |
-#
-# The CPU column: torch 2.13.0+cpu, a 32 MiB tensor, measured on 2026-12-06. (1) The list of operations above, on that CPU; timed on a (32, 1000, 512) tensor (62.5 MiB) on that
-# machine, one call of `F.rms_norm` took 161 ms and one of the eager RMSNorm 188 ms (medians). With glibc's
-# allocator told to keep freed memory (environment variables `MALLOC_MMAP_THRESHOLD_` and
-# `MALLOC_TRIM_THRESHOLD_` set to 1 GiB), the same machine gave 45.5 GB/s for `clone()`, 30 GB/s for
-# `nn.LayerNorm` and 10.8 GB/s for the eager RMSNorm: the ratio between the last two hardly moved. On the same
-# machine while other jobs loaded its two cores (2026-12-06, repeated runs of 3b's comparison cell and builds of
-# this notebook), every figure moved from run to run, by a factor of two and more, and so did the ratios (the
-# eager RMSNorm was always slower than `nn.LayerNorm`; the compiled one came out below or above it): on a busy
-# machine, compare only numbers measured side by side in one run, as the cell of 3b does and prints.
-#
-# The H100 columns: this notebook's comparison cell with `x.clone()` as its copy (a copy into a new tensor, which
-# PyTorch's GPU allocator serves from memory it keeps), torch 2.11, measured on 2026-11-26. At 32 MiB one pass over
-# the tensor takes about 25 microseconds on that GPU, so fixed per-call costs weigh as much as the memory traffic;
-# which of them held the compiled version back there was not profiled.
-
-# %% [markdown]
 # ## 4. Exercise 3c: explain your result (graded by your instructor)
 #
 # **First paste the lines printed by the comparison cell of 3b in your run** (the table and the sentence under it)
 # at the top of your answer: the cell is skipped when your notebook is graded, so your grader sees only the numbers
-# you paste.
+# you paste. Every run measures anew (the numbers move from run to run), so if you run the cell again after
+# pasting, paste its new lines: your explanation must fit the numbers you paste.
 #
 # Then, in three to five sentences: was your eager RMSNorm faster or slower than `nn.LayerNorm` in **your** run, by
-# how much, and why? What would you do to make RMSNorm faster than LayerNorm, and did your run (or the table above)
-# show that it works? Use your numbers from 3b (the copy, compiled and `F.rms_norm` rows too) and the list of
+# how much, and why? What would you do to make RMSNorm faster than LayerNorm, and did your run show that it works? Use your numbers from 3b (the copy, compiled and `F.rms_norm` rows too) and the list of
 # operations above.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "explain_speed", "points": 2, "solution": true}
 # ### BEGIN SOLUTION
-# Model answer (its numbers are those of the CPU column above; a student's are their own, pasted first):
-# in my run the eager RMSNorm was slower than `nn.LayerNorm`, 1.4 against 3.8 GB/s, 2.7x. Normalisation is
+# Model answer (its numbers are those of the CPU column of the table after this answer; a student's are their own,
+# pasted first): in my run the eager RMSNorm was slower than `nn.LayerNorm`, 1.4 against 3.8 GB/s, 2.7x. Normalisation is
 # memory-bound: its time is set by how many bytes go to and from memory, not by the flops. My eager RMSNorm runs
 # six kernels (`pow, mean, add, rsqrt, mul, mul` in the list): `pow`, `mean` and the two `mul`s each read a
 # full-size tensor, and `pow` and the two `mul`s each write a new one, about seven full-size transfers, where
@@ -415,7 +386,8 @@ for name, module in [("nn.LayerNorm", nn.LayerNorm(512).to(device)), ("your RMSN
 #   compiled row showed (it need not beat LayerNorm: 0.89x on the CPU of the table, 0.38x at 32 MiB on the H100).
 #
 # For the instructor. The comparison cell and the operation list of this solution notebook are this build's own
-# run; the table "The same comparison elsewhere" gives the other measurements, with their dates and conditions.
+# run; the table "The same comparison elsewhere" (after this answer, so that it does not answer the question) gives
+# the other measurements, with their dates and conditions.
 # On a busy machine the ratios move from run to run (the eager version always slower than LayerNorm, the compiled one
 # below or above it in runs of the loaded build machine): what counts is that the explanation matches the
 # student's pasted numbers. Zhang & Sennrich (2019) report running-time reductions of 7% to 64% over LayerNorm on
@@ -423,6 +395,37 @@ for name, module in [("nn.LayerNorm", nn.LayerNorm(512).to(device)), ("your RMSN
 # (Apex, Triton, Liger), where it saves one reduction. A student whose compiled version beat LayerNorm, or whose
 # eager one did not lose, gets full marks for explaining their own numbers.
 # ### END SOLUTION
+
+# %% [markdown]
+# ### After your answer: the same comparison elsewhere, measured
+#
+# Your numbers are for your machine. For comparison, what this comparison measured on two others (fp32; "x" is a
+# ratio of bandwidths, higher is faster):
+#
+# | | a 2-core CPU, 1 thread | one H100 GPU, (16, 1024, 512): 32 MiB | one H100 GPU, (8, 2048, 4096): 256 MiB |
+# | --- | --- | --- | --- |
+# | copy into a preallocated buffer | 46.9 GB/s | not measured | not measured |
+# | copy into a new tensor, `x.clone()` | 4.5 GB/s | 2643 GB/s | 2975 GB/s |
+# | `nn.LayerNorm` | 3.8 GB/s | 1637 GB/s | 1976 GB/s |
+# | your `RMSNorm`, eager | 1.4 GB/s | 458 GB/s | 732 GB/s |
+# | `F.rms_norm` | its kernels: `pow, mean, add_, rsqrt, mul, mul` (1) | 2404 GB/s | 2006 GB/s |
+# | your `RMSNorm` compiled, against `nn.LayerNorm` | 0.89x | 0.38x | 1.12x |
+#
+# The CPU column: torch 2.13.0+cpu, a 32 MiB tensor, one thread (`torch.set_num_threads(1)`; this notebook keeps
+# PyTorch's default, and your run prints how many threads it used), measured on 2026-12-06. (1) The list of operations above, on that CPU; timed on a (32, 1000, 512) tensor (62.5 MiB) on that
+# machine, one call of `F.rms_norm` took 161 ms and one of the eager RMSNorm 188 ms (medians). With glibc's
+# allocator told to keep freed memory (environment variables `MALLOC_MMAP_THRESHOLD_` and
+# `MALLOC_TRIM_THRESHOLD_` set to 1 GiB), the same machine gave 45.5 GB/s for `clone()`, 30 GB/s for
+# `nn.LayerNorm` and 10.8 GB/s for the eager RMSNorm: the ratio between the last two hardly moved. On the same
+# machine while other jobs loaded its two cores (2026-12-06, repeated runs of 3b's comparison cell and builds of
+# this notebook), every figure moved from run to run, by a factor of two and more, and so did the ratios (the
+# eager RMSNorm was always slower than `nn.LayerNorm`; the compiled one came out below or above it): on a busy
+# machine, compare only numbers measured side by side in one run, as the cell of 3b does and prints.
+#
+# The H100 columns: this notebook's comparison cell with `x.clone()` as its copy (a copy into a new tensor, which
+# PyTorch's GPU allocator serves from memory it keeps), torch 2.11, measured on 2026-11-26. At 32 MiB one pass over
+# the tensor takes about 25 microseconds on that GPU, so fixed per-call costs weigh as much as the memory traffic;
+# which of them held the compiled version back there was not profiled.
 
 # %% [markdown]
 # ## Summary

@@ -405,7 +405,8 @@ plt.show()
 # - It uses a KV cache: **every position goes through each layer's projections (`self_attn.project`) once**. The
 #   prompt's positions go through for the **whole batch at once**: in one call with a causal mask (or one position
 #   at a time, in order); never one sequence of the batch after another. Then each new token goes through once,
-#   its key and value appended to that layer's cache.
+#   its key and value appended to that layer's cache. (The last new token's key and value are never used: sending
+#   it through or not is up to you, and the tests accept both.)
 # - The cache's format is yours to choose (a list, a dict, a preallocated tensor, ...), and it belongs to one call
 #   of `generate`.
 #
@@ -590,10 +591,11 @@ else:
           f"{long:.1f}x as fast for {SPEED_LENGTHS[1]}: {trend}.")
 
 # %% [markdown]
-# When this notebook was written, in five runs of the cell above on its 2-core CPU (torch 2.13, one thread, a
-# machine busy with other jobs), the cache made generation **0.7x to 1.8x as fast for 16 new tokens and 2.7x to
-# 10.6x as fast for 256**. Timings this short, on a busy machine, are easily disturbed, and yours will differ: what
-# held in every run is the trend.
+# In five runs of the cell above on a 2-core CPU (torch 2.13, one thread, a machine busy with other jobs; December
+# 2026), the cache made generation **0.7x to 1.8x as fast for 16 new tokens and 2.7x to 10.6x as fast for 256**: in
+# those five the longer text always gained more. A sixth run, on the same machine while it was busier, gave 1.6x
+# for both. Timings this short, on a busy machine, are easily disturbed, and yours will differ; if your run shows no
+# trend, run the cell again and compare.
 # For 16 tokens the gain is small, or none: the prefixes are at most 24 positions long, a cached step does a few more
 # small operations than a full pass (joining the cache, building the mask), and skipping the recomputation of so
 # few positions in a layer this small saves little.
