@@ -6,6 +6,7 @@ unchanged, nothing it printed shows a leak, and what its header expects holds (s
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 import subprocess
@@ -36,7 +37,11 @@ def graded(request, tmp_path_factory):
 
     if os.environ.get("AUTOGRADER_UNSANDBOXED") != "1":
         require_jail()  # skipped with the reason and the install command; fails under CI=true
-    return grade_class(tmp_path_factory.mktemp("adversarial-course"), selected_cases(request.session))
+    graded = grade_class(tmp_path_factory.mktemp("adversarial-course"), selected_cases(request.session))
+    # How long it took is information, not a test (timings are never asserted here): the log shows it (pytest's
+    # live log, `-o log_cli=true`, or the captured log of a failing test).
+    logging.getLogger(__name__).info("graded %d cases in %.0f s", len(graded.cases), graded.seconds)
+    return graded
 
 
 def test_the_run_finishes_and_grades_everyone(graded):
@@ -55,10 +60,6 @@ def test_other_students_unaffected(graded):
     """The control students, graded in every shard among the hostile ones, get exactly their expected grades."""
     assert all(score == 8 for score in graded.control_scores["perfect"]), graded.control_scores
     assert len(set(graded.control_scores["wrong_baseline"])) == 1, graded.control_scores
-
-
-def test_grading_time(graded):
-    print(f"graded {len(graded.cases)} cases in {graded.seconds:.0f} s")
 
 
 def test_no_grading_process_left_behind(graded):
