@@ -1,5 +1,4 @@
 """Grading into a real PostgreSQL gradebook gives the same scores as SQLite (the golden scores)."""
-import os
 import subprocess
 import sys
 
@@ -46,8 +45,8 @@ def test_missing_notebook_zeros_land_in_the_configured_postgres_gradebook(postgr
     folder = course / "submitted" / "ghost" / ASSIGNMENT
     folder.mkdir(parents=True)
     (folder / "notes.txt").write_text("I forgot the notebooks")
-    env = dict(os.environ, AUTOGRADER_UNSANDBOXED="1")  # no kernel starts: nothing to jail
-    result = subprocess.run([sys.executable, "-m", "autograder", "autograde"], cwd=course, env=env,
+    # --unsandboxed: no kernel starts, nothing to jail
+    result = subprocess.run([sys.executable, "-m", "autograder", "autograde", "--unsandboxed"], cwd=course,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not (course / "gradebook.db").exists(), "zeros written to SQLite instead of PostgreSQL"

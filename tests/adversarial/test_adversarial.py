@@ -6,7 +6,6 @@ unchanged, nothing it printed shows a leak, and what its header expects holds (s
 from __future__ import annotations
 
 import glob
-import os
 import re
 import subprocess
 
@@ -34,8 +33,7 @@ def selected_cases(session) -> list:
 def graded(request, tmp_path_factory):
     from conftest import require_jail
 
-    if os.environ.get("AUTOGRADER_UNSANDBOXED") != "1":
-        require_jail()  # skipped with the reason and the install command; fails under CI=true
+    require_jail()  # hostile code runs only in the jail: skipped with the reason and the install command; fails under CI=true
     return grade_class(tmp_path_factory.mktemp("adversarial-course"), selected_cases(request.session))
 
 
