@@ -138,9 +138,9 @@ class Cluster:
         if course.sqlite_file is not None:
             raise ClusterSetupError(
                 f"the gradebook is SQLite ({course.db_url}): Dask workers on several machines cannot share that "
-                "file. Grading on a cluster needs a gradebook server: set NBGRADER_DB_URL=postgresql+psycopg2://"
-                "USER@HOST/DB (README: \"Grading on a cluster\") and run `lab build` once to record the assignment "
-                "there. Nothing was graded.")
+                "file. Grading on a cluster needs a gradebook server: set c.CourseDirectory.db_url = "
+                "'postgresql+psycopg2://USER@HOST/DB' in the course's nbgrader_config.py (docs/grading-at-scale.md) "
+                "and run `lab build` once to record the assignment there. Nothing was graded.")
         import dask
         from distributed import Client
 
@@ -286,7 +286,7 @@ _POOLS: dict = {}  # (scratch course, environment) -> the pebble pool of this Da
 
 def _scratch_course(local_directory: str, bundle: dict) -> Path:
     """The course as the submitting machine has it (config, release, source), in this worker's own folder, with the
-    gradebook the run uses (the submitting machine's NBGRADER_DB_URL need not be set here)."""
+    gradebook the run uses (as the submitting machine read it, its Jupyter config path included)."""
     root = Path(local_directory) / f"course-{bundle['digest'][:16]}"
     with _LOCK:
         if not (root / CONFIG_FILE).is_file():

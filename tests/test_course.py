@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import use_gradebook
 
 from autograder.build import build_release
 from autograder.course import Course, NotACourse
@@ -15,8 +16,7 @@ from autograder.nbgrader_ext.execute import SandboxedExecute
 from autograder.paths import ASSIGNMENT, REPO
 
 
-def test_a_course_copy_is_its_own_course(course_copy, monkeypatch):
-    monkeypatch.delenv("NBGRADER_DB_URL", raising=False)
+def test_a_course_copy_is_its_own_course(course_copy):
     course = Course.load(course_copy)
     assert course.root == course_copy.resolve()
     assert course.assignment == ASSIGNMENT and course.course_id == "transformer-block-lab"
@@ -24,8 +24,8 @@ def test_a_course_copy_is_its_own_course(course_copy, monkeypatch):
     assert SandboxedExecute(config=course.config).limits == KernelLimits()
 
 
-def test_the_configured_gradebook_and_limits_are_used(course_copy, monkeypatch):
-    monkeypatch.setenv("NBGRADER_DB_URL", "postgresql+psycopg2://grader@db.example/course")
+def test_the_configured_gradebook_and_limits_are_used(course_copy):
+    use_gradebook(course_copy, "postgresql+psycopg2://grader@db.example/course")
     with (course_copy / "nbgrader_config.py").open("a") as f:
         f.write("\nc.SandboxedExecute.memory_mb = 2048\nc.CourseDirectory.course_id = 'other-course'\n")
     course = Course.load(course_copy)
@@ -88,10 +88,9 @@ def test_a_real_class_stops_before_grading_when_the_jail_is_unavailable(course_c
     assert not (course_copy / "gradebook.db").exists(), "the gradebook was touched"
 
 
-def test_autograde_grades_the_course_it_is_run_in(course_copy, monkeypatch):
+def test_autograde_grades_the_course_it_is_run_in(course_copy):
     """Run in a copy of the course elsewhere, with its own submitted/: that folder and its own gradebook are graded
     (a submission without the assignment's notebook gets its zeros there), the repository's are not touched."""
-    monkeypatch.delenv("NBGRADER_DB_URL", raising=False)
     build_release(course_copy)
     folder = course_copy / "submitted" / "ghost" / ASSIGNMENT
     folder.mkdir(parents=True)

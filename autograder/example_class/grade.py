@@ -64,7 +64,7 @@ def prepare_example_course(example_root: Path, course: Course) -> Course:
 
     nbgrader refuses to regenerate an assignment that has submissions once its notebooks changed, so an example
     course built from other sources is rebuilt from scratch when its gradebook is its own SQLite file: everything in
-    it is derived. An external gradebook (NBGRADER_DB_URL) is never reset: there the sources are refreshed and
+    it is derived. An external gradebook (a server's db_url) is never reset: there the sources are refreshed and
     nbgrader's own refusal, if any, stands."""
     if example_root.exists() and _is_stale(example_root, course):
         try:
@@ -81,13 +81,11 @@ def prepare_example_course(example_root: Path, course: Course) -> Course:
 
 
 def grade_example_class(course: Course | Path | None = None, example_root: Path | None = None,
-                        workers: int | None = None, force: bool = False, only: list[str] | None = None,
-                        repo: Path | None = None) -> dict:
+                        workers: int | None = None, force: bool = False, only: list[str] | None = None) -> dict:
     """Grade the example class (or only the students named in `only`) in example_root (default: example_course/
-    in the course's root). `course`: the course whose config and sources are used (default: the current directory
-    when it is a course, else this repository); `repo` is its older name."""
+    in the course's root). `course`: the course whose config and sources are used (default: default_course())."""
     t0 = time.perf_counter()
-    course = as_course(course or repo) if (course or repo) else default_course()
+    course = as_course(course) if course else default_course()
     example_root = Path(example_root or course.root / EXAMPLE_COURSE_DIR)
     unsandboxed = check_jail(allow_unsandboxed=True)
     if unsandboxed:
