@@ -169,8 +169,11 @@ def _autograde(course: Course, students, workers, force, progress, allow_unsandb
     started = time.perf_counter()
     engine = cluster.describe() if cluster else f"{workers} workers"
     progress(f"{len(todo)} to grade, {len(results)} unchanged since the last run, {engine}")
-    # grading without the jail was allowed above: the workers' nbgrader is told so (SandboxedExecute checks again)
-    overrides = jail.unsandboxed_config() if unsandboxed_because else Config()
+    # what the command line set, and grading without the jail where that was allowed above: the workers' nbgrader
+    # reads the course's configuration itself, plus these (SandboxedExecute checks the jail again)
+    overrides = Config(course.overrides)
+    if unsandboxed_because:
+        overrides.merge(jail.unsandboxed_config())
     graded = cluster.grade(todo, overrides) if cluster else grade_all(course_root, assignment, todo, workers,
                                                                        overrides=overrides)
     for done, result in enumerate(graded, start=1):

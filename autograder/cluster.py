@@ -23,6 +23,7 @@ taken once, so a retried student is recorded once.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -94,13 +95,18 @@ def _write_files(folder: Path, files: dict[str, tuple[int, bytes]]) -> None:
 
 
 def course_bundle(course: Course) -> dict:
-    """What every worker needs of the course, once per run."""
+    """What every worker needs of the course, once per run: its files, its nbgrader_config.py, and the settings
+    as this machine read them (its Jupyter config path and the command line included, the root left to the
+    worker), which the worker's grading processes add to their scratch course's, so that they grade with the same
+    configuration as `lab autograde` here."""
     files = {}
     for name in ("release", "source"):
         for rel, content in _files_under(course.folder(name) / course.assignment).items():
             files[f"{name}/{course.assignment}/{rel}"] = content
+    settings = copy.deepcopy(course.config)
+    settings.CourseDirectory.pop("root", None)
     bundle = {"assignment": course.assignment, "config": (course.root / CONFIG_FILE).read_bytes(),
-              "db_url": course.db_url, "files": files, "code": grading_code_digest()}
+              "db_url": course.db_url, "settings": settings, "files": files, "code": grading_code_digest()}
     h = hashlib.sha256(repr((bundle["config"], bundle["db_url"], sorted(files.items()))).encode())
     bundle["digest"] = h.hexdigest()
     return bundle
@@ -303,7 +309,7 @@ def _worker_pool(root: Path, overrides: Config, nthreads: int):
     before grading: Cluster.check_workers): what Dask's daemon flag protects against, children left behind when the
     worker dies, cannot happen here, since the grading processes end themselves once their parent is gone
     (grading.end_with_parent)."""
-    key = (str(root), json.dumps(overrides, sort_keys=True))
+    key = (str(root), json.dumps(overrides, sort_keys=True, default=repr))
     with _LOCK:
         if key not in _POOLS:
             for old in _POOLS.values():  # another run (other course or settings): its workers are not needed
@@ -313,7 +319,7 @@ def _worker_pool(root: Path, overrides: Config, nthreads: int):
         return _POOLS[key]
 
 
-def grade_remote(bundle: dict, student: str, files: dict[str, tuple[int, bytes]], overrides: Config):
+def grade_remote(bundle: dict, student: str, files: dict[str, tuple[int, bytes]], run_overrides: Config):
     """A Dask task: grade one student on this worker; return (StudentResult, the autograded folder's files)."""
     from distributed import get_worker
 
@@ -325,6 +331,8 @@ def grade_remote(bundle: dict, student: str, files: dict[str, tuple[int, bytes]]
     if multiprocessing.current_process().daemon:
         return StudentResult(student, "failed", 0.0, f"Dask worker {where} is a daemonic process, which may not "
                              f"start grading processes: {NOT_DAEMONIC}", where), None
+    overrides = copy.deepcopy(bundle["settings"])
+    overrides.merge(run_overrides)
     problem = jail.probe()
     if problem and not jail.unsandboxed_requested(overrides):
         return StudentResult(student, "failed", 0.0, f"no grading jail on Dask worker {where}: {problem}", where), None
