@@ -2,8 +2,12 @@
 
 The course root is this folder: source/ (instructors edit), release/ (students fetch),
 submitted/, autograded/, feedback/ (nbgrader's working folders, not committed).
+
+Every setting of the course is here, as nbgrader's own are: traitlets (`c.Class.name = value`), read by nbgrader
+and by `lab` alike (autograder/course.py), after the Jupyter config path (a hub's /etc/jupyter, the user's
+~/.jupyter: `jupyter --paths`), whose settings this file overrides; nbgrader's command line overrides them all
+(`nbgrader autograde --Execute.timeout=60 ...`).
 """
-import os
 from pathlib import Path
 
 c = get_config()  # noqa: F821 (injected by traitlets)
@@ -23,11 +27,11 @@ c.CourseDirectory.solution_directory = "solutions"
 # settings in the hub's system-wide nbgrader_config.py (deploy/jupyterhub/install.sh does).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "*.md"]
 
-# The gradebook: SQLite beside this file unless NBGRADER_DB_URL names another SQLAlchemy URL
-# (e.g. postgresql+psycopg2://user@host/course for several graders working at once).
+# The gradebook: SQLite beside this file. For several graders working at once, or a Dask cluster, name a server
+# here instead: c.CourseDirectory.db_url = "postgresql+psycopg2://user@host/course" (docs/grading-at-scale.md).
 # The SQLite timeout lets parallel graders wait for each other's short writes instead of failing with
-# "database is locked" (autograder/grade.py also switches the file to WAL mode).
-c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL", f"sqlite:///{COURSE_ROOT / 'gradebook.db'}?timeout=120")
+# "database is locked" (`lab autograde` also switches the file to WAL mode).
+c.CourseDirectory.db_url = f"sqlite:///{COURSE_ROOT / 'gradebook.db'}?timeout=120"
 
 
 # The LMS path (`nbgrader zip_collect transformer_block` on the LMS's zip in downloaded/transformer_block/archive/):
@@ -43,7 +47,7 @@ c.ClearSolutions.code_stub = dict(
 
 # Per-cell execution limit while grading (seconds). Execute.timeout is the one nbgrader reads (#1463); the cell is
 # interrupted when it runs out (nbgrader's default interrupt_on_timeout = True).
-c.Execute.timeout = int(os.environ.get("NBGRADER_CELL_TIMEOUT", "120"))
+c.Execute.timeout = 120
 # Stop the kernel at once when a notebook is done: a graceful shutdown waited ~2.7 s per notebook here (measured),
 # for nothing, since the kernel's state is thrown away anyway.
 c.Execute.shutdown_kernel = "immediate"
@@ -59,7 +63,7 @@ c.OverwriteCells.add_missing_cells = True
 
 # Every kernel that grades a submission runs in the sandbox (autograder/jail: bubblewrap, no network, limits,
 # kernel deaths survived, every point decided by the judges outside it). Grading refuses to start without bwrap
-# unless AUTOGRADER_UNSANDBOXED=1.
+# unless asked to grade without it: c.Jail.unsandboxed = True (or `lab autograde --unsandboxed` for one run).
 c.Autograde.autograde_preprocessors = [
     "autograder.nbgrader_ext.execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
@@ -69,7 +73,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-c.SandboxedExecute.timeout = int(os.environ.get("NBGRADER_CELL_TIMEOUT", "120"))
+c.SandboxedExecute.timeout = 120  # the same limit: this step replaces Execute, and its own section wins over Execute's
 # A graded cell whose hidden checks partly pass scores its points x passed / checks (the feedback says how many).
 # False: each graded cell scores all or nothing.
 c.SandboxedExecute.partial_credit = True

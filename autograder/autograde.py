@@ -1,5 +1,5 @@
-"""Autograde a real class: every submission of the course this is run in, N at a time. `lab autograde`
-(or `python -m autograder.autograde`), in the course root or with --course DIR.
+"""Autograde a real class: every submission of the course this is run in, N at a time. `lab autograde`, in the
+course root or with --course DIR.
 
 nbgrader autogrades one notebook after another (nbgrader #174), and each notebook costs a fresh kernel and an
 `import torch`. Here N worker processes each import nbgrader once (about 3.5 s saved per student compared with
@@ -8,52 +8,37 @@ Python API (`NbGraderAPI.autograde`, what Formgrader calls), so:
 - a failing or crashing student is reported and the run goes on (an error is caught per student; a worker process
   that dies fails only the student it was grading, which pebble's process pool names, and is replaced while the
   others go on in parallel);
-- each kernel runs torch with one thread (OMP_NUM_THREADS=1): the checks use small tensors, and N workers with
-  several threads each would fight over the cores;
+- each kernel runs torch with one thread (autograder/grading.py, the machinery shared with the Dask path);
 - a re-run grades only students whose submission, the release or the checks changed (unless --force);
-- the gradebook stays consistent: SQLite in WAL mode with a busy timeout (nbgrader_config.py), or any
-  PostgreSQL URL in NBGRADER_DB_URL for several graders on several machines;
+- the gradebook stays consistent: SQLite in WAL mode with a busy timeout (nbgrader_config.py), or a PostgreSQL
+  URL (`c.CourseDirectory.db_url`) for several graders on several machines;
 - grading starts only where the jail works (autograder.jail): otherwise it stops before any student is touched,
-  saying why and what to install (or AUTOGRADER_UNSANDBOXED=1 / --unsandboxed to grade without it on purpose);
+  saying why and what to install (or, on purpose, without it: --unsandboxed, or `c.Jail.unsandboxed = True`);
 - with --scheduler tcp://HOST:8786 (or --scheduler-file FILE) each student is a task of a Dask cluster instead
-  (autograder/cluster.py): the task carries the submission, a worker grades it with the same function as here and
-  sends back the graded notebooks; the gradebook must then be PostgreSQL.
+  (autograder/cluster.py): the task carries the submission, a worker grades it with the same function as here
+  (autograder/grading.py) and sends back the graded notebooks; the gradebook must then be PostgreSQL.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
-import signal
 import sqlite3
-import sys
-import threading
 import time
 from concurrent.futures import as_completed
-from dataclasses import dataclass
 from pathlib import Path
 
-from pebble import ProcessExpired, ProcessPool
+from traitlets.config import Config
 
 from . import jail
 from .course import Course
-from .nbgrader_cli import nbgrader_env
+from .grading import StudentResult, grade_one, grading_pool, result_of
+from .nbgrader_ext.missing import record_missing
 from .paths import REPO
 
 log = logging.getLogger(__name__)
 MANIFEST = ".grading-manifest.json"
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-@dataclass
-class StudentResult:
-    student: str
-    status: str  # "graded", "skipped" (unchanged since the last run) or "failed"
-    seconds: float = 0.0
-    detail: str = ""
-    where: str = ""  # the Dask worker that graded it (cluster runs only)
 
 
 def _digest_files(paths: list[Path], root: Path) -> str:
@@ -98,113 +83,8 @@ def use_wal_if_sqlite(course: Course) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
 
 
-def failure_reason(nbgrader_log: str) -> str:
-    """What went wrong, from nbgrader's log of one student: the exception line of the last traceback in it
-    (nbgrader logs "There was an error processing assignment", then the traceback indented by 4), else its last
-    error line."""
-    reason = None
-    frame_indent = None  # a traceback is being read: its "File ..." lines' indentation (unknown: None)
-    in_traceback = False
-    for line in nbgrader_log.splitlines():
-        if line.startswith("[") and "] " in line:  # a new log record: "[ERROR] text"
-            text = line.split("] ", 1)[1]
-            if not text.startswith("Traceback (most recent call last):"):
-                in_traceback = False
-                continue
-        else:
-            text = line
-        stripped, indent = text.strip(), len(text) - len(text.lstrip())
-        if stripped.startswith("Traceback (most recent call last):"):
-            in_traceback, frame_indent = True, None
-        elif not in_traceback or not stripped:
-            continue
-        elif frame_indent is None:
-            frame_indent = indent
-        elif indent < frame_indent:  # the exception line: less indented than the frames
-            if not stripped.startswith(("During handling of the above", "The above exception was the direct")):
-                reason = stripped
-            in_traceback = False
-    if reason:
-        return reason
-    errors = [line for line in nbgrader_log.splitlines() if "[ERROR]" in line or "[CRITICAL]" in line]
-    return errors[-1] if errors else ""
-
-
-_API = {}
-
-
-def _start_worker(env: dict[str, str], log_dir: str, parent: int | None = None) -> None:
-    """In a new worker: set the environment, and send its stdout and stderr, and its kernels', to a log file (kernels
-    print start-up chatter there that would drown the progress lines; nbgrader's own log is kept per student).
-    With `parent` (the pid that started the pool), the worker ends itself when that process is gone."""
-    os.environ.update(env)
-    Path(log_dir).mkdir(parents=True, exist_ok=True)
-    log = open(Path(log_dir) / f"worker-{os.getpid()}.log", "a")
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
-    if parent is not None:
-        threading.Thread(target=_end_with_parent, args=(parent,), daemon=True, name="end-with-parent").start()
-
-
-def _end_with_parent(parent: int, every: float = 1.0) -> None:
-    """An orphaned worker would go on grading and writing the gradebook for a run that no longer exists (a killed
-    `lab autograde`, a lost Dask worker whose students are being graded again elsewhere): it ends itself."""
-    while os.getppid() == parent:
-        time.sleep(every)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _grade_one(course_root: str, assignment: str, student: str) -> StudentResult:
-    """In a worker process: autograde one student with nbgrader's API (created once per worker)."""
-    start = time.perf_counter()
-    if course_root not in _API:
-        from nbgrader.apps import NbGraderAPI
-
-        os.chdir(course_root)
-        _API[course_root] = NbGraderAPI(config=Course.load(course_root, assignment).config)
-    try:
-        outcome = _API[course_root].autograde(assignment, student, force=True, create=True)
-    except Exception as exc:  # nbgrader normally reports errors in `outcome`; anything else is caught here
-        outcome = {"success": False, "error": f"{type(exc).__name__}: {exc}"}
-    seconds = time.perf_counter() - start
-    graded = outcome.get("success") and (Path(course_root) / "autograded" / student / assignment).is_dir()
-    detail = failure_reason(outcome.get("log") or "") or failure_reason(outcome.get("error") or "") \
-        or (outcome.get("error") or "")[-2000:]
-    return StudentResult(student, "graded" if graded else "failed", seconds, detail)
-
-
-def grading_pool(workers: int, env: dict[str, str], log_dir: str) -> ProcessPool:
-    """Worker processes that each grade one student at a time (spawned: a clean interpreter, no state shared with
-    the caller), with `env` (inherited by the kernels they start) and their output in log_dir."""
-    return ProcessPool(max_workers=workers, initializer=_start_worker, initargs=(env, log_dir, os.getpid()),
-                       context=multiprocessing.get_context("spawn"))
-
-
-def worker_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
-    return nbgrader_env({**WORKER_ENV, **(extra_env or {})})
-
-
-def killed_worker_result(student: str, exc: ProcessExpired) -> StudentResult:
-    """The student whose grading ended its worker process (student code can kill its kernel's parent when grading
-    runs without the jail; or the system killed it, e.g. out of memory)."""
-    code = exc.exitcode
-    how = f"signal {signal.Signals(-code).name}" if code and code < 0 and -code in signal.valid_signals() \
-        else f"exit status {code}"
-    return StudentResult(student, "failed", 0.0,
-                         f"grading this submission killed the grading process ({how}); no other student was affected")
-
-
-def result_of(future, student: str) -> StudentResult:
-    try:
-        return future.result()
-    except ProcessExpired as exc:
-        return killed_worker_result(student, exc)
-    except Exception as exc:  # the pool could not run the task at all (e.g. its worker could not start)
-        return StudentResult(student, "failed", 0.0, f"{type(exc).__name__}: {exc}")
-
-
-def _grade_all(course_root: Path, assignment: str, students: list[str], workers: int, grade=_grade_one,
-               extra_env: dict[str, str] | None = None):
+def grade_all(course_root: Path, assignment: str, students: list[str], workers: int, grade=grade_one,
+              overrides: Config | None = None):
     """Yield one StudentResult per student as they finish.
 
     Each student is one task of a pebble process pool. A worker process that dies fails only the task it was
@@ -214,8 +94,7 @@ def _grade_all(course_root: Path, assignment: str, students: list[str], workers:
     """
     if not students:
         return
-    pool = grading_pool(max(1, min(workers, len(students))), worker_env(extra_env),
-                        str(course_root / "autograded" / ".logs"))
+    pool = grading_pool(max(1, min(workers, len(students))), str(course_root / "autograded" / ".logs"), overrides)
     finished = False
     try:
         futures = {pool.schedule(grade, args=(str(course_root), assignment, s)): s for s in students}
@@ -230,19 +109,19 @@ def _grade_all(course_root: Path, assignment: str, students: list[str], workers:
         pool.join()
 
 
-def check_jail(allow_unsandboxed: bool = False) -> str | None:
+def check_jail(allow_unsandboxed: bool = False, config: Config | None = None) -> str | None:
     """None when grading here runs in the jail. Otherwise why not, when grading without it is allowed (asked for
-    with AUTOGRADER_UNSANDBOXED=1, or allow_unsandboxed: the bundled example class, this repository's own code);
-    raises jail.SandboxUnavailable when it is not."""
+    in the configuration, `Jail.unsandboxed`, or allow_unsandboxed: the bundled example class, this repository's own
+    code); raises jail.SandboxUnavailable when it is not."""
     from .jail.provisioner import require_registered
 
     require_registered()  # the grading kernel's launch is this package's entry point: installed?
     problem = jail.probe()
     if problem is None:
         return None
-    if allow_unsandboxed or jail.unsandboxed_requested():
+    if allow_unsandboxed or jail.unsandboxed_requested(config):
         return problem
-    jail.require()  # raises, with the reason and the fix
+    jail.require(config)  # raises, with the reason and the fix
     return problem
 
 
@@ -272,7 +151,8 @@ def autograde_class(course: Course | Path, assignment: str | None = None, studen
 
 def _autograde(course: Course, students, workers, force, progress, allow_unsandboxed, cluster) -> list[StudentResult]:
     course_root, assignment = course.root, course.assignment
-    unsandboxed_because = cluster.check_workers(allow_unsandboxed) if cluster else check_jail(allow_unsandboxed)
+    unsandboxed_because = cluster.check_workers(allow_unsandboxed) if cluster else \
+        check_jail(allow_unsandboxed, course.config)
     students = course.submitted_students() if students is None else students
     workers = workers or os.cpu_count() or 1
     manifest_path = course_root / "autograded" / MANIFEST
@@ -289,9 +169,13 @@ def _autograde(course: Course, students, workers, force, progress, allow_unsandb
     started = time.perf_counter()
     engine = cluster.describe() if cluster else f"{workers} workers"
     progress(f"{len(todo)} to grade, {len(results)} unchanged since the last run, {engine}")
-    extra_env = {jail.UNSANDBOXED_FLAG: "1"} if unsandboxed_because else {}
-    graded = cluster.grade(todo, extra_env) if cluster else _grade_all(course_root, assignment, todo, workers,
-                                                                        extra_env=extra_env)
+    # what the command line set, and grading without the jail where that was allowed above: the workers' nbgrader
+    # reads the course's configuration itself, plus these (SandboxedExecute checks the jail again)
+    overrides = Config(course.overrides)
+    if unsandboxed_because:
+        overrides.merge(jail.unsandboxed_config())
+    graded = cluster.grade(todo, overrides) if cluster else grade_all(course_root, assignment, todo, workers,
+                                                                       overrides=overrides)
     for done, result in enumerate(graded, start=1):
         results.append(result)
         if result.status == "graded":
@@ -309,8 +193,6 @@ def _autograde(course: Course, students, workers, force, progress, allow_unsandb
             progress(f"  {result.student} failed: {result.detail.strip()[:500]}")
     # A submission without the expected notebook (missing, misnamed) gets a 0 and feedback saying what was found,
     # instead of no grade at all (nbgrader skips or fails such a folder).
-    from .nbgrader_ext.missing import record_missing
-
     for student, notebook in record_missing(course):
         progress(f"{student}: no {notebook}.ipynb in the submission: recorded 0, feedback says why")
         for result in results:
@@ -345,12 +227,3 @@ def _write_manifest(path: Path, manifest: dict) -> None:
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, path)  # atomic: a crash never leaves half a manifest
 
-
-def main(argv: list[str] | None = None) -> int:
-    from .cli import main as cli_main
-
-    return cli_main(["autograde", *(argv if argv is not None else sys.argv[1:])])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,10 @@
     lab missing     a 0 and feedback for submissions without the assignment's notebooks
     lab jail        say whether grading here runs in the bubblewrap jail
 
-`lab COMMAND --help` says more. `python -m autograder COMMAND` is the same command line.
+`lab COMMAND --help` says more. `python -m autograder COMMAND` is the same command line. The course commands
+(autograde, report, missing) act on the current directory unless --course DIR names another, and read its
+configuration as nbgrader does (the Jupyter config path, then the course's nbgrader_config.py: autograder/course.py);
+`lab grade` grades the bundled example class, of the current directory's course or else this repository's.
 Exit status: 0 done; 1 some or all students could not be graded, or a step failed; 2 a problem of the set-up
 (not a course root, the jail unavailable for a real class, a cluster that cannot grade the course), found before
 anything was changed.
@@ -25,30 +28,28 @@ log = logging.getLogger("autograder")
 EXIT_FAILED, EXIT_SETUP = 1, 2
 
 
-def _course(args):
+def _course(args, overrides=None):
+    """The course the command acts on: --course DIR, else the current directory, as nbgrader's commands."""
     from .course import Course
 
-    return Course.here_or_repository(args.course, args.assignment)
+    return Course.load(args.course, args.assignment, overrides)
 
 
 def cmd_grade(args) -> int:
-    from .example_class.grade import grade_example_class, summary
+    from .example_class.grade import default_course, grade_example_class, summary
 
-    result = grade_example_class(_course(args), workers=args.workers, force=args.force)
+    course = _course(args) if args.course else default_course(args.assignment)
+    result = grade_example_class(course, workers=args.workers, force=args.force)
     print(summary(result))
     return EXIT_FAILED if any(r.status == "failed" for r in result["results"]) else 0
 
 
 def cmd_autograde(args) -> int:
-    import os
-
-    from . import jail
     from .autograde import autograde_class
-    from .course import Course
+    from .jail import unsandboxed_config
 
-    course = Course.load(args.course, args.assignment)  # a real class: the course it is run in, nothing else
-    if args.unsandboxed:
-        os.environ[jail.UNSANDBOXED_FLAG] = "1"
+    # a real class: the course it is run in, nothing else; --unsandboxed is the setting Jail.unsandboxed
+    course = _course(args, unsandboxed_config() if args.unsandboxed else None)
     log.info("course %s, assignment %s, gradebook %s", course.root, course.assignment, course.db_url)
     results = autograde_class(course, students=args.student, workers=args.workers, force=args.force,
                               scheduler=args.scheduler, scheduler_file=args.scheduler_file)
@@ -80,10 +81,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_missing(args) -> int:
-    from .course import Course
     from .nbgrader_ext.missing import record_missing
 
-    for student, name in record_missing(Course.load(args.course, args.assignment)):
+    for student, name in record_missing(_course(args)):
         print(f"{student}: no {name}.ipynb: recorded 0, feedback says why")
     return 0
 
@@ -107,34 +107,40 @@ def parser() -> argparse.ArgumentParser:
     course.add_argument("--assignment", default=None, help="the assignment (default: the course's, transformer_block)")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name, func, help_text, parents=(common, course)):
-        from importlib import import_module
-
-        doc = None
-        if name in ("grade", "autograde"):
-            module = import_module({"grade": ".example_class.grade", "autograde": ".autograde"}[name], __package__)
-            doc = module.__doc__
+    def add(name, func, help_text, parents=(common, course), doc=None):
         p = sub.add_parser(name, parents=list(parents), help=help_text, description=doc or help_text,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(func=func)
         return p
 
-    p = add("grade", cmd_grade, "the main job: grade the bundled example class end to end")
+    from . import autograde
+    from .example_class import grade
+
+    example_course = argparse.ArgumentParser(add_help=False)
+    example_course.add_argument("--course", type=Path, default=None, metavar="DIR",
+                                help="the course whose config and sources the example class is graded with (default: "
+                                     "the current directory when it is a course root, else this repository)")
+    example_course.add_argument("--assignment", default=None,
+                                help="the assignment (default: the course's, transformer_block)")
+    p = add("grade", cmd_grade, "the main job: grade the bundled example class end to end",
+            parents=(common, example_course), doc=grade.__doc__)
     p.add_argument("--workers", "-j", type=int, default=None, help="parallel graders (default: CPU cores)")
     p.add_argument("--force", action="store_true", help="regrade every submission, changed or not")
-    p = add("autograde", cmd_autograde, "grade a real class (the course's submitted/) in parallel, in the jail")
+    p = add("autograde", cmd_autograde, "grade a real class (the course's submitted/) in parallel, in the jail",
+            doc=autograde.__doc__)
     p.add_argument("--workers", "-j", type=int, default=None, help="parallel workers (default: CPU cores)")
     p.add_argument("--force", action="store_true", help="regrade every student, changed or not")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
     p.add_argument("--unsandboxed", action="store_true",
-                   help="grade without the jail on purpose where it is unavailable (same as AUTOGRADER_UNSANDBOXED=1):"
-                        " student code then runs with your rights")
+                   help="grade without the jail on purpose where it is unavailable (the setting Jail.unsandboxed, "
+                        "`c.Jail.unsandboxed = True` in nbgrader_config.py, for this run): student code then runs "
+                        "with your rights")
     from .cluster import FROM_DASK_CONFIG
 
     p.add_argument("--scheduler", nargs="?", const=FROM_DASK_CONFIG, default=None, metavar="ADDRESS",
                    help="grade on a Dask cluster: its scheduler's address (tcp://HOST:8786); alone, the address in "
                         "Dask's configuration (scheduler-address, DASK_SCHEDULER_ADDRESS). Needs a PostgreSQL "
-                        "gradebook (NBGRADER_DB_URL); --workers is then the cluster's")
+                        "gradebook (c.CourseDirectory.db_url); --workers is then the cluster's")
     p.add_argument("--scheduler-file", default=None, metavar="FILE",
                    help="grade on the Dask cluster whose scheduler wrote FILE (`dask scheduler --scheduler-file FILE`)")
     from .build import STEPS
@@ -142,8 +148,10 @@ def parser() -> argparse.ArgumentParser:
     p = add("build", cmd_build, "regenerate release/, solutions/ and notebooks/*.ipynb from their sources",
             parents=(common,))
     p.add_argument("steps", nargs="*", help=f"steps to run, of {', '.join(STEPS)} (default: all)")
-    add("report", cmd_report, "the instructor's report and score table from the course's gradebook")
-    add("missing", cmd_missing, "a 0 and feedback for submissions without the assignment's notebooks")
+    add("report", cmd_report, "the instructor's report and score table from the course's gradebook (the current "
+                              "directory's course, or --course DIR)")
+    add("missing", cmd_missing, "a 0 and feedback for submissions without the assignment's notebooks (the current "
+                                "directory's course, or --course DIR)")
     add("jail", cmd_jail, "say whether grading here runs in the bubblewrap jail (exit 1 if not)", parents=(common,))
     return top
 

@@ -4,7 +4,7 @@
 Each student is one Dask task, and the task carries what grading needs, as bytes: the student's submitted folder,
 and (one task per run that each worker fetches once) the course's nbgrader_config.py, the assignment's release and
 source folders and the gradebook's URL. A worker grades in a scratch course of its own with the same function and
-the same process pool as a single machine (autograder.autograde: `_grade_one` in a pebble pool, so student code
+the same process pool as a single machine (autograder/grading.py: `grade_one` in a pebble pool, so student code
 that kills its grading process fails only its own student), writes the grades into the shared PostgreSQL
 gradebook, and sends back the StudentResult and the files of the student's autograded folder. The submitting
 command writes those into the course's autograded/, logs one progress line per student and keeps the manifest, so
@@ -12,8 +12,10 @@ feedback, the report and a re-run that grades only what changed work as after a 
 share nothing but the gradebook and the scheduler.
 
 Before any student is graded: the gradebook must be a server (an SQLite file cannot be shared by several machines),
-the scheduler must answer and have a worker, and every worker must run the same grading code as this machine and
-have the jail (or the run is unsandboxed on purpose). A worker lost mid-task (its machine gone, the process killed)
+the scheduler must answer and have a worker, and every worker must run the same grading code as this machine, have
+the jail (or the run is unsandboxed on purpose) and be allowed to start processes: a worker started by a Dask nanny
+is a daemonic process unless Dask's setting `distributed.worker.daemon` is False (DASK_DISTRIBUTED__WORKER__DAEMON=False
+in its environment, or a Dask configuration file), and multiprocessing forbids a daemonic process children. A worker lost mid-task (its machine gone, the process killed)
 has its students given to other workers by the scheduler (up to `distributed.scheduler.allowed-failures` times,
 then the student is reported failed); the grading process of a lost worker ends itself (it notices its parent is
 gone), nbgrader's autograde of a student replaces that student's earlier grades, and each student's result is
@@ -21,7 +23,9 @@ taken once, so a retried student is recorded once.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -32,9 +36,11 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
+from traitlets.config import Config
+
 from . import jail
-from .autograde import StudentResult, grading_pool, result_of, worker_env, _grade_one
 from .course import CONFIG_FILE, Course
+from .grading import StudentResult, grade_one, grading_pool, result_of
 from .paths import REPO
 
 log = logging.getLogger(__name__)
@@ -43,6 +49,9 @@ FROM_DASK_CONFIG = "dask-config"  # `--scheduler` without an address
 CONNECT_TIMEOUT_S = 30
 WORKER_WAIT_S = 120  # a batch system may start the workers after the command: wait this long for the first
 QUEUED_MIN, QUEUED_PER_THREAD = 200, 4  # students submitted to the scheduler at a time (see Cluster.grade)
+NOT_DAEMONIC = ("start the workers with Dask's setting distributed.worker.daemon = False "
+                "(DASK_DISTRIBUTED__WORKER__DAEMON=False in their environment, or in a Dask configuration file; "
+                "docs/grading-at-scale.md)")
 
 
 class ClusterSetupError(RuntimeError):
@@ -86,13 +95,18 @@ def _write_files(folder: Path, files: dict[str, tuple[int, bytes]]) -> None:
 
 
 def course_bundle(course: Course) -> dict:
-    """What every worker needs of the course, once per run."""
+    """What every worker needs of the course, once per run: its files, its nbgrader_config.py, and the settings
+    as this machine read them (its Jupyter config path and the command line included, the root left to the
+    worker), which the worker's grading processes add to their scratch course's, so that they grade with the same
+    configuration as `lab autograde` here."""
     files = {}
     for name in ("release", "source"):
         for rel, content in _files_under(course.folder(name) / course.assignment).items():
             files[f"{name}/{course.assignment}/{rel}"] = content
+    settings = copy.deepcopy(course.config)
+    settings.CourseDirectory.pop("root", None)
     bundle = {"assignment": course.assignment, "config": (course.root / CONFIG_FILE).read_bytes(),
-              "db_url": course.db_url, "files": files, "code": grading_code_digest()}
+              "db_url": course.db_url, "settings": settings, "files": files, "code": grading_code_digest()}
     h = hashlib.sha256(repr((bundle["config"], bundle["db_url"], sorted(files.items()))).encode())
     bundle["digest"] = h.hexdigest()
     return bundle
@@ -130,9 +144,9 @@ class Cluster:
         if course.sqlite_file is not None:
             raise ClusterSetupError(
                 f"the gradebook is SQLite ({course.db_url}): Dask workers on several machines cannot share that "
-                "file. Grading on a cluster needs a gradebook server: set NBGRADER_DB_URL=postgresql+psycopg2://"
-                "USER@HOST/DB (README: \"Grading on a cluster\") and run `lab build` once to record the assignment "
-                "there. Nothing was graded.")
+                "file. Grading on a cluster needs a gradebook server: set c.CourseDirectory.db_url = "
+                "'postgresql+psycopg2://USER@HOST/DB' in the course's nbgrader_config.py (docs/grading-at-scale.md) "
+                "and run `lab build` once to record the assignment there. Nothing was graded.")
         import dask
         from distributed import Client
 
@@ -174,8 +188,9 @@ class Cluster:
 
     def check_workers(self, allow_unsandboxed: bool = False) -> str | None:
         """What autograde.check_jail says for one machine, for every worker: None when all grade in the jail, or
-        why not when grading without it is allowed; raises when a worker runs other grading code, or has no jail
-        and grading without it was not asked for."""
+        why not when grading without it is allowed; raises when a worker runs other grading code, cannot start the
+        grading processes, or has no jail and grading without it was not asked for (the course's Jail.unsandboxed,
+        or --unsandboxed)."""
         facts = self.client.run(worker_facts)
         code = grading_code_digest()
         other_code = sorted(addr for addr, f in facts.items() if f["code"] != code)
@@ -187,20 +202,25 @@ class Cluster:
         unregistered = sorted(addr for addr, f in facts.items() if f["provisioner"])
         if unregistered:
             raise ClusterSetupError(f"worker(s) {', '.join(unregistered)}: {facts[unregistered[0]]['provisioner']}")
+        daemonic = sorted(addr for addr, f in facts.items() if f["daemonic"])
+        if daemonic:
+            raise ClusterSetupError(
+                f"worker(s) {', '.join(daemonic)} run as daemonic processes (a Dask nanny's default), which may not "
+                f"start the grading processes: {NOT_DAEMONIC}. Nothing was graded.")
         no_jail = {addr: f["jail"] for addr, f in facts.items() if f["jail"]}
         if not no_jail:
             return None
         problem = "; ".join(f"{addr}: {why}" for addr, why in sorted(no_jail.items()))
-        if allow_unsandboxed or jail.unsandboxed_requested():
+        if allow_unsandboxed or jail.unsandboxed_requested(self.course.config):
             return f"no jail on worker(s) {problem}"
         raise jail.SandboxUnavailable(
             f"REFUSING TO GRADE: the grading jail is unavailable on Dask worker(s) {problem}. Student code would run "
             f"with the grader's rights there. {jail.ENABLE_JAIL} on every worker; or grade unsandboxed on purpose "
             f"(--unsandboxed).")
 
-    def grade(self, students: list[str], extra_env: dict[str, str] | None = None):
+    def grade(self, students: list[str], overrides: Config | None = None):
         """Yield one StudentResult per student as the workers finish them, after writing each one's graded files into
-        the course's autograded/.
+        the course's autograded/. `overrides`: what the command adds to the course's configuration for this run.
 
         A task holds its student's files until it is done (so that the scheduler can give it to another worker), so
         at most max(QUEUED_MIN, QUEUED_PER_THREAD x the cluster's threads) students are submitted at a time: enough
@@ -220,7 +240,7 @@ class Cluster:
             window = max(QUEUED_MIN, QUEUED_PER_THREAD * self.threads())
             while len(futures) < window and (student := next(queue, None)) is not None:
                 files = _files_under(course.folder("submitted") / student / course.assignment)
-                future = self.client.submit(grade_remote, bundle, student, files, dict(extra_env or {}),
+                future = self.client.submit(grade_remote, bundle, student, files, Config(overrides or {}),
                                             key=f"grade-{student}-{run}", pure=False)
                 futures[future] = student
                 done.add(future)
@@ -262,7 +282,8 @@ def worker_facts() -> dict:
         provisioner = None
     except ProvisionerNotRegistered as exc:
         provisioner = str(exc)
-    return {"code": grading_code_digest(), "jail": jail.probe(), "provisioner": provisioner}
+    return {"code": grading_code_digest(), "jail": jail.probe(), "provisioner": provisioner,
+            "daemonic": multiprocessing.current_process().daemon}
 
 
 _LOCK = threading.Lock()
@@ -271,7 +292,7 @@ _POOLS: dict = {}  # (scratch course, environment) -> the pebble pool of this Da
 
 def _scratch_course(local_directory: str, bundle: dict) -> Path:
     """The course as the submitting machine has it (config, release, source), in this worker's own folder, with the
-    gradebook the run uses (the submitting machine's NBGRADER_DB_URL need not be set here)."""
+    gradebook the run uses (as the submitting machine read it, its Jupyter config path included)."""
     root = Path(local_directory) / f"course-{bundle['digest'][:16]}"
     with _LOCK:
         if not (root / CONFIG_FILE).is_file():
@@ -283,25 +304,22 @@ def _scratch_course(local_directory: str, bundle: dict) -> Path:
     return root
 
 
-def _worker_pool(root: Path, extra_env: dict[str, str], nthreads: int):
-    key = (str(root), tuple(sorted(extra_env.items())))
+def _worker_pool(root: Path, overrides: Config, nthreads: int):
+    """This Dask worker's grading processes for one course and settings. The worker must not be daemonic (checked
+    before grading: Cluster.check_workers): what Dask's daemon flag protects against, children left behind when the
+    worker dies, cannot happen here, since the grading processes end themselves once their parent is gone
+    (grading.end_with_parent)."""
+    key = (str(root), json.dumps(overrides, sort_keys=True, default=repr))
     with _LOCK:
-        this = multiprocessing.current_process()
-        if this.daemon:
-            # A worker started by a Dask nanny is a daemonic process, which multiprocessing forbids to start
-            # children. What the flag protects against (children left behind when this process dies) cannot happen
-            # here: the grading processes end themselves once their parent is gone (autograde._end_with_parent).
-            # Same effect as Dask's distributed.worker.daemon = False, without asking every worker to set it.
-            this.daemon = False
         if key not in _POOLS:
             for old in _POOLS.values():  # another run (other course or settings): its workers are not needed
                 old.close()
             _POOLS.clear()
-            _POOLS[key] = grading_pool(max(1, nthreads), worker_env(extra_env), str(root / "autograded" / ".logs"))
+            _POOLS[key] = grading_pool(max(1, nthreads), str(root / "autograded" / ".logs"), overrides)
         return _POOLS[key]
 
 
-def grade_remote(bundle: dict, student: str, files: dict[str, tuple[int, bytes]], extra_env: dict[str, str]):
+def grade_remote(bundle: dict, student: str, files: dict[str, tuple[int, bytes]], run_overrides: Config):
     """A Dask task: grade one student on this worker; return (StudentResult, the autograded folder's files)."""
     from distributed import get_worker
 
@@ -310,8 +328,13 @@ def grade_remote(bundle: dict, student: str, files: dict[str, tuple[int, bytes]]
     if bundle["code"] != grading_code_digest():
         return StudentResult(student, "failed", 0.0, f"Dask worker {where} runs other grading code than the "
                              "submitting machine: it needs this repository at the same commit (`make setup`)", where), None
+    if multiprocessing.current_process().daemon:
+        return StudentResult(student, "failed", 0.0, f"Dask worker {where} is a daemonic process, which may not "
+                             f"start grading processes: {NOT_DAEMONIC}", where), None
+    overrides = copy.deepcopy(bundle["settings"])
+    overrides.merge(run_overrides)
     problem = jail.probe()
-    if problem and extra_env.get(jail.UNSANDBOXED_FLAG) != "1":
+    if problem and not jail.unsandboxed_requested(overrides):
         return StudentResult(student, "failed", 0.0, f"no grading jail on Dask worker {where}: {problem}", where), None
     assignment = bundle["assignment"]
     root = _scratch_course(worker.local_directory, bundle)
@@ -321,8 +344,8 @@ def grade_remote(bundle: dict, student: str, files: dict[str, tuple[int, bytes]]
         shutil.rmtree(folder, ignore_errors=True)
     try:
         _write_files(submitted / assignment, files)
-        pool = _worker_pool(root, extra_env, worker.state.nthreads)
-        result = result_of(pool.schedule(_grade_one, args=(str(root), assignment, student)), student)
+        pool = _worker_pool(root, overrides, worker.state.nthreads)
+        result = result_of(pool.schedule(grade_one, args=(str(root), assignment, student)), student)
         output = _files_under(graded / assignment)
     finally:
         for folder in (submitted, graded):

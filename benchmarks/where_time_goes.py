@@ -24,7 +24,8 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-from autograder.autograde import _grade_one, as_course, use_wal_if_sqlite, worker_env
+from autograder.autograde import as_course, use_wal_if_sqlite
+from autograder.grading import grade_one, worker_env
 from autograder.jail.provisioner import ReadyKernelClient
 from autograder.nbgrader_ext.execute import SandboxedExecute
 from autograder.paths import ASSIGNMENT
@@ -106,12 +107,12 @@ def main(argv=None) -> int:
         os.dup2(log, 2)
         sys.stdout = open(saved, "w", buffering=1)
         use_wal_if_sqlite(as_course(root, ASSIGNMENT))
-        first = _grade_one(str(root), ASSIGNMENT, students[0].id)
+        first = grade_one(str(root), ASSIGNMENT, students[0].id)
         seconds.clear()
         cells.clear()
         total = 0.0
         for student in students[1:]:
-            result = _grade_one(str(root), ASSIGNMENT, student.id)
+            result = grade_one(str(root), ASSIGNMENT, student.id)
             if result.status != "graded":
                 print(f"{student.id}: {result.status} {result.detail}", file=sys.stderr)
             total += result.seconds

@@ -37,6 +37,12 @@ def require_jail() -> None:
 make_course_copy = copy_course
 
 
+def use_gradebook(course_root: Path, url: str) -> None:
+    """The course's gradebook is `url`: nbgrader's setting, c.CourseDirectory.db_url, in the course's config."""
+    with (course_root / "nbgrader_config.py").open("a") as f:
+        f.write(f"\nc.CourseDirectory.db_url = {url!r}\n")
+
+
 @pytest.fixture
 def course_copy(tmp_path: Path) -> Path:
     return make_course_copy(tmp_path / "course")

@@ -6,33 +6,35 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import use_gradebook
 
-from autograder.autograde import failure_reason
 from autograder.build import build_release
 from autograder.course import Course, NotACourse
+from autograder.grading import failure_reason
 from autograder.jail.limits import KernelLimits
+from autograder.nbgrader_ext.execute import SandboxedExecute
 from autograder.paths import ASSIGNMENT, REPO
 
 
-def test_a_course_copy_is_its_own_course(course_copy, monkeypatch):
-    monkeypatch.delenv("NBGRADER_DB_URL", raising=False)
+def test_a_course_copy_is_its_own_course(course_copy):
     course = Course.load(course_copy)
     assert course.root == course_copy.resolve()
     assert course.assignment == ASSIGNMENT and course.course_id == "transformer-block-lab"
     assert course.sqlite_file == course_copy.resolve() / "gradebook.db"
-    assert course.limits == KernelLimits()
+    assert SandboxedExecute(config=course.config).limits == KernelLimits()
 
 
-def test_the_configured_gradebook_and_limits_are_used(course_copy, monkeypatch):
-    monkeypatch.setenv("NBGRADER_DB_URL", "postgresql+psycopg2://grader@db.example/course")
+def test_the_configured_gradebook_and_limits_are_used(course_copy):
+    use_gradebook(course_copy, "postgresql+psycopg2://grader@db.example/course")
     with (course_copy / "nbgrader_config.py").open("a") as f:
         f.write("\nc.SandboxedExecute.memory_mb = 2048\nc.CourseDirectory.course_id = 'other-course'\n")
     course = Course.load(course_copy)
     assert course.db_url == "postgresql+psycopg2://grader@db.example/course" and course.sqlite_file is None
     assert course.course_id == "other-course"
-    assert course.limits == KernelLimits(memory_mb=2048)
-    assert course.limits.kernel_env()["AG_SB_MEMORY_MB"] == "2048"
-    assert KernelLimits.from_env(course.limits.kernel_env()) == course.limits
+    limits = SandboxedExecute(config=course.config).limits  # the settings, as the grading kernels get them
+    assert limits == KernelLimits(memory_mb=2048)
+    assert limits.kernel_env()["AG_SB_MEMORY_MB"] == "2048"
+    assert KernelLimits.from_env(limits.kernel_env()) == limits
 
 
 def test_a_folder_without_nbgrader_config_is_not_a_course(tmp_path):
@@ -73,9 +75,8 @@ def test_a_real_class_stops_before_grading_when_the_jail_is_unavailable(course_c
         folder.mkdir(parents=True)
         for nb in (course_copy / "release" / ASSIGNMENT).glob("*.ipynb"):
             (folder / nb.name).write_bytes(nb.read_bytes())
-    env = {k: v for k, v in os.environ.items() if k != "AUTOGRADER_UNSANDBOXED"}
-    env["PATH"] = _path_without_bwrap()
-    result = subprocess.run([sys.executable, "-m", "autograder.parallel_autograde"], cwd=course_copy, env=env,
+    env = dict(os.environ, PATH=_path_without_bwrap())
+    result = subprocess.run([sys.executable, "-m", "autograder", "autograde"], cwd=course_copy, env=env,
                             capture_output=True, text=True, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
@@ -87,17 +88,16 @@ def test_a_real_class_stops_before_grading_when_the_jail_is_unavailable(course_c
     assert not (course_copy / "gradebook.db").exists(), "the gradebook was touched"
 
 
-def test_autograde_grades_the_course_it_is_run_in(course_copy, monkeypatch):
+def test_autograde_grades_the_course_it_is_run_in(course_copy):
     """Run in a copy of the course elsewhere, with its own submitted/: that folder and its own gradebook are graded
     (a submission without the assignment's notebook gets its zeros there), the repository's are not touched."""
-    monkeypatch.delenv("NBGRADER_DB_URL", raising=False)
     build_release(course_copy)
     folder = course_copy / "submitted" / "ghost" / ASSIGNMENT
     folder.mkdir(parents=True)
     (folder / "notes.txt").write_text("I forgot the notebooks")
     repo_gradebook = (REPO / "gradebook.db").stat().st_mtime if (REPO / "gradebook.db").exists() else None
-    env = dict(os.environ, AUTOGRADER_UNSANDBOXED="1")  # no kernel starts: nothing to jail
-    result = subprocess.run([sys.executable, "-m", "autograder", "autograde"], cwd=course_copy, env=env,
+    # --unsandboxed: no kernel starts, nothing to jail
+    result = subprocess.run([sys.executable, "-m", "autograder", "autograde", "--unsandboxed"], cwd=course_copy,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     with Course.load(course_copy).gradebook() as gb:
@@ -113,8 +113,8 @@ def test_autograde_grades_the_course_it_is_run_in(course_copy, monkeypatch):
 def test_every_student_failed_is_a_message_and_exit_1_without_a_traceback(course_copy, monkeypatch, caplog, capsys):
     """`lab grade` when no student could be graded: what happened, exit status 1, no Python traceback."""
     from autograder import cli
-    from autograder.autograde import StudentResult
     from autograder.example_class import grade
+    from autograder.grading import StudentResult
 
     monkeypatch.setattr(grade, "prepare_example_course", lambda root, course: course)
     monkeypatch.setattr(grade, "write_submissions", lambda root, roster, **kw: [s.id for s in roster])

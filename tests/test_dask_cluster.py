@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_course_copy, require_jail
+from conftest import make_course_copy, require_jail, use_gradebook
 
 from autograder import cluster, example_class
 from autograder.autograde import autograde_class
@@ -35,10 +35,13 @@ def _wait_for(condition, what: str, timeout: float = 120):
 def dask_cluster(tmp_path):
     """A scheduler and two single-threaded workers, one started by a nanny (Dask's default) and one without, each in
     a session of its own so that killing one kills everything it started (nanny, worker, grading process), as when
-    a machine dies. Their environment has no NBGRADER_DB_URL: the gradebook's URL must travel with the tasks."""
+    a machine dies. They share no folder with the course: its configuration, the gradebook's URL included, must
+    travel with the tasks. A worker under a nanny is a daemonic process unless Dask's setting
+    distributed.worker.daemon is False, which grading needs (it starts processes): set as docs/grading-at-scale.md
+    says, in the workers' environment."""
     require_jail()  # before anything is started
     assert DASK.exists(), f"{DASK}: the dask command line is missing (`make setup` installs requirements.txt)"
-    env = {k: v for k, v in os.environ.items() if k != "NBGRADER_DB_URL"}
+    env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")
     scheduler_file = tmp_path / "scheduler.json"
     logs = tmp_path / "dask-logs"
     logs.mkdir()
@@ -88,8 +91,8 @@ def test_a_dask_cluster_grades_each_student_once_to_its_golden_score_when_a_work
 
     scheduler_file, procs, logs = dask_cluster
     url = postgres("cluster")
-    monkeypatch.setenv("NBGRADER_DB_URL", url)
     course = make_course_copy(tmp_path / "course")
+    use_gradebook(course, url)
     build_release(course)  # records the assignment in PostgreSQL
     roster = [s for s in example_class.load_class() if s.id in STUDENTS]
     example_class.write_submissions(course, roster, release=course / "release")

@@ -10,8 +10,9 @@ from conftest import make_course_copy, require_jail
 
 from autograder import example_class
 from autograder.build import build_release
-from autograder.autograde import StudentResult, _grade_all, _grade_one, autograde_class
-from autograder.jail import UNSANDBOXED_FLAG, probe
+from autograder.autograde import autograde_class, grade_all
+from autograder.grading import StudentResult, grade_one
+from autograder.jail import probe, unsandboxed_config
 from autograder.paths import ASSIGNMENT
 
 KILL_THE_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)  # outside the sandbox: the grading worker"
@@ -53,7 +54,7 @@ def test_a_submission_that_kills_its_parent_is_graded_and_others_are_unaffected(
 
 
 def die_for_the_killer(course_root, assignment, student):
-    """A stand-in for _grade_one whose worker process dies on one student (as if its code killed the worker)."""
+    """A stand-in for grade_one whose worker process dies on one student (as if its code killed the worker)."""
     if student == "killer":
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(0.5)
@@ -62,15 +63,15 @@ def die_for_the_killer(course_root, assignment, student):
 
 def test_a_worker_that_dies_costs_only_its_own_student(tmp_path):
     students = ["a", "b", "killer", "c", "d"]
-    results = {r.student: r for r in _grade_all(tmp_path, ASSIGNMENT, students, workers=2,
-                                                grade=die_for_the_killer)}
+    results = {r.student: r for r in grade_all(tmp_path, ASSIGNMENT, students, workers=2,
+                                               grade=die_for_the_killer)}
     assert sorted(results) == sorted(students)
     assert results["killer"].status == "failed" and "killed the grading process" in results["killer"].detail
     assert all(results[s].status == "graded" for s in students if s != "killer")
 
 
 def rendezvous_or_die(course_root, assignment, student):
-    """A stand-in for _grade_one that dies on the killer and, for everyone else, records whether another student
+    """A stand-in for grade_one that dies on the killer and, for everyone else, records whether another student
     was being graded at the same moment (each waits, up to a bound, for company while 'grading')."""
     shared = Path(course_root)
     if student == "killer":
@@ -100,8 +101,8 @@ def test_a_dying_worker_does_not_make_the_run_sequential(tmp_path):
     for s in students:
         if s != "killer":
             (tmp_path / "students" / s).touch()
-    results = {r.student: r for r in _grade_all(tmp_path, ASSIGNMENT, students, workers=2,
-                                                grade=rendezvous_or_die)}
+    results = {r.student: r for r in grade_all(tmp_path, ASSIGNMENT, students, workers=2,
+                                               grade=rendezvous_or_die)}
     assert sorted(results) == sorted(students)
     assert results["killer"].status == "failed" and "killed the grading process" in results["killer"].detail
     assert "SIGKILL" in results["killer"].detail
@@ -115,7 +116,7 @@ def grade_or_die(course_root, assignment, student):
     """The real grading function, except that the killer's worker dies as its grading starts."""
     if student == "killer":
         os.kill(os.getpid(), signal.SIGKILL)
-    return _grade_one(course_root, assignment, student)
+    return grade_one(course_root, assignment, student)
 
 
 def test_golden_scores_beside_a_submission_that_kills_its_worker(tmp_path):
@@ -135,9 +136,9 @@ def test_golden_scores_beside_a_submission_that_kills_its_worker(tmp_path):
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         nbformat.write(example_class.answered_notebook(release_nb, answers, notebook), str(folder / f"{notebook}.ipynb"))
-    env = {} if probe() is None else {UNSANDBOXED_FLAG: "1"}  # this test is about the pool, not the jail
-    results = {r.student: r for r in _grade_all(course, ASSIGNMENT, ["killer", *golden], workers=2,
-                                                grade=grade_or_die, extra_env=env)}
+    overrides = None if probe() is None else unsandboxed_config()  # this test is about the pool, not the jail
+    results = {r.student: r for r in grade_all(course, ASSIGNMENT, ["killer", *golden], workers=2,
+                                               grade=grade_or_die, overrides=overrides)}
     assert results["killer"].status == "failed" and "killed the grading process" in results["killer"].detail
     assert all(results[s].status == "graded" for s in golden), results
     config = Course.load(course)

@@ -27,6 +27,7 @@ from ..build import build_release
 from ..course import CONFIG_FILE, Course, NotACourse, copy_course
 from ..jail import ENABLE_JAIL
 from ..nbgrader_cli import run_nbgrader
+from ..paths import REPO
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,13 @@ EXAMPLE_COURSE_DIR = "example_course"
 
 class GradingFailed(RuntimeError):
     """Not one student could be graded: there is nothing to report."""
+
+
+def default_course(assignment: str | None = None) -> Course:
+    """The course `lab grade` uses without --course: the current directory when it is a course root, else this
+    repository's (the example class is this repository's, unlike a real class, which `lab autograde` grades only in
+    the course it is run in)."""
+    return Course.load(None if (Path.cwd() / CONFIG_FILE).is_file() else REPO, assignment)
 
 
 def _snapshot(folder: Path, pattern: str) -> list[tuple[str, bytes]]:
@@ -56,7 +64,7 @@ def prepare_example_course(example_root: Path, course: Course) -> Course:
 
     nbgrader refuses to regenerate an assignment that has submissions once its notebooks changed, so an example
     course built from other sources is rebuilt from scratch when its gradebook is its own SQLite file: everything in
-    it is derived. An external gradebook (NBGRADER_DB_URL) is never reset: there the sources are refreshed and
+    it is derived. An external gradebook (a server's db_url) is never reset: there the sources are refreshed and
     nbgrader's own refusal, if any, stands."""
     if example_root.exists() and _is_stale(example_root, course):
         try:
@@ -67,19 +75,17 @@ def prepare_example_course(example_root: Path, course: Course) -> Course:
             log.info("the example course was built from other sources: rebuilding it")
             shutil.rmtree(example_root)
     copy_course(example_root, course.root, release=False)
-    example = Course.load(example_root, course.assignment)
+    example = Course.load(example_root, course.assignment, course.overrides)
     build_release(example.root, example.assignment)
     return example
 
 
 def grade_example_class(course: Course | Path | None = None, example_root: Path | None = None,
-                        workers: int | None = None, force: bool = False, only: list[str] | None = None,
-                        repo: Path | None = None) -> dict:
+                        workers: int | None = None, force: bool = False, only: list[str] | None = None) -> dict:
     """Grade the example class (or only the students named in `only`) in example_root (default: example_course/
-    in the course's root). `course`: the course whose config and sources are used (default: the current directory
-    when it is a course, else this repository); `repo` is its older name."""
+    in the course's root). `course`: the course whose config and sources are used (default: default_course())."""
     t0 = time.perf_counter()
-    course = as_course(course or repo) if (course or repo) else Course.here_or_repository()
+    course = as_course(course) if course else default_course()
     example_root = Path(example_root or course.root / EXAMPLE_COURSE_DIR)
     unsandboxed = check_jail(allow_unsandboxed=True)
     if unsandboxed:

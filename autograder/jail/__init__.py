@@ -16,10 +16,16 @@ student) starts each notebook's kernel through `python -m autograder.jail.launch
   the jail: the grader decides every point outside it.
 
 Where bwrap is missing or cannot create namespaces, or the seccomp filter cannot be built (libseccomp or pyseccomp
-missing), grading refuses (loudly) unless AUTOGRADER_UNSANDBOXED=1 is set,
-and then runs the same kernel (limits, probes) without the jail, saying so in the log. `lab autograde` checks
-this once, before any student is graded; `lab grade` grades the bundled example class (this repository's own code)
-without the jail where it is unavailable, and says so.
+missing), grading refuses (loudly) unless grading without the jail was asked for: the setting `Jail.unsandboxed`
+(`c.Jail.unsandboxed = True` in a config file, `--Jail.unsandboxed=True` on nbgrader's command line, or
+`lab autograde --unsandboxed`); it then runs the same kernel (limits, probes) without the jail, saying so in the log.
+`lab autograde` checks this once, before any student is graded; `lab grade` grades the bundled example class (this
+repository's own code) without the jail where it is unavailable, and says so.
+
+Settings are traitlets read from the course's configuration (Jail here; the kernels' limits are
+`c.SandboxedExecute.*`). The environment variables named AG_* in this package are not settings: they are how a
+grading process hands a kernel's settings to the launcher and the kernel it spawns (launch.py, boot.py, zygote.py),
+which run before, or outside of, any configuration.
 """
 from __future__ import annotations
 
@@ -28,9 +34,11 @@ import shutil
 import subprocess
 from functools import lru_cache
 
+from traitlets import Bool
+from traitlets.config import Config, Configurable
+
 from . import syscalls
 
-UNSANDBOXED_FLAG = "AUTOGRADER_UNSANDBOXED"
 ENABLE_JAIL = ("To grade in the jail, install bubblewrap and libseccomp: `make system-packages` as root (Debian/Ubuntu; "
                "or `apt-get install bubblewrap libseccomp2`), and this package's requirements (`make setup`)")
 
@@ -39,8 +47,24 @@ class SandboxUnavailable(RuntimeError):
     pass
 
 
-def unsandboxed_requested() -> bool:
-    return os.environ.get(UNSANDBOXED_FLAG, "") == "1"
+class Jail(Configurable):
+    """The grading jail's settings (`c.Jail.<name>` in nbgrader_config.py)."""
+
+    unsandboxed = Bool(False, help="Where the jail is unavailable (no bubblewrap, no user namespaces, no seccomp), "
+                                   "grade anyway, without it: student code then runs with the grader's rights. "
+                                   "`lab autograde --unsandboxed` sets it for one run").tag(config=True)
+
+
+def unsandboxed_config() -> Config:
+    """The configuration that asks for grading without the jail."""
+    config = Config()
+    config.Jail.unsandboxed = True
+    return config
+
+
+def unsandboxed_requested(config: Config | None = None) -> bool:
+    """Whether `config` (a course's, or a grading process's) asks for grading without the jail."""
+    return Jail(config=config or Config()).unsandboxed
 
 
 @lru_cache(maxsize=None)
@@ -68,13 +92,15 @@ def probe() -> str | None:
     return None
 
 
-def require() -> bool:
-    """True: sandboxed. False: unsandboxed because explicitly asked. Raises SandboxUnavailable otherwise."""
+def require(config: Config | None = None) -> bool:
+    """True: sandboxed. False: unsandboxed because `config` asks for it (Jail.unsandboxed). Raises
+    SandboxUnavailable otherwise."""
     problem = probe()
     if problem is None:
         return True
-    if unsandboxed_requested():
+    if unsandboxed_requested(config):
         return False
     raise SandboxUnavailable(
         f"REFUSING TO GRADE: the grading sandbox is unavailable: {problem}. Student code would run with the "
-        f"grader's rights. {ENABLE_JAIL}; or set {UNSANDBOXED_FLAG}=1 to grade unsandboxed on purpose.")
+        f"grader's rights. {ENABLE_JAIL}; or grade unsandboxed on purpose: `lab autograde --unsandboxed`, or "
+        "`c.Jail.unsandboxed = True` in nbgrader_config.py.")

@@ -1,8 +1,11 @@
 """A grading kernel's resource limits: their one list of defaults, and how they travel to the kernel.
 
-The grader's side (the course's configuration, `c.SandboxedExecute.<name>`) fills a KernelLimits; the kernel's side
-(boot.py, inside the jail, and launch.py) reads it back from the `AG_SB_*` environment variables it is started
-with. Standard library only: this module is staged into the jail.
+Instructors set them as traitlets, `c.SandboxedExecute.<name>` in nbgrader_config.py (autograder/nbgrader_ext/
+execute.py, whose defaults are these). SandboxedExecute fills a KernelLimits and hands it to the kernel it starts
+as `AG_SB_*` environment variables, which the kernel's side (launch.py and boot.py, inside the jail) reads back:
+the environment is the one channel from the grading process to the kernel process it spawns, which starts before
+any configuration is read. These variables are that handshake, not settings: nothing else sets them. Standard
+library only: this module is staged into the jail.
 """
 from __future__ import annotations
 
@@ -39,8 +42,3 @@ class KernelLimits:
             except (KeyError, ValueError):
                 pass
         return cls(**values)
-
-    @classmethod
-    def from_config(cls, section) -> "KernelLimits":
-        """From a traitlets config section (`config.SandboxedExecute`): the names set there, defaults elsewhere."""
-        return cls(**{f.name: int(section[f.name]) for f in fields(cls) if f.name in section})

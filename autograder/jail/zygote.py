@@ -20,7 +20,7 @@ connection from the kernel launcher, launch.py) it forks a *child* which, still 
 The child reports the kernel's exit status to the launcher; when the launcher's connection closes (jupyter_client
 killed it) the child kills the namespace's init, so every process of the kernel dies.
 
-Unsandboxed (AUTOGRADER_UNSANDBOXED, no bwrap): a plain fork server, no namespaces, no uid change (there is no
+Unsandboxed (the setting Jail.unsandboxed, no bwrap): a plain fork server, no namespaces, no uid change (there is no
 isolation in that mode anyway); the kernel gets its own session, and a closed connection kills that session.
 
 Standard library only before `preload`: this module is staged into the jail with boot.py and the checks.

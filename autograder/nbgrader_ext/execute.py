@@ -33,7 +33,7 @@ from traitlets import Bool, Integer, default
 
 from nbgrader.preprocessors import Execute
 
-from ..jail import require, UNSANDBOXED_FLAG
+from ..jail import require
 from ..jail.limits import KernelLimits
 from ..jail.provisioner import jail_kernel_manager
 from ..jail.zygote_host import FAST_START_ENV
@@ -84,10 +84,10 @@ class SandboxedExecute(Execute):
                 FAST_START_ENV: "1" if self.fast_start else "0"}
 
     def create_kernel_manager(self):
-        self._sandboxed = require()
+        self._sandboxed = require(self.config)  # Jail.unsandboxed, from the course's configuration
         if not self._sandboxed:
             self.log.warning("!" * 100)
-            self.log.warning("GRADING UNSANDBOXED (%s=1): student code runs with the grader's rights", UNSANDBOXED_FLAG)
+            self.log.warning("GRADING UNSANDBOXED (Jail.unsandboxed): student code runs with the grader's rights")
             self.log.warning("!" * 100)
         self._seed = secrets.randbits(62)  # the probes' inputs: fresh per notebook, so no answer is replayed
         env = {**self._settings_env(), "AG_SB_JUDGE_SEED": str(self._seed)}

@@ -2,7 +2,8 @@
 
 nbgrader skips a submission folder with no notebook in it (no grade at all) and fails one whose notebooks all have
 other names ("No notebooks found"); either way the student gets neither a grade nor a reason. Run after
-`nbgrader autograde`: `lab missing` (in the course root; `lab autograde` does it after grading). For each
+`nbgrader autograde`: `lab missing` (in the course root, or with --course DIR; `lab autograde` does it after
+grading). For each
 submitted/<student>/<assignment>/ that lacks a notebook of the assignment and has no graded copy of it, it records 0
 for that notebook's grades and writes autograded/<student>/<assignment>/<notebook>.ipynb: the release notebook with a
 first cell naming what was expected and what was found, which `nbgrader generate_feedback` turns into feedback.
@@ -10,7 +11,6 @@ The submitted folder is only read. The zeros go to the course's configured grade
 """
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import nbformat
@@ -53,9 +53,3 @@ def record_missing(course: "Course") -> list[tuple[str, str]]:
                 del submission
     return done
 
-
-if __name__ == "__main__":
-    from ..cli import main
-
-    # `python -m autograder.nbgrader_ext.missing [ASSIGNMENT]`, as before `lab missing`
-    sys.exit(main(["missing", *(["--assignment", sys.argv[1]] if len(sys.argv) > 1 else [])]))

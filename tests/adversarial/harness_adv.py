@@ -184,9 +184,11 @@ def grade_class(root: Path, cases: list[Case], cell_timeout: int = 10, shards: i
             make_submission(shard_root, case)
         shard_roots.append(shard_root)
     before = {f"{r.name}/{k}": v for r in shard_roots for k, v in tree_digest(r / "submitted").items()}
-    env = nbgrader_env({"NBGRADER_CELL_TIMEOUT": str(cell_timeout)})
+    env = nbgrader_env()
+    timeouts = [f"--Execute.timeout={cell_timeout}", f"--SandboxedExecute.timeout={cell_timeout}"]
     started = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"], cwd=r, env=env,
+    procs = [subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force", *timeouts],
+                              cwd=r, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in shard_roots]
     logs = [p.communicate()[0] for p in procs]
     seconds = time.monotonic() - started

@@ -41,8 +41,7 @@ def main(n: int = 4, rounds: int = 2) -> None:
     for _ in range(rounds):
         for mode, args in modes.items():
             started = time.monotonic()
-            run_nbgrader("autograde", ASSIGNMENT, "--force", *args, course_root=root, quiet=True,
-                         env={"NBGRADER_CELL_TIMEOUT": "120"})
+            run_nbgrader("autograde", ASSIGNMENT, "--force", *args, course_root=root, quiet=True)
             times[mode].append((time.monotonic() - started) / n)
     print(f"{n} notebooks per run, {rounds} runs per mode, alternating; seconds per notebook "
           "(whole `nbgrader autograde` wall time / notebooks):")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 import re
 import subprocess
 
@@ -35,8 +34,7 @@ def selected_cases(session) -> list:
 def graded(request, tmp_path_factory):
     from conftest import require_jail
 
-    if os.environ.get("AUTOGRADER_UNSANDBOXED") != "1":
-        require_jail()  # skipped with the reason and the install command; fails under CI=true
+    require_jail()  # hostile code runs only in the jail: skipped with the reason and the install command; fails under CI=true
     graded = grade_class(tmp_path_factory.mktemp("adversarial-course"), selected_cases(request.session))
     # How long it took is information, not a test (timings are never asserted here): the log shows it (pytest's
     # live log, `-o log_cli=true`, or the captured log of a failing test).

@@ -26,12 +26,10 @@ from autograder.protocol import check_line, parse_check_lines
 def test_refuses_loudly_without_bwrap(monkeypatch):
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     sandbox.probe.cache_clear()
-    monkeypatch.delenv(sandbox.UNSANDBOXED_FLAG, raising=False)
     try:
-        with pytest.raises(sandbox.SandboxUnavailable, match="REFUSING TO GRADE.*AUTOGRADER_UNSANDBOXED=1"):
+        with pytest.raises(sandbox.SandboxUnavailable, match="REFUSING TO GRADE.*--unsandboxed.*c.Jail.unsandboxed"):
             sandbox.require()
-        monkeypatch.setenv(sandbox.UNSANDBOXED_FLAG, "1")
-        assert sandbox.require() is False
+        assert sandbox.require(sandbox.unsandboxed_config()) is False
     finally:
         sandbox.probe.cache_clear()
 
@@ -153,17 +151,15 @@ def test_the_filter_denies_with_eperm_and_lets_the_rest_through():
 
 def test_without_the_filter_grading_refuses_and_says_what_to_install(monkeypatch):
     """A course maintainer expects the jail or a refusal, never a jail that silently lacks its filter: a missing
-    libseccomp (or pyseccomp) makes the jail unavailable, with what to install; AUTOGRADER_UNSANDBOXED=1 still
+    libseccomp (or pyseccomp) makes the jail unavailable, with what to install; the setting Jail.unsandboxed still
     grades without the jail on purpose."""
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: "/usr/bin/bwrap")
     monkeypatch.setattr(syscalls, "_cached", lambda: "the seccomp bindings do not load (no module named pyseccomp)")
-    monkeypatch.delenv(sandbox.UNSANDBOXED_FLAG, raising=False)
     sandbox.probe.cache_clear()
     try:
         with pytest.raises(sandbox.SandboxUnavailable, match="seccomp.*libseccomp2.*pyseccomp"):
             sandbox.require()
-        monkeypatch.setenv(sandbox.UNSANDBOXED_FLAG, "1")
-        assert sandbox.require() is False
+        assert sandbox.require(sandbox.unsandboxed_config()) is False
         with pytest.raises(syscalls.FilterUnavailable, match="apt-get install libseccomp2"):
             syscalls.program()
     finally:
