@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -50,7 +52,9 @@ def test_students_and_the_instructor_get_their_own_environment_and_extensions(tm
 
 def test_the_hub_names_the_course_and_validates_as_grading_does(tmp_path):
     """The system-wide settings as install.sh assembles them: the same course id as the course's own
-    nbgrader_config.py (else students see no assignment), and the release's Validate settings."""
+    nbgrader_config.py (else students see no assignment), and the release's Validate settings. Reading them changes
+    nothing in nbgrader (it is read by every student's server, and by the instructor's nbgrader commands): checked in
+    a fresh process, as a server reads it."""
     text = (DEPLOY / "install.sh").read_text()
     assert 'cat "$here/nbgrader_config.py"' in text and 'cat "$repo/release/transformer_block/nbgrader_config.py"' in text
     etc = tmp_path / "etc"
@@ -59,19 +63,24 @@ def test_the_hub_names_the_course_and_validates_as_grading_does(tmp_path):
         'c = get_config()\nc.Exchange.root = "/srv/nbgrader/exchange"\n'
         + (DEPLOY / "nbgrader_config.py").read_text() + "\n"
         + (REPO / "release" / ASSIGNMENT / "nbgrader_config.py").read_text())
-    from nbgrader.preprocessors import Execute
-
-    unpatched = Execute.on_cell_executed
-    try:  # reading the file adds grading's stderr filter to nbgrader's Execute, as Validate's process does
-        Execute.on_cell_executed = lambda self, **kwargs: None  # a stand-in without the filter
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(etc)).load_config()
-        assert getattr(Execute.on_cell_executed, "drops_ignored_stderr", False), "grading's stderr filter is missing"
-    finally:
-        Execute.on_cell_executed = unpatched  # the other tests of this process see nbgrader as it was
-    assert config.CourseDirectory.course_id == Course.load(REPO).course_id
-    assert config.Exchange.root == "/srv/nbgrader/exchange"
-    grading = Course.load(REPO).config
-    assert config.Execute.timeout == grading.SandboxedExecute.timeout
+    script = (
+        "import json, sys\n"
+        "from nbgrader.preprocessors import Execute, IgnorePattern\n"
+        "from nbgrader.validator import Validator\n"
+        "from traitlets.config.loader import PyFileConfigLoader\n"
+        "before = {cls.__name__: dict(vars(cls)) for cls in (Execute, IgnorePattern, Validator)}\n"
+        "config = PyFileConfigLoader('nbgrader_config.py', path=sys.argv[1]).load_config()\n"
+        "after = {cls.__name__: dict(vars(cls)) for cls in (Execute, IgnorePattern, Validator)}\n"
+        "print(json.dumps({'changed': [name for name in before if before[name] != after[name]],\n"
+        "                  'course_id': config.CourseDirectory.course_id, 'exchange': config.Exchange.root,\n"
+        "                  'timeout': config.Execute.timeout}))\n")
+    result = subprocess.run([sys.executable, "-c", script, str(etc)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    read = json.loads(result.stdout.splitlines()[-1])
+    assert read["changed"] == [], f"reading the hub's nbgrader_config.py changed nbgrader's {read['changed']}"
+    assert read["course_id"] == Course.load(REPO).course_id
+    assert read["exchange"] == "/srv/nbgrader/exchange"
+    assert read["timeout"] == Course.load(REPO).config.SandboxedExecute.timeout
 
 
 def test_the_proxy_is_pinned_for_npm_ci():

@@ -4,8 +4,10 @@ nothing, missing, duplicated, stray or forged data, visible tests that carry no 
 code under test published itself."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
+import queue
 import sys
 import types
 
@@ -269,17 +271,91 @@ def test_rmsnorm_end_to_end_through_the_channel():
     assert score(graded_cell(stdout(replay), source=hidden_test("values", "rmsnorm"))) == 0
 
 
-def test_the_nbclient_method_overridden_for_timeouts_still_exists():
-    """SandboxedExecute overrides nbclient's `_async_handle_timeout` (no public hook kills a kernel that ignores the
-    interrupt): if nbclient renames or re-signs it, the override silently stops working. This says so first."""
-    import inspect
+class _Channel:
+    """A kernel channel for the tests below: hands out the messages it holds, then none (queue.Empty, as
+    jupyter_client's channels do when `timeout` passes); with timeout=None it waits for ever."""
 
-    from nbclient import NotebookClient
+    def __init__(self, *messages):
+        self.messages = list(messages)
 
-    assert list(inspect.signature(NotebookClient._async_handle_timeout).parameters) == ["self", "timeout", "cell"]
+    async def get_msg(self, timeout=None):
+        if self.messages:
+            return self.messages.pop(0)
+        if timeout is None:
+            await asyncio.sleep(3600)
+        await asyncio.sleep(timeout)
+        raise queue.Empty
+
+
+def test_nbclient_stops_a_cell_at_timeout_func_through_the_kernel_managers_interrupt():
+    """The public ways grading's time limits go through nbclient, and what fails first if nbclient changes them: a
+    cell's limit is `timeout_func`'s (what is left of the notebook's budget, here 1 s, not Execute.timeout's
+    30 s); at the limit nbclient calls the kernel manager's public `interrupt_kernel` (interrupt_on_timeout); the
+    exception JailKernelManager raises when the kernel does not come back goes up to SandboxedExecute unchanged."""
+    import time
+
+    from autograder.jail.provisioner import KernelStoppedAfterInterrupt
+
+    interrupts = []
+
+    class Manager:  # JailKernelManager's interrupt when the kernel does not answer again
+        async def interrupt_kernel(self):
+            interrupts.append(time.monotonic())
+            raise KernelStoppedAfterInterrupt("stopped")
+
+    class Client:  # a kernel that runs the cell for ever: no reply, no output
+        shell_channel, iopub_channel = _Channel(), _Channel()
+
+        def execute(self, code, **kwargs):
+            return "execute-1"
+
+        async def is_alive(self):
+            return True
+
+    cell = nbformat.v4.new_code_cell("while True: pass")
     grader = SandboxedExecute(timeout=30, notebook_timeout=100)
-    grader._started = __import__("time").monotonic() - 90
-    assert 1 <= grader._cell_timeout(None) <= 10  # what is left of the notebook's budget, not the cell's 30 s
+    grader.nb, grader.km, grader.kc = nbformat.v4.new_notebook(cells=[cell]), Manager(), Client()
+    grader._output_used, grader._started = {}, time.monotonic() - 99
+    started = time.monotonic()
+    with pytest.raises(KernelStoppedAfterInterrupt):
+        asyncio.run(grader.async_execute_cell(cell, 0))
+    assert len(interrupts) == 1 and 0.9 <= interrupts[0] - started < 10
+    assert grader._cell_limit == 1
+
+
+@pytest.mark.parametrize("protocol", ["5.4", "5.0", "4.1"])
+def test_the_ready_client_handles_kernel_info_as_jupyter_clients_own_wait_for_ready(protocol):
+    """ReadyKernelClient.wait_for_ready stops waiting sooner than jupyter_client's and handles the kernel_info reply
+    with public names (ReadyKernelClient.adapt_to): both leave the client in the same state (the session's
+    protocol adaptation), for a kernel of this protocol and an older one. Fails when jupyter_client's own
+    handling of the reply changes."""
+    from jupyter_client import KernelManager
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    from autograder.jail.provisioner import ReadyKernelClient
+
+    class Fake(ReadyKernelClient):
+        shell_channel = iopub_channel = None  # the properties, replaced by the fakes set below
+
+        def kernel_info(self):
+            return "info-1"
+
+    def reply_and_status():
+        parent = {"msg_id": "info-1"}
+        return ([{"msg_type": "kernel_info_reply", "parent_header": parent, "header": {},
+                  "content": {"status": "ok", "protocol_version": protocol}}],
+                [{"msg_type": "status", "parent_header": parent, "content": {"execution_state": state}}
+                 for state in ("busy", "idle")])
+
+    adapted = {}
+    for name, wait_for_ready in (("ours", ReadyKernelClient.wait_for_ready),
+                                 ("jupyter_client's", AsyncKernelClient.wait_for_ready)):
+        client = Fake(parent=KernelManager())
+        shell, iopub = reply_and_status()
+        client.shell_channel, client.iopub_channel = _Channel(*shell), _Channel(*iopub)
+        asyncio.run(wait_for_ready(client, timeout=5))
+        adapted[name] = client.session.adapt_version
+    assert adapted["ours"] == adapted["jupyter_client's"] == (4 if protocol == "4.1" else 0)
 
 
 def test_a_cells_output_is_capped_in_the_grader_as_it_arrives():

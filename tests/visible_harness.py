@@ -15,6 +15,7 @@ import contextlib
 import io
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -98,12 +99,13 @@ def graded_cells_of(notebook: str, grade_id: str) -> list[Cell]:
 @contextlib.contextmanager
 def as_while_validating():
     """NBGRADER_EXECUTION set (the notebooks skip their timings), plots not shown, torch's RNG and thread count
-    restored afterwards."""
+    restored afterwards, and Python's warning settings (the notebooks' warnings cell prints warnings as output
+    while validating: warnings.showwarning is put back for the rest of the tests)."""
     old_env = os.environ.get("NBGRADER_EXECUTION")
     os.environ["NBGRADER_EXECUTION"] = "validate"
     threads = torch.get_num_threads()
     try:
-        with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(io.StringIO()):
+        with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             yield
     finally:
         torch.set_num_threads(threads)

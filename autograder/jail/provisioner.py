@@ -1,6 +1,8 @@
 """How a grading kernel is started, through jupyter_client's public extension point: a kernel provisioner.
 
-`jail_kernel_manager` gives nbclient an ordinary AsyncKernelManager whose kernel spec runs the jail's launcher
+`jail_kernel_manager` gives nbclient a JailKernelManager (jupyter_client's AsyncKernelManager whose interrupt is
+followed through: a kernel that does not answer again within a few seconds is killed) whose kernel spec runs the
+jail's launcher
 (`python -m autograder.jail.launch {connection_file}`, see launch.py) over Unix sockets (Jupyter's `ipc` transport)
 in a private runtime folder, with the kernel limits in the spec's environment, provisioned by JailProvisioner
 (registered as `autograder-jail` in the entry-point group `jupyter_client.kernel_provisioners`, pyproject.toml).
@@ -20,11 +22,14 @@ import time
 from pathlib import Path
 from queue import Empty
 
+from jupyter_client import protocol_version_info
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory, LocalProvisioner
-from traitlets import Instance, Unicode
+from jupyter_client.session import Session
+from nbclient.exceptions import DeadKernelError
+from traitlets import Float, Instance, Unicode
 
 from . import rundir, syscalls, uids, zygote_host
 from .launch import KERNEL_UID_ENV, ZYGOTE_MOUNT_BASE_ENV, ZYGOTE_SOCKET_ENV
@@ -114,13 +119,21 @@ class ReadyKernelClient(AsyncKernelClient):
                 reply = None
             if reply is not None and reply["msg_type"] == "kernel_info_reply" and \
                     await self._idle_after(reply["parent_header"].get("msg_id"), wait=1.0):
-                self._handle_kernel_info_reply(reply)
+                self.adapt_to(reply)
                 return
             # no reply yet, or IOPub not connected in time to see the idle status: ask again, as jupyter_client does
             if not await self.is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+    def adapt_to(self, kernel_info_reply: dict) -> None:
+        """What jupyter_client's own wait_for_ready does with the reply, written with its public names: a kernel
+        that speaks another major version of the message protocol gets its messages adapted by the session.
+        tests/test_scoring.py compares the two on a reply of protocol 4."""
+        major = int(kernel_info_reply["content"]["protocol_version"].split(".")[0])
+        if major != protocol_version_info[0]:
+            self.session.adapt_version = major
 
     async def _idle_after(self, msg_id: str | None, wait: float) -> bool:
         end = time.monotonic() + wait
@@ -133,6 +146,49 @@ class ReadyKernelClient(AsyncKernelClient):
                     msg["content"].get("execution_state") == "idle":
                 return True
         return False
+
+
+class KernelStoppedAfterInterrupt(DeadKernelError):
+    """The kernel did not answer again after an interrupt, and was killed."""
+
+
+class JailKernelManager(AsyncKernelManager):
+    """jupyter_client's AsyncKernelManager, whose interrupt is followed through.
+
+    nbclient interrupts a cell that runs past its time limit (`interrupt_on_timeout`, on in nbgrader) by calling
+    this manager's public `interrupt_kernel`, and has no hook for a kernel that ignores the interrupt (student code
+    can: `signal.signal(signal.SIGINT, signal.SIG_IGN)`, or a C loop): that cell would then wait on nbclient's IOPub
+    timeout and end the notebook with an error. Here the interrupt waits until the kernel answers a kernel_info
+    request again (it does once the interrupted cell has stopped), at most `interrupt_grace` seconds; a kernel
+    that does not is killed, and KernelStoppedAfterInterrupt (nbclient's DeadKernelError) goes up through nbclient
+    to SandboxedExecute, which records why in the cell. The request goes through a client of its own, so that no
+    message nbclient waits for is taken from its channels."""
+
+    interrupt_grace = Float(5.0, help="Seconds a kernel has to answer again after an interrupt before it is killed"
+                            ).tag(config=True)
+
+    async def interrupt_kernel(self) -> None:
+        await super().interrupt_kernel()
+        if await self._answers_within(self.interrupt_grace):
+            return
+        await self.provisioner.kill()
+        await self.provisioner.wait()
+        raise KernelStoppedAfterInterrupt(
+            f"the kernel did not answer within {self.interrupt_grace:g} s of an interrupt, so it was stopped")
+
+    async def _answers_within(self, seconds: float) -> bool:
+        # A session of its own: a client gets the manager's session by default, whose id is also the identity of
+        # the client's shell socket, and a second socket with nbclient's identity takes over its route at the
+        # kernel (measured: nbclient's next cell then got no answer).
+        client = self.client(session=Session(key=self.session.key, signature_scheme=self.session.signature_scheme))
+        client.start_channels()
+        try:
+            await client.kernel_info(reply=True, timeout=seconds)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            client.stop_channels()
 
 
 class JailKernelSpecManager(KernelSpecManager):
@@ -165,7 +221,7 @@ def jail_kernel_spec(runtime: Path, env: dict[str, str]) -> KernelSpec:
                                          "config": {"runtime": str(runtime)}}})
 
 
-def jail_kernel_manager(config=None, env: dict[str, str] | None = None) -> AsyncKernelManager:
+def jail_kernel_manager(config=None, env: dict[str, str] | None = None) -> JailKernelManager:
     """A kernel manager for one grading kernel."""
     env = env or {}
     # in this process's jail folder (rundir.py: removed at exit, or by the next grading process after a SIGKILL),
@@ -178,7 +234,7 @@ def jail_kernel_manager(config=None, env: dict[str, str] | None = None) -> Async
     except ProvisionerNotRegistered:
         shutil.rmtree(runtime, ignore_errors=True)
         raise
-    km = AsyncKernelManager(config=config, kernel_name=KERNEL_NAME, kernel_spec_manager=JailKernelSpecManager(spec=spec),
-                            transport="ipc", ip=str(runtime / "k"), connection_file=str(runtime / "kernel.json"),
-                            client_class=f"{__name__}.ReadyKernelClient", client_factory=ReadyKernelClient)
+    km = JailKernelManager(config=config, kernel_name=KERNEL_NAME, kernel_spec_manager=JailKernelSpecManager(spec=spec),
+                           transport="ipc", ip=str(runtime / "k"), connection_file=str(runtime / "kernel.json"),
+                           client_class=f"{__name__}.ReadyKernelClient", client_factory=ReadyKernelClient)
     return km

@@ -6,8 +6,10 @@
 - A kernel that dies (os._exit, a signal, a resource limit) no longer ends the notebook with nbgrader's generic
   error and a removed autograded/ folder: the cell that was running gets an error output saying what happened, the
   graded cells after it get "not run", and the notebook is graded and saved like any other.
-- A cell that does not answer within Execute.timeout is interrupted; when the kernel does not come back from the
-  interrupt, it is killed. The whole notebook also has a wall-clock budget (notebook_timeout).
+- A cell that does not answer within Execute.timeout is interrupted (nbclient's `interrupt_on_timeout`); when the
+  kernel does not come back from the interrupt, its kernel manager kills it (JailKernelManager.interrupt_kernel,
+  autograder/jail/provisioner.py). The whole notebook also has a wall-clock budget (notebook_timeout), given to
+  nbclient through its public `timeout_func`: a cell gets what is left of it.
 - Hidden checks: the kernel only probes (runs the student's code on inputs built from a seed this class draws per
   notebook) and prints the data; the judges (judge.py) decide every check here, out of the student's reach, write
   each check's result line into the cell and remove the data. A graded cell's score comes from its hidden checks
@@ -22,7 +24,6 @@
 """
 from __future__ import annotations
 
-import asyncio
 import secrets
 import signal
 import time
@@ -35,7 +36,7 @@ from nbgrader.preprocessors import Execute
 
 from ..jail import require
 from ..jail.limits import KernelLimits
-from ..jail.provisioner import jail_kernel_manager
+from ..jail.provisioner import KernelStoppedAfterInterrupt, jail_kernel_manager
 from ..jail.zygote_host import FAST_START_ENV
 from ..protocol import PROBE_PREFIX
 from ..checks._wire import MAX_ENCODED_CHARS
@@ -73,6 +74,10 @@ class SandboxedExecute(Execute):
     def _shutdown_kernel_default(self):
         return "immediate"  # the kernel's state is thrown away: no need to wait for a graceful exit (about 2 s)
 
+    @default("timeout_func")
+    def _timeout_func_default(self):
+        return self._cell_timeout  # nbclient's public hook: a cell gets what is left of the notebook's budget
+
     @property
     def limits(self) -> KernelLimits:
         return KernelLimits(memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds, max_processes=self.max_processes,
@@ -97,16 +102,18 @@ class SandboxedExecute(Execute):
     # --- execution, surviving a dead or stuck kernel ---------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
-        self.timeout_func = self._cell_timeout  # nbclient's public hook: a cell gets what is left of the budget
         self._output_used: dict[int, int] = {}
         self._seed = None
         self._started = time.monotonic()
         self._current = None
-        self._stuck = 0
+        self._cell_limit = None
         self._death_reason = None
         try:
             super().preprocess(nb, resources, km)
-        except DeadKernelError:
+        except DeadKernelError as exc:
+            if isinstance(exc, KernelStoppedAfterInterrupt) and not self._death_reason:
+                self._death_reason = (f"this cell ran longer than {self._cell_limit} s and did not stop when "
+                                      "interrupted, so its kernel was stopped")
             self._record_death(nb)
         finally:
             self._current = None
@@ -147,36 +154,11 @@ class SandboxedExecute(Execute):
         return len(CALL.findall(source)) * (MAX_ENCODED_CHARS + 1000)
 
     def _cell_timeout(self, cell) -> int:
+        """The time limit of the cell about to run (nbclient asks once per cell): Execute.timeout, or what is left
+        of the notebook's budget when that is less."""
         left = max(1, int(self.notebook_timeout - (time.monotonic() - self._started)))
-        return left if not self.timeout or self.timeout < 0 else min(self.timeout, left)
-
-    # nbclient has no public hook for what happens when a cell times out (interrupt_on_timeout only interrupts):
-    # this override kills a kernel that does not come back from the interrupt. tests/test_scoring.py fails when
-    # nbclient renames or re-signs the method. Upstream, an `on_cell_timeout` hook would do.
-    async def _async_handle_timeout(self, timeout, cell=None):
-        self._stuck += 1
-        if self._stuck == 1:
-            reply = await super()._async_handle_timeout(timeout, cell)
-            # give the interrupt a few seconds; a kernel that ignores it is stopped
-            for _ in range(20):
-                await asyncio.sleep(0.25)
-                if await self._kernel_idle():
-                    self._stuck = 0
-                    return reply
-        self._death_reason = (f"this cell ran longer than {timeout} s and did not stop when interrupted, so its "
-                              "kernel was stopped")
-        await self.km.provisioner.kill()
-        await self.km.provisioner.wait()
-        raise DeadKernelError("kernel stopped after a timeout")
-
-    async def _kernel_idle(self) -> bool:
-        try:
-            self.kc.kernel_info()
-            await asyncio.wait_for(self.kc.get_shell_msg(timeout=1), 1.5)
-            # any shell reply (ours, or the interrupted cell's execute_reply) means the kernel answers again
-            return True
-        except Exception:  # noqa: BLE001
-            return False
+        self._cell_limit = left if not self.timeout or self.timeout < 0 else min(self.timeout, left)
+        return self._cell_limit
 
     def _exit_description(self) -> str:
         code = None
@@ -191,7 +173,10 @@ class SandboxedExecute(Execute):
             return f"the kernel stopped while running this cell ({limits})"
         if code < 0 or code > 128:
             signum = -code if code < 0 else code - 128
-            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+            try:
+                name = signal.Signals(signum).name
+            except ValueError:
+                name = str(signum)
             if name == "SIGXCPU":
                 return f"the kernel used up its CPU time ({self.cpu_seconds} s) and was stopped"
             return f"the kernel was killed by {name} while running this cell ({limits})"

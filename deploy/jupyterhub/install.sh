@@ -63,11 +63,11 @@ cp "$here/jupyterhub_config.py" "$hub/etc/jupyterhub_config.py"
 printf '{"instructor": "%s", "students_group": "%s", "course_root": "%s"}\n' \
   "$instructor" "$students" "$course_root" > "$hub/etc/course.json"
 
-# Everyone's nbgrader settings: the exchange, the course, and Validate as grading decides (the release's file).
+# Everyone's nbgrader settings: the exchange, the course, and grading's time limit for Validate (the release's file).
 mkdir -p "$hub/etc/jupyter"
 {
   echo "# Written by deploy/jupyterhub/install.sh: the exchange, then deploy/jupyterhub/nbgrader_config.py, then"
-  echo "# release/transformer_block/nbgrader_config.py (Validate decides as grading does). Re-run install.sh to update."
+  echo "# release/transformer_block/nbgrader_config.py (Validate's time limit is grading's). Re-run install.sh to update."
   echo "c = get_config()  # noqa: F821"
   echo "c.Exchange.root = \"$exchange\""
   echo

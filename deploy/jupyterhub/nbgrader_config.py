@@ -2,7 +2,7 @@
 
 install.sh writes HUB/etc/jupyter/nbgrader_config.py from three parts: the exchange folder it made, this file, and
 the release's own nbgrader_config.py (release/transformer_block/, written by the build from the course's grading
-settings: the per-cell time limit and the stderr filter that make Validate decide as grading does). On a hub that
+settings: the per-cell time limit, so that Validate times a cell as grading does). On a hub that
 last part must be here: Validate reads the server's configuration, not the assignment folder, and the exchange does
 not release that file (the course's CourseDirectory.ignore keeps every .py file out of releases and grading).
 """

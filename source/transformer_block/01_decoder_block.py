@@ -34,6 +34,8 @@ from torch import nn
 torch.manual_seed(0)
 print("torch", torch.__version__)
 
+# %% include="autograder/provided/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
+
 # %% [markdown]
 # ## 0. Provided: multi-head attention
 #

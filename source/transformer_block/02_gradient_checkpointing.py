@@ -47,6 +47,8 @@ device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 SKIP_MEASUREMENTS = bool(os.environ.get("NBGRADER_EXECUTION"))
 print("torch", torch.__version__, "| device:", device)
 
+# %% include="autograder/provided/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
+
 # %% [markdown]
 # ## 1. What a training step keeps in memory
 #

@@ -37,6 +37,8 @@ torch.manual_seed(0)
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 print("torch", torch.__version__, "| device:", device)
 
+# %% include="autograder/provided/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
+
 # %% [markdown]
 # ## 1. The idea
 #

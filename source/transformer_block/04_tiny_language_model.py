@@ -52,6 +52,8 @@ torch.manual_seed(0)
 GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))  # set by nbgrader's Validate and autograde
 print("torch", torch.__version__)
 
+# %% include="autograder/provided/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
+
 # %% [markdown]
 # ## 1. The parts
 #
