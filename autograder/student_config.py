@@ -2,8 +2,8 @@
 
 Only grading's per-cell time limit is taken from the course's configuration (its `Execute` step's timeout and
 interrupt), never its gradebook URL, course id, sandbox or paths: the file is written from a fixed template, and
-holds settings only (no code that changes nbgrader). The values are read with NBGRADER_CELL_TIMEOUT unset, so that
-the release does not depend on the environment of whoever builds it.
+holds settings only (no code that changes nbgrader). They come from the course's own nbgrader_config.py alone (not
+the builder's Jupyter config path), so that the release does not depend on the machine that builds it.
 
 What else makes Validate decide as grading does lives in the notebooks, so that it holds wherever Validate runs
 (with or without this file): grading does not count a warning printed inside a test cell against it, while
@@ -13,9 +13,7 @@ autograder/provided/warnings_as_output.py prints warnings as ordinary output whi
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from unittest import mock
 
 from traitlets.config import Config
 
@@ -41,10 +39,8 @@ c.Execute.interrupt_on_timeout = {interrupt!r}
 
 
 def grading_settings(course_root: Path) -> Config:
-    """The course's configuration as grading reads it, with the environment's cell-timeout override removed."""
-    with mock.patch.dict(os.environ):
-        os.environ.pop("NBGRADER_CELL_TIMEOUT", None)
-        return course_config(course_root)
+    """The course's own configuration (its nbgrader_config.py), whose timeouts grading uses."""
+    return course_config(course_root)
 
 
 def render(course_root: Path) -> str:

@@ -192,8 +192,7 @@ def test_the_shipped_config_holds_grading_s_time_limit_settings_only():
         assert isinstance(statement, ast.Assign), ast.unparse(statement)
         target = ast.unparse(statement.targets[0])
         assert target == "c" or (target.startswith("c.") and isinstance(statement.value, ast.Constant)), target
-    assert f"c.Execute.timeout = {int(course.SandboxedExecute.timeout)}" in text or \
-        "NBGRADER_CELL_TIMEOUT" in os.environ
+    assert f"c.Execute.timeout = {int(course.SandboxedExecute.timeout)}" in text
     for secret in ("db_url", "course_id", "CourseDirectory", "Exchange", "sandbox", "Sandbox", "gradebook",
                    str(REPO)):
         assert secret not in text, secret

@@ -76,7 +76,7 @@ def _server_env(root: Path, config_dir: Path | None = None) -> dict:
     env = dict(os.environ)
     # The kernel must draw inline figures as a student's does (tests/conftest.py sets Agg for in-process tests),
     # and nothing of the grading set-up may leak into the student's session.
-    for name in ("MPLBACKEND", "NBGRADER_DB_URL", "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "JUPYTER_TOKEN"):
+    for name in ("MPLBACKEND", "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "JUPYTER_TOKEN"):
         env.pop(name, None)
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")  # nbgrader shells out to alembic
