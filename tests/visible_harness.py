@@ -97,16 +97,18 @@ def graded_cells_of(notebook: str, grade_id: str) -> list[Cell]:
 
 @contextlib.contextmanager
 def as_while_validating():
-    """NBGRADER_EXECUTION set (the notebooks skip their timings), plots not shown, torch's RNG and thread count
+    """NBGRADER_EXECUTION set (the notebooks skip their timings), plots not shown, torch's RNG, thread count and grad mode
     restored afterwards."""
     old_env = os.environ.get("NBGRADER_EXECUTION")
     os.environ["NBGRADER_EXECUTION"] = "validate"
-    threads = torch.get_num_threads()
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
     try:
         with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
         torch.set_num_threads(threads)
+        # a wrong answer may switch gradients off for good (kv_cache/wrong/gradients_left_off): not for later tests
+        torch.set_grad_enabled(grad)
         if old_env is None:
             os.environ.pop("NBGRADER_EXECUTION", None)
         else:
