@@ -154,6 +154,11 @@ def parser() -> argparse.ArgumentParser:
     add("report", cmd_report, "the instructor's report and score table from the course's gradebook")
     add("missing", cmd_missing, "a 0 and feedback for submissions without the assignment's notebooks")
     add("jail", cmd_jail, "say whether grading here runs in the bubblewrap jail (exit 1 if not)", parents=(common,))
+    # new-exercise: the skeleton of a new exercise (autograder/scaffold.py; docs/instructors.md, "Adding an exercise")
+    from . import scaffold
+
+    scaffold.add_arguments(add("new-exercise", scaffold.run, "write the skeleton of a new exercise: probes, judges, "
+                               "variants, the notebook's cells", parents=(common,)))
     return top
 
 
