@@ -195,7 +195,8 @@ class {cls}(nn.Module):
 from autograder.checks import {name} as _checks; _checks.GROUPS.run("values", {cls})
 ### END HIDDEN TESTS
 layer = {cls}(3)
-assert torch.equal(layer(torch.ones(2, 3)), torch.ones(2, 3)), "a new {cls} should keep its input: weight starts at ones"
+assert torch.equal(layer(torch.ones(2, 3)), torch.ones(2, 3)), (
+    "a new {cls} should return its input unchanged: multiply the input by the weight, initialised to ones")
 with torch.no_grad():
     layer.weight.copy_(torch.tensor([1.0, 2.0, -1.0]))
 y = layer(torch.tensor([[1.0, 1.0, 2.0]]))
