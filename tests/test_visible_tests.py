@@ -6,7 +6,7 @@ run that visible code, as the student's notebook would (see visible_harness.py),
 autograder/variants/: every correct variant and the reference solution must pass every visible test (a visible test
 must never stop a correct answer), and each common mistake (the `[caught]` table of the exercise's variants.toml)
 must fail the named cell's visible test with a message containing the given words. The hidden checks still decide the grade
-(tests/test_checks_*.py); wrong variants not listed here are left to them.
+(tests/test_checks.py); wrong variants not listed here are left to them.
 """
 from __future__ import annotations
 
