@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 from autograder.paths import ASSIGNMENT, EXAMPLE_CLASS, REPO
-from autograder.scaffold import ScaffoldError, scaffold
+from autograder.scaffold import ScaffoldError, next_notebook, scaffold
 
 
 @pytest.fixture
@@ -21,19 +21,20 @@ def root(tmp_path):
 
 
 def test_the_skeleton_of_a_new_notebook(root):
-    steps = "\n".join(scaffold("swiglu", root=root))
+    notebook = next_notebook(root / "source" / ASSIGNMENT, "demo_swiglu")  # after the course's own notebooks
+    steps = "\n".join(scaffold("demo_swiglu", root=root))
     package = root / "autograder"
-    for path in ("checks/swiglu.py", "judges/swiglu.py", "variants/swiglu/correct/another_way.py",
-                 "variants/swiglu/wrong/adds_the_weight.py"):
+    for path in ("checks/demo_swiglu.py", "judges/demo_swiglu.py", "variants/demo_swiglu/correct/another_way.py",
+                 "variants/demo_swiglu/wrong/adds_the_weight.py"):
         ast.parse((package / path).read_text())  # valid Python
-    assert "class Swiglu(nn.Module)" in (package / "variants/swiglu/correct/another_way.py").read_text()
-    assert tomllib.loads((package / "variants/swiglu/variants.toml").read_text())["caught"]["adds_the_weight"]
-    text = (root / "source" / ASSIGNMENT / "05_swiglu.py").read_text()
-    assert '_checks.GROUPS.run("values", Swiglu)' in text and '"points": 4' in text
+    assert "class DemoSwiglu(nn.Module)" in (package / "variants/demo_swiglu/correct/another_way.py").read_text()
+    assert tomllib.loads((package / "variants/demo_swiglu/variants.toml").read_text())["caught"]["adds_the_weight"]
+    text = (root / "source" / ASSIGNMENT / f"{notebook}.py").read_text()
+    assert '_checks.GROUPS.run("values", DemoSwiglu)' in text and '"points": 4' in text
     students = tomllib.loads((package / "example_class" / "class.toml").read_text())["students"]
-    assert all(spec["expected"]["05_swiglu"] in (0.0, 4.0) for spec in students.values())
-    assert students["swiglu_right"]["expected"]["05_swiglu"] == 4.0
-    assert "make test-fast" in steps and "05_swiglu.py" in steps
+    assert all(spec["expected"][notebook] in (0.0, 4.0) for spec in students.values())
+    assert students["demo_swiglu_right"]["expected"][notebook] == 4.0
+    assert "make test-fast" in steps and f"{notebook}.py" in steps
 
 
 def test_an_existing_notebook_gets_the_cells_to_paste(root):
