@@ -65,8 +65,10 @@ test-fast: setup  ## the quick loop (under 2 min): checks, build, leaks; no grad
 lint: setup  ## ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
-build: setup  ## regenerate every derived file: release/, solutions/, notebooks/*.ipynb
-	$(VENV)/bin/lab build
+# Executed notebooks are re-executed only when their inputs changed (.build-stamps.json, committed: a clean checkout
+# rebuilds to itself); FORCE=1 re-executes them all.
+build: setup  ## regenerate the derived files (release/, solutions/, notebooks/*.ipynb) whose sources changed; FORCE=1 all
+	$(VENV)/bin/lab build $(if $(FORCE),--force)
 
 lab: setup $(STUDENT_JUPYTER)/.configured  ## the student's JupyterLab (Validate; no instructor tools) on a scratch copy of the student notebooks
 	$(PY) -m autograder.build sources release
