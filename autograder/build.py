@@ -1,4 +1,4 @@
-"""Regenerate every derived file from its source: `python -m autograder.build [step ...]`.
+"""Regenerate every derived file from its source: `lab build [step ...] [--course DIR] [--force]`.
 
 Steps, in order:
   sources    source/<assignment>/NN_name.py (jupytext text)  ->  source/<assignment>/NN_name.ipynb
@@ -7,12 +7,20 @@ Steps, in order:
   solutions  nbgrader generate_solution (executed)              ->  solutions/<assignment>/
   lessons    notebooks/NN_name.py, executed                    ->  notebooks/NN_name.ipynb
 
-With no step named, all run. CI runs them all and fails when git is dirty afterwards; the tests regenerate
-release/ and solutions/ in a scratch copy and compare with what is committed.
+With no step named, all run, on the course in the current directory (or --course DIR), like nbgrader's commands.
+
+Executed notebooks (solutions, lessons) are re-executed only when their inputs changed: the text source, the
+provided files it includes, the checks and judges its hidden tests run, and the environment (requirements.lock).
+Their digests are kept in the course's `.build-stamps.json`, which is COMMITTED with the notebooks it describes:
+a clean checkout then has the stamps of its own notebooks, and `make build` there re-executes nothing, so timings
+and figures that differ from run to run are not rewritten and `git status` stays clean. `--force` re-executes all.
 """
 from __future__ import annotations
 
-import argparse
+import hashlib
+import json
+import logging
+import re
 import sys
 from pathlib import Path
 
@@ -23,7 +31,53 @@ from .nbgrader_cli import run_nbgrader
 from .notebook_text import build_notebook, write_notebook
 from .paths import ASSIGNMENT, LESSONS, REPO, SOLUTIONS
 
+log = logging.getLogger(__name__)
+
 LESSON_TIMEOUT_S = 600
+STAMPS = ".build-stamps.json"  # at the course root, committed (see the module's docstring)
+INCLUDE = re.compile(r'^# %%.*\binclude="([^"]+)"', re.M)
+HIDDEN_CHECKS = re.compile(r"from autograder\.checks import (\w+) as _checks")
+
+
+def notebook_inputs(text: Path) -> list[Path]:
+    """What an executed notebook's outputs depend on, besides nbgrader and the kernel: its text source, the
+    provided files it includes, the check and judge modules its hidden tests run (with their shared code), and
+    the environment's lock."""
+    source = text.read_text()
+    paths = [text, REPO / "requirements.lock"] + [REPO / p for p in INCLUDE.findall(source)]
+    for module in sorted(set(HIDDEN_CHECKS.findall(source))):
+        for side in ("checks", "judges"):
+            folder = REPO / "autograder" / side
+            paths += [folder / f"{module}.py", *sorted(folder.glob("_*.py"))]
+    if HIDDEN_CHECKS.search(source):
+        paths.append(REPO / "autograder" / "protocol.py")
+    return sorted(set(paths))
+
+
+def inputs_digest(text: Path) -> str:
+    digest = hashlib.sha256()
+    for path in notebook_inputs(text):
+        name = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else path.name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<missing>") + b"\0")
+    return digest.hexdigest()
+
+
+class Stamps:
+    """The digests of the inputs each executed notebook was built from (course_root/.build-stamps.json)."""
+
+    def __init__(self, course_root: Path):
+        self.path = course_root / STAMPS
+        self.root = course_root
+        self.data = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def current(self, output: Path, text: Path) -> bool:
+        """True when `output` exists and was built from the inputs `text` has now."""
+        key = output.relative_to(self.root).as_posix()
+        return output.is_file() and self.data.get(key) == inputs_digest(text)
+
+    def record(self, output: Path, text: Path) -> None:
+        self.data[output.relative_to(self.root).as_posix()] = inputs_digest(text)
+        self.path.write_text(json.dumps(dict(sorted(self.data.items())), indent=1) + "\n")
 
 
 def merge_streams(outputs: list) -> list:
@@ -67,17 +121,36 @@ def build_release(course_root: Path = REPO, assignment: str = ASSIGNMENT) -> Non
     student_config.write(course_root / "release" / assignment, course_root)
 
 
-def build_solutions(course_root: Path = REPO, assignment: str = ASSIGNMENT, execute: bool = True) -> None:
-    """Executed solution notebooks. execute=False gives the same cells without outputs (for fast comparisons)."""
+def build_solutions(course_root: Path = REPO, assignment: str = ASSIGNMENT, execute: bool = True,
+                    force: bool = False) -> list[str]:
+    """Executed solution notebooks, each only when its inputs changed (or `force`); returns the names executed.
+    execute=False gives every notebook's cells without outputs (for fast comparisons), stamps untouched."""
     args = ["generate_solution", assignment, "--force"]
     if not execute:
         args.append("--GenerateSolution.preprocessors=['nbgrader.preprocessors.IncludeHeaderFooter',"
                     "'nbgrader.preprocessors.LockCells','nbgrader.preprocessors.ClearOutput',"
                     "'nbgrader.preprocessors.ClearMarkScheme']")
-    run_nbgrader(*args, course_root=course_root, quiet=True)
-    for path in sorted((course_root / SOLUTIONS.name / assignment).glob("*.ipynb")):
-        nb = nbformat.read(str(path), as_version=4)
-        write_notebook(scrub_volatile(nb), path)
+        run_nbgrader(*args, course_root=course_root, quiet=True)
+        return []
+    stamps, out_dir = Stamps(course_root), course_root / SOLUTIONS.name / assignment
+    texts = sorted((course_root / "source" / assignment).glob("[0-9]*.py"))
+    stale = [text for text in texts if force or not stamps.current(out_dir / f"{text.stem}.ipynb", text)]
+    for text in texts:
+        if text not in stale:
+            log.info("solutions/%s/%s.ipynb: inputs unchanged, not re-executed", assignment, text.stem)
+    for text in stale:
+        log.info("solutions/%s/%s.ipynb: executing", assignment, text.stem)
+        run_solution(course_root, assignment, text.stem)
+        path = out_dir / f"{text.stem}.ipynb"
+        write_notebook(scrub_volatile(nbformat.read(str(path), as_version=4)), path)
+        stamps.record(path, text)
+    return [text.stem for text in stale]
+
+
+def run_solution(course_root: Path, assignment: str, notebook: str) -> None:
+    """nbgrader generate_solution for one notebook (its --force replaces only that notebook)."""
+    run_nbgrader("generate_solution", assignment, "--force", f"--notebook={notebook}", course_root=course_root,
+                 quiet=True)
 
 
 def execute_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: int = LESSON_TIMEOUT_S) -> nbformat.NotebookNode:
@@ -87,32 +160,49 @@ def execute_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: int = LESSON
     return scrub_volatile(nb)
 
 
-def build_lessons(lessons_dir: Path = LESSONS, execute: bool = True) -> list[Path]:
+def build_lessons(lessons_dir: Path = LESSONS, execute: bool = True, force: bool = False,
+                  course_root: Path = REPO) -> list[Path]:
+    """The lessons' notebooks; executed only when their inputs changed (or `force`)."""
     written = []
+    stamps = Stamps(course_root)
     for text in sorted(lessons_dir.glob("[0-9]*.py")):
+        out = text.with_suffix(".ipynb")
+        if execute and not force and stamps.current(out, text):
+            log.info("%s: inputs unchanged, not re-executed", out.relative_to(course_root))
+            continue
         nb = build_notebook(text)
         if execute:
+            log.info("%s: executing", out.relative_to(course_root))
             nb = execute_notebook(nb, cwd=lessons_dir)
-        out = text.with_suffix(".ipynb")
         write_notebook(nb, out)
+        if execute:
+            stamps.record(out, text)
         written.append(out)
     return written
 
 
-STEPS = {"sources": build_sources, "release": build_release, "solutions": build_solutions, "lessons": build_lessons}
+STEPS = ("sources", "release", "solutions", "lessons")
+
+
+def build(course_root: Path, assignment: str = ASSIGNMENT, steps: list[str] | None = None,
+          force: bool = False) -> None:
+    for step in steps or STEPS:
+        log.info("[build] %s", step)
+        if step == "sources":
+            build_sources(course_root, assignment)
+        elif step == "release":
+            build_release(course_root, assignment)
+        elif step == "solutions":
+            build_solutions(course_root, assignment, force=force)
+        elif step == "lessons" and (course_root / LESSONS.name).is_dir():
+            build_lessons(course_root / LESSONS.name, force=force, course_root=course_root)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("steps", nargs="*", help=f"steps to run, of {', '.join(STEPS)} (default: all)")
-    steps = parser.parse_args(argv).steps or list(STEPS)
-    unknown = [s for s in steps if s not in STEPS]
-    if unknown:
-        parser.error(f"unknown step(s) {unknown}; choose from {list(STEPS)}")
-    for step in steps:
-        print(f"[build] {step}", flush=True)
-        STEPS[step]()
-    return 0
+    """`python -m autograder.build` is `lab build`."""
+    from .cli import main as lab
+
+    return lab(["build", *(argv if argv is not None else sys.argv[1:])])
 
 
 if __name__ == "__main__":

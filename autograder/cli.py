@@ -64,8 +64,15 @@ def cmd_autograde(args) -> int:
 
 def cmd_build(args) -> int:
     from . import build
+    from .course import Course
 
-    return build.main(args.steps)
+    course = Course.load(args.course, args.assignment)  # like nbgrader: the current directory, or --course DIR
+    unknown = [s for s in args.steps if s not in build.STEPS]
+    if unknown:
+        log.error("unknown step(s) %s; the steps: %s", unknown, ", ".join(build.STEPS))
+        return EXIT_SETUP
+    build.build(course.root, course.assignment, args.steps, force=args.force)
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -145,14 +152,21 @@ def parser() -> argparse.ArgumentParser:
                    help="grade on the Dask cluster whose scheduler wrote FILE (`dask scheduler --scheduler-file FILE`)")
     from .build import STEPS
 
-    p = add("build", cmd_build, "regenerate release/, solutions/ and notebooks/*.ipynb from their sources",
-            parents=(common,))
+    p = add("build", cmd_build, "regenerate release/, solutions/ and notebooks/*.ipynb from their sources (executed "
+            "notebooks only when their inputs changed)")
     p.add_argument("steps", nargs="*", help=f"steps to run, of {', '.join(STEPS)} (default: all)")
+    p.add_argument("--force", action="store_true",
+                   help="re-execute every solution and lesson notebook, changed or not (.build-stamps.json)")
     add("report", cmd_report, "the instructor's report and score table from the course's gradebook (the current "
                               "directory's course, or --course DIR)")
     add("missing", cmd_missing, "a 0 and feedback for submissions without the assignment's notebooks (the current "
                                 "directory's course, or --course DIR)")
     add("jail", cmd_jail, "say whether grading here runs in the bubblewrap jail (exit 1 if not)", parents=(common,))
+    # new-exercise: the skeleton of a new exercise (autograder/scaffold.py; docs/instructors.md, "Adding an exercise")
+    from . import scaffold
+
+    scaffold.add_arguments(add("new-exercise", scaffold.run, "write the skeleton of a new exercise: probes, judges, "
+                               "variants, the notebook's cells", parents=(common,)))
     return top
 
 

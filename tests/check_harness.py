@@ -1,33 +1,202 @@
-"""What every exercise's check tests share: the reference solution from the source notebook, the variants."""
+"""What the check tests share: the course's exercises as its notebooks run them, their variants and declared data.
+
+An *exercise* is a check module, `autograder/checks/<name>.py`. Everything else the tests need is found, not
+written again per exercise:
+- which notebook runs it, which groups, on which name and in which graded cell: the hidden-test lines of the source
+  notebooks (`from autograder.checks import <name> as _checks; _checks.GROUPS.run("<group>", <Name>)`);
+- its answer variants: `autograder/variants/<name>/{correct,wrong}/*.py`; a variant answers the groups whose
+  argument it defines (an `RMSNorm` class answers every group run on `RMSNorm`);
+- what only the instructor knows: `autograder/variants/<name>/variants.toml` (the prelude of provided code a
+  variant uses, the common mistakes a visible test must catch, exemptions), checked here against what exists.
+"""
 from __future__ import annotations
 
-from functools import lru_cache
+import contextlib
+import os
+import re
+import tomllib
+import warnings
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from importlib import import_module
 from pathlib import Path
 
 import torch
 
 from autograder.example_class import solution_cell_code
 from autograder.notebook_text import build_notebook
-from autograder.paths import ASSIGNMENT, SOURCE
-from autograder.variants import load_namespace, variant_paths
+from autograder.paths import ASSIGNMENT, REPO, SOURCE
+from autograder.variants import HERE as VARIANTS
+from autograder.variants import load_namespace, load_variant, variant_paths
+
+CHECKS = REPO / "autograder" / "checks"
+HIDDEN_LINE = re.compile(r'from autograder\.checks import (\w+) as _checks; _checks\.GROUPS\.run\("([^"]*)", (\w+)\)')
+# What the keys of variants.toml mean (an unknown key is a typo: tests/test_checks.py names it).
+DECLARED_KEYS = {
+    "prelude": "Python code run before a variant: what the notebook's earlier cells define (provided code)",
+    "caught": "{wrong variant: [graded cell, words]}: common mistakes a visible test must catch",
+    "fails_exactly": "{wrong variant: [checks]}: the checks it fails are exactly these",
+    "tolerance_sized": "{wrong variant: [checks]}: for another seed it fails at least these (not exactly the same)",
+    "seed_free": "[checks] whose data holds no input of the grader's: replayed data passes them",
+    "structure": "[checks] of the answer's form only (shapes, dtypes): no input of the grader's, no value to compare",
+    "skip_visible_tests": "a reason: the visible tests are not run against this exercise's variants",
+}
+
+
+@dataclass(frozen=True)
+class HiddenTest:
+    """One hidden-test line: notebook, graded cell, check module, group and the name it is run on."""
+    notebook: str
+    cell: str
+    module: str
+    group: str
+    argument: str
 
 
 @lru_cache(maxsize=None)
-def reference_namespace(notebook: str, upto_grade_id: str) -> dict:
-    """Run the source notebook's code cells, up to and including the cell `upto_grade_id`, skipping test cells.
+def hidden_tests() -> tuple[HiddenTest, ...]:
+    found = []
+    for text in sorted((SOURCE / ASSIGNMENT).glob("[0-9]*.py")):
+        for cell in build_notebook(text).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            for match in HIDDEN_LINE.finditer(cell.source):
+                found.append(HiddenTest(text.stem, meta.get("grade_id", "?"), *match.groups()))
+    return tuple(found)
 
-    This is the instructor's own solution exactly as written in source/, not a copy of it.
-    """
-    nb = build_notebook(SOURCE / ASSIGNMENT / f"{notebook}.py")
+
+def check_module_names() -> list[str]:
+    return sorted(p.stem for p in CHECKS.glob("[a-z]*.py"))
+
+
+@contextlib.contextmanager
+def as_while_validating():
+    """NBGRADER_EXECUTION=validate (the notebooks skip their training and timings), warnings silenced (the
+    variants' own, e.g. torch.utils.checkpoint's)."""
+    old = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "validate"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if old is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = old
+
+
+@lru_cache(maxsize=None)
+def reference_namespace(notebook: str, upto_grade_id: str | None = None) -> dict:
+    """Run the source notebook's code cells, up to and including the cell `upto_grade_id` (default: the last
+    solution cell), skipping test cells: the instructor's own solution exactly as written in source/."""
+    cells = [c for c in build_notebook(SOURCE / ASSIGNMENT / f"{notebook}.py").cells if c.cell_type == "code"]
+    if upto_grade_id is None:
+        upto_grade_id = [c.metadata["nbgrader"]["grade_id"] for c in cells
+                         if c.metadata.get("nbgrader", {}).get("solution")][-1]
     code = []
-    for cell in nb.cells:
+    for cell in cells:
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("grade"):
+        if meta.get("grade"):
             continue
         code.append(solution_cell_code(cell.source))
         if meta.get("grade_id") == upto_grade_id:
-            return load_namespace("\n\n".join(code), f"{notebook} (reference)")
+            with as_while_validating():
+                return load_namespace("\n\n".join(code), f"{notebook} (reference)")
     raise KeyError(f"{notebook} has no cell {upto_grade_id!r}")
+
+
+class Exercise:
+    """One check module and everything the tests know about it."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+    @cached_property
+    def checks(self):
+        return import_module(f"autograder.checks.{self.name}")
+
+    @property
+    def groups(self):
+        return self.checks.GROUPS
+
+    @cached_property
+    def hidden_tests(self) -> list[HiddenTest]:
+        return [t for t in hidden_tests() if t.module == self.name]
+
+    @property
+    def notebook(self) -> str:
+        notebooks = sorted({t.notebook for t in self.hidden_tests})
+        assert len(notebooks) == 1, f"{self.name}: its groups are run by the notebooks {notebooks} (expected one)"
+        return notebooks[0]
+
+    @cached_property
+    def argument(self) -> dict[str, str]:
+        """{group: the name its hidden-test line runs it on}."""
+        return {t.group: t.argument for t in self.hidden_tests}
+
+    @cached_property
+    def declared(self) -> dict:
+        path = VARIANTS / self.name / "variants.toml"
+        return tomllib.loads(path.read_text()) if path.is_file() else {}
+
+    def variants(self, kind: str) -> list[Path]:
+        return variant_paths(self.name, kind)
+
+    @cached_property
+    def prelude(self) -> dict:
+        code = self.declared.get("prelude")
+        return load_namespace(code, f"{self.name}/variants.toml prelude") if code else {}
+
+    def load(self, path: Path) -> dict:
+        """A variant's namespace, run as in the notebook: after what the notebook's provided cells define."""
+        with as_while_validating():
+            return load_variant(path, dict(self.prelude))
+
+    def answered(self, namespace: dict) -> list[str]:
+        """The groups whose argument the namespace defines (what a variant of one solution cell answers)."""
+        return [g for g in self.groups.groups if self.argument.get(g) in namespace]
+
+    def failures(self, namespace: dict, seed: int = 0, groups: list[str] | None = None) -> dict[str, str]:
+        """{check: message} for the failing checks of the groups the namespace answers (or `groups`)."""
+        failed = {}
+        with as_while_validating():
+            for group in self.answered(namespace) if groups is None else groups:
+                failed.update(self.groups.failures(self.groups.names(group), namespace[self.argument[group]],
+                                                   seed=seed))
+        return failed
+
+    @cached_property
+    def reference(self) -> dict:
+        return reference_namespace(self.notebook)
+
+    def group_of(self, check: str) -> str:
+        return self.groups.checks[check].group
+
+    def probe(self, check: str, seed: int, answer=None) -> dict:
+        """What the check's probe sends for the reference answer (or `answer`)."""
+        answer = answer if answer is not None else self.reference[self.argument[self.group_of(check)]]
+        with as_while_validating():
+            return self.groups.checks[check].run_probe((answer,), seed)
+
+    def judge(self, check: str, data, seed: int) -> str | None:
+        """The judge's verdict on data as the grading process receives it: None (passed) or the message."""
+        return judge_message(self.groups, check, data, seed)
+
+
+@lru_cache(maxsize=None)
+def exercises() -> tuple[Exercise, ...]:
+    return tuple(Exercise(name) for name in check_module_names())
+
+
+def exercise(name: str) -> Exercise:
+    return next(e for e in exercises() if e.name == name)
+
+
+def variant_id(path: Path) -> str:
+    return path.relative_to(VARIANTS).with_suffix("").as_posix()
 
 
 def variants(exercise: str, kind: str) -> list[Path]:

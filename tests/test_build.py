@@ -98,3 +98,51 @@ def test_source_convention_errors_are_clear(tmp_path):
                     '# %% nbgrader={"solution": true, "grade_id": "a"}\ny = 1\n')
     with pytest.raises(NotebookSourceError, match="duplicate"):
         build_notebook(text)
+
+
+def test_build_executes_only_the_notebooks_whose_inputs_changed(course_copy, monkeypatch):
+    """`make build` re-executes a solution notebook only when its text source, an included file, its checks or the
+    lock changed (timings and figures differ from run to run: a rebuild must not rewrite them)."""
+    import shutil
+
+    from autograder import build
+
+    executed = []
+
+    def fake_generate_solution(course_root, assignment, notebook):  # nbgrader's executed run, minutes: stood in for
+        executed.append(notebook)
+        out = course_root / "solutions" / assignment
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SOLUTIONS / assignment / f"{notebook}.ipynb", out / f"{notebook}.ipynb")
+
+    monkeypatch.setattr(build, "run_solution", fake_generate_solution)
+    (course_copy / build.STAMPS).unlink(missing_ok=True)
+    assert build.build_solutions(course_copy) == NOTEBOOKS  # no stamps yet: every notebook
+    assert build.build_solutions(course_copy) == [] and executed == NOTEBOOKS
+    text = course_copy / "source" / ASSIGNMENT / "03_rmsnorm.py"
+    text.write_text(text.read_text() + "\n# an edit\n")
+    assert build.build_solutions(course_copy) == ["03_rmsnorm"]
+    (course_copy / "solutions" / ASSIGNMENT / "01_decoder_block.ipynb").unlink()  # a missing output is rebuilt
+    assert build.build_solutions(course_copy) == ["01_decoder_block"]
+    assert build.build_solutions(course_copy, force=True) == NOTEBOOKS
+
+
+def test_the_committed_stamps_cover_every_executed_notebook():
+    """.build-stamps.json is committed with the notebooks (a clean checkout's `make build` re-executes nothing):
+    it names every solution and lesson notebook."""
+    from autograder.build import STAMPS
+
+    stamps = json.loads((REPO / STAMPS).read_text())
+    expected = {f"solutions/{ASSIGNMENT}/{name}.ipynb" for name in NOTEBOOKS}
+    expected |= {p.with_suffix(".ipynb").relative_to(REPO).as_posix() for p in LESSONS.glob("[0-9]*.py")}
+    assert set(stamps) == expected
+
+
+def test_build_acts_on_the_course_named_or_the_current_directory(tmp_path, monkeypatch, caplog):
+    from autograder import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["build", "sources"]) == cli.EXIT_SETUP  # not a course root: says so, changes nothing
+    assert "not an nbgrader course root" in caplog.text
+    assert cli.main(["build", "sourcez", "--course", str(REPO)]) == cli.EXIT_SETUP
+    assert "unknown step(s) ['sourcez']" in caplog.text

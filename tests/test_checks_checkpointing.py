@@ -1,126 +1,34 @@
-"""The gradient-checkpointing hidden checks pass every correct answer and fail every realistic wrong one; the
-memory meter they rely on counts exactly what it should."""
-import math
-import time
-import warnings
-
-import pytest
+"""The gradient-checkpointing hidden checks (2a-2c): what is particular to them, and the memory meter they rely on.
+The rest (every variant, seed, replay, garbage) is in tests/test_checks.py."""
 import torch
-from check_harness import judge_message, reference_namespace, variants, zeros_like_data
+from check_harness import exercise
 
 from autograder.checks import checkpointing
 from autograder.judges import checkpointing as judges
 from autograder.provided.attention import MultiHeadAttention
 from autograder.provided.memory_meter import PeakMemory
-from autograder.provided.weighted_loss import weighted_loss
-from autograder.variants import load_variant, mistake
 
 # Small tensors: several threads only add contention (and make a loaded machine very slow).
 torch.set_num_threads(1)
 
 NOTEBOOK = "02_gradient_checkpointing"
-ALL_CHECKS = list(checkpointing.GROUPS.checks)
-WRONG = variants("checkpointing", "wrong")
-CORRECT = variants("checkpointing", "correct")
-
-# Which name each graded group checks: (group, the name(s) its run() is given).
-GROUP_ARGS = {
-    "structure": ("TransformerEncoderCheckpointed",),
-    "gradients": ("TransformerEncoderCheckpointed",),
-    "recomputation": ("TransformerEncoderCheckpointed",),
-    "memory": ("TransformerEncoderCheckpointed",),
-    "measure": ("train_step_cost",),
-    "segments": ("checkpoint_every",),
-    "peak_by_k": ("peak_by_k",),
-}
-
-
-def load_answer(path) -> dict:
-    """A variant runs after the notebook's provided cells, as a solution cell does: inject what they define."""
-    prelude = {"MultiHeadAttention": MultiHeadAttention, "PeakMemory": PeakMemory, "weighted_loss": weighted_loss,
-               "PlainEncoder": checkpointing.PlainEncoder, "torch": torch, "nn": torch.nn, "math": math, "time": time}
-    return load_variant(path, prelude)
+EX = exercise("checkpointing")
+WRONG = EX.variants("wrong")
+CORRECT = EX.variants("correct")
 
 
 def failures(namespace: dict) -> dict[str, str]:
-    """Run every group whose names the answer defines; {check: message} for those that fail."""
-    failed = {}
-    for group, names in checkpointing.GROUPS.groups.items():
-        if all(name in namespace for name in GROUP_ARGS[group]):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                failed.update(checkpointing.GROUPS.failures(names, *(namespace[n] for n in GROUP_ARGS[group])))
-    return failed
+    return EX.failures(namespace)
 
 
-def checks_run_on(namespace: dict) -> set[str]:
-    return {name for group, names in checkpointing.GROUPS.groups.items()
-            if all(n in namespace for n in GROUP_ARGS[group]) for name in names}
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return reference_namespace(NOTEBOOK, "segments_impl")
-
-
-def test_reference_solution_passes_every_check(reference):
-    assert checks_run_on(reference) == set(ALL_CHECKS)
-    assert failures(reference) == {}
-
-
-@pytest.mark.parametrize("path", CORRECT, ids=lambda p: p.stem)
-def test_correct_variant_passes_every_check(path):
-    namespace = load_answer(path)
-    assert checks_run_on(namespace), f"{path.name} defines nothing a check group takes"
-    assert failures(namespace) == {}
-
-
-@pytest.mark.parametrize("path", WRONG, ids=lambda p: p.stem)
-def test_wrong_variant_fails_a_check(path):
-    failed = failures(load_answer(path))
-    assert failed, f"no check catches: {mistake(path)}"
-
-
-def test_every_check_rejects_some_wrong_variant():
-    """A check that no wrong implementation fails is not a check."""
-    caught = set()
-    for path in WRONG:
-        caught |= set(failures(load_answer(path)))
-    assert set(ALL_CHECKS) - caught == set()
-
-
-def test_every_check_is_in_a_graded_group():
-    grouped = [name for names in checkpointing.GROUPS.groups.values() for name in names]
-    assert sorted(grouped) == sorted(ALL_CHECKS)
-    assert set(checkpointing.GROUPS.groups) == set(GROUP_ARGS)
-
-
-def test_notebook_hidden_tests_name_existing_groups():
-    """Every hidden-test line of the notebook runs a group that exists, with the names the tests give it."""
-    text = (checkpointing.__file__.rsplit("/autograder/", 1)[0] + f"/source/transformer_block/{NOTEBOOK}.py")
-    lines = [line for line in open(text).read().splitlines() if "_checks.GROUPS.run(" in line]
-    assert len(lines) == len(GROUP_ARGS)
-    for line in lines:
-        call = line.split("_checks.GROUPS.run(", 1)[1].rstrip(")")
-        group, *names = [part.strip().strip('"') for part in call.split(",")]
-        assert tuple(names) == GROUP_ARGS[group], line
+def load_answer(path) -> dict:
+    return EX.load(path)
 
 
 def test_failure_message_says_what_is_wrong_without_the_answer():
     path = next(p for p in WRONG if p.stem == "encoder_reentrant")
     message = failures(load_answer(path))["parameters_get_gradients_when_input_needs_none"]
     assert "got no gradient" in message and "use_reentrant" not in message
-
-
-def test_a_crashing_submission_is_reported_not_raised():
-    class Broken(torch.nn.Module):
-        def __init__(self, *args, **kwargs):
-            super().__init__()
-            raise RuntimeError("boom")
-
-    failed = failures({"TransformerEncoderCheckpointed": Broken})
-    assert set(failed) == set(checks_run_on({"TransformerEncoderCheckpointed": Broken}))
-    assert all("RuntimeError: boom" in msg for msg in failed.values())
 
 
 # --- the memory meter -----------------------------------------------------------------------------------------
@@ -230,56 +138,6 @@ def test_tests_of_2b_and_2c_use_nothing_from_2a():
         assert not used & from_2a, f"{grade_id} uses {sorted(used & from_2a)} from 2a"
 
 
-# --- judged checks: other seeds, replayed and made-up data ----------------------------------------------------
-
-REPORTED_FACTS = {"seconds_are_wall_clock_seconds"}  # a duration and the call's: no input of the grader's in them
-ANSWER = {group: reference_namespace(NOTEBOOK, "segments_impl")[names[0]] for group, names in GROUP_ARGS.items()}
-
-
-def probe(name, seed):
-    group = next(g for g, names in checkpointing.GROUPS.groups.items() if name in names)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return checkpointing.GROUPS.checks[name].run_probe((ANSWER[group],), seed)
-
-
-def judge(name, data, seed):
-    return judge_message(checkpointing.GROUPS, name, data, seed)
-
-
-@pytest.mark.parametrize("path", CORRECT + WRONG, ids=lambda p: p.stem)
-def test_a_variant_gets_the_same_verdicts_for_another_seed(path):
-    """The seed changes the inputs and weights, never whether an implementation passes a check."""
-    namespace = load_answer(path)
-    other = {}
-    for group, names in checkpointing.GROUPS.groups.items():
-        if all(name in namespace for name in GROUP_ARGS[group]):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                other.update(checkpointing.GROUPS.failures(names, *(namespace[n] for n in GROUP_ARGS[group]), seed=7))
-    assert set(other) == set(failures(namespace))
-
-
-@pytest.mark.parametrize("name", sorted(set(ALL_CHECKS) - REPORTED_FACTS))
-def test_data_of_another_seed_is_rejected(name):
-    """Data the reference computed for another grading run's seed (a replay): seeds 5 and 8 give other inputs,
-    weights and measured shapes."""
-    assert checkpointing._measure_shape(5) != checkpointing._measure_shape(8)
-    assert judge(name, probe(name, 8), 8) is None
-    assert judge(name, probe(name, 5), 8) is not None
-
-
-@pytest.mark.parametrize("name", ALL_CHECKS)
-def test_shapes_without_values_are_rejected(name):
-    assert judge(name, zeros_like_data(probe(name, 3), numbers=True), 3) is not None
-
-
-@pytest.mark.parametrize("name", ALL_CHECKS)
-@pytest.mark.parametrize("garbage", [{}, {"y": [1, 2]}, {"params": [[]]}, {"runs": "no"}, {"results": 3.0}])
-def test_garbage_data_fails_with_a_message(name, garbage):
-    assert judge(name, garbage, 3)
-
-
 def test_every_gradient_sketch_sees_a_change_of_one_entry():
     """A sketched gradient (what a probe reports of a large gradient) changes when one entry changes by 1e-2."""
     grad = torch.randn(128, 32)
@@ -287,20 +145,6 @@ def test_every_gradient_sketch_sees_a_change_of_one_entry():
     changed[7, 3] += 1e-2
     a, b = checkpointing.sketch("w", grad, 3), checkpointing.sketch("w", changed, 3)
     assert a.numel() == checkpointing.SKETCH_ROWS and not torch.allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
-def test_every_probe_has_a_judge():
-    assert checkpointing.GROUPS.judges().missing() == []
-
-
-def test_a_group_with_a_second_result_or_a_missing_one_fails():
-    """The wire is strict: one result per check of the group, no more, no fewer."""
-    judges_ = checkpointing.GROUPS.judges()
-    names = checkpointing.GROUPS.names("measure")
-    data = {name: probe(name, 3) for name in names}
-    assert all(v is None for v in judges_.judge_group("measure", data, 3).values())
-    assert all(v for v in judges_.judge_group("measure", {**data, "extra": {}}, 3).values())
-    assert all(v for v in judges_.judge_group("measure", {names[0]: data[names[0]]}, 3).values())
 
 
 # --- nothing to borrow: the kernel holds probes, never an answer -------------------------------------------------

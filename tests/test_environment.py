@@ -12,8 +12,8 @@ from packaging.version import Version
 from autograder.paths import REPO
 
 
-def requirements() -> list[Requirement]:
-    lines = (REPO / "requirements.txt").read_text().splitlines()
+def requirements(name: str = "requirements.txt") -> list[Requirement]:
+    lines = (REPO / name).read_text().splitlines()
     return [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
 
 
@@ -63,7 +63,7 @@ def test_torch_is_a_range_that_2_13_0_satisfies():
 def test_the_lock_pins_every_requirement_inside_its_range():
     """requirements.lock is refreshed with `make lock` whenever requirements.txt changes."""
     pins = locked_versions()
-    for req in requirements():
+    for req in requirements() + requirements("requirements-test.txt"):
         name = canonicalize_name(req.name)
         assert name in pins, f"{req.name} is in requirements.txt but not in requirements.lock: run `make lock`"
         assert req.specifier.contains(pins[name], prereleases=True), (
@@ -79,3 +79,11 @@ def test_the_lock_pins_the_cpu_torch_without_its_local_label():
 def test_pyproject_takes_its_dependencies_from_requirements_txt():
     text = (REPO / "pyproject.toml").read_text()
     assert 'dependencies = { file = ["requirements.txt"] }' in text
+    assert 'optional-dependencies = { test = { file = ["requirements-test.txt"] } }' in text
+
+
+def test_tools_of_the_tests_are_an_extra_not_a_dependency():
+    """pytest, nbval, playwright and ruff are the `test` extra (requirements-test.txt), not what the course runs on."""
+    runtime = {canonicalize_name(r.name) for r in requirements()}
+    tools = {canonicalize_name(r.name) for r in requirements("requirements-test.txt")}
+    assert {"pytest", "nbval", "playwright", "ruff"} <= tools and not runtime & tools, runtime & tools

@@ -98,17 +98,19 @@ def graded_cells_of(notebook: str, grade_id: str) -> list[Cell]:
 
 @contextlib.contextmanager
 def as_while_validating():
-    """NBGRADER_EXECUTION set (the notebooks skip their timings), plots not shown, torch's RNG and thread count
-    restored afterwards, and Python's warning settings (the notebooks' warnings cell prints warnings as output
+    """NBGRADER_EXECUTION set (the notebooks skip their timings), plots not shown, torch's RNG, thread count and grad
+    mode restored afterwards, and Python's warning settings (the notebooks' warnings cell prints warnings as output
     while validating: warnings.showwarning is put back for the rest of the tests)."""
     old_env = os.environ.get("NBGRADER_EXECUTION")
     os.environ["NBGRADER_EXECUTION"] = "validate"
-    threads = torch.get_num_threads()
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
     try:
         with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             yield
     finally:
         torch.set_num_threads(threads)
+        # a wrong answer may switch gradients off for good (kv_cache/wrong/gradients_left_off): not for later tests
+        torch.set_grad_enabled(grad)
         if old_env is None:
             os.environ.pop("NBGRADER_EXECUTION", None)
         else:

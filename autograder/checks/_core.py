@@ -20,6 +20,7 @@ Two ways a group runs, chosen by `GROUPS.run`:
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import random
 import sys
@@ -45,6 +46,20 @@ def open_channel(seed: int) -> None:
 
 class CheckFailed(AssertionError):
     """A check's verdict: the message says what is wrong without giving the answer away."""
+
+
+class UnknownName(KeyError):
+    """A group, check or probe name that does not exist (a typo in a hidden-test line, a judge or a test): the
+    message names it, the closest name and every name that exists. A KeyError, printed without KeyError's quotes."""
+
+    def __init__(self, what: str, name: str, existing):
+        existing = sorted(existing)
+        close = difflib.get_close_matches(name, existing, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        super().__init__(f"{what} {name!r}{hint} (there are: {', '.join(existing) or 'none'})")
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 class GroupFailed(CheckFailed):
@@ -154,10 +169,9 @@ class CheckGroups:
         return first.probe.__module__.rsplit(".", 1)[-1]
 
     def names(self, group: str) -> list[str]:
-        try:
-            return self.groups[group]
-        except KeyError:
-            raise KeyError(f"{self.module} has no check group {group!r}; its groups: {sorted(self.groups)}") from None
+        if group not in self.groups:
+            raise UnknownName(f"autograder/checks/{self.module}.py has no check group", group, self.groups)
+        return self.groups[group]
 
     def probe_group(self, group: str, *args, seed: int) -> dict:
         """{check name: data} for every probe of the group, the caller's global state left as it was."""
@@ -174,6 +188,8 @@ class CheckGroups:
         judges = self.judges()
         failed = {}
         for name in names:
+            if name not in self.checks:
+                raise UnknownName(f"autograder/checks/{self.module}.py has no check", name, self.checks)
             with isolated_state():  # the judge too: here it runs in the notebook's process
                 data = self.checks[name].run_probe(args, seed)
                 message = judges.verdict(name, _wire.roundtrip(data), seed)

@@ -6,9 +6,13 @@ A cell answered with UNTOUCHED keeps the release notebook's stub (a part the stu
 """
 from __future__ import annotations
 
+import difflib
+import re
 import shutil
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import import_module
 from pathlib import Path
 
 import nbformat
@@ -18,6 +22,20 @@ from ..paths import ASSIGNMENT, EXAMPLE_CLASS, RELEASE, SOURCE
 from ..variants import HERE as VARIANTS
 
 UNTOUCHED = "release"  # in class.toml, `<grade_id> = "release"`: that cell is left as released
+# A hidden-test line of a source notebook (CONTRIBUTING.md): the check module, the group, the name it runs on.
+HIDDEN_TEST_LINE = re.compile(
+    r'from autograder\.checks import (\w+) as _checks; _checks\.GROUPS\.run\("([^"]*)", (\w+)\)')
+
+
+class ClassFileError(ValueError):
+    """class.toml names something that does not exist, or a score grading cannot give: the message names each."""
+
+
+def did_you_mean(name: str, existing) -> str:
+    """'; did you mean X?' for the closest of `existing`, and the list of what exists."""
+    existing = sorted(existing)
+    close = difflib.get_close_matches(name, existing, n=1)
+    return (f"; did you mean {close[0]!r}?" if close else "") + f" (there are: {', '.join(existing) or 'none'})"
 
 
 @dataclass
@@ -31,7 +49,92 @@ class Student:
 
 def load_class(path: Path = EXAMPLE_CLASS / "class.toml") -> list[Student]:
     data = tomllib.loads(path.read_text())
-    return [Student(id=sid, **spec) for sid, spec in data["students"].items()]
+    students = []
+    for sid, spec in data["students"].items():
+        unknown = set(spec) - {"about", "answers", "expected", "expected_all_or_nothing"}
+        if unknown:
+            raise ClassFileError(f"{path.name}, student {sid}: unknown key(s) {sorted(unknown)}"
+                                 f"{did_you_mean(sorted(unknown)[0], ['about', 'answers', 'expected', 'expected_all_or_nothing'])}")
+        students.append(Student(id=sid, **spec))
+    return students
+
+
+@dataclass(frozen=True)
+class GradedCell:
+    grade_id: str
+    points: float
+    checks: int | None  # how many checks its hidden-test line runs (None: no hidden test, visible asserts only)
+
+
+@lru_cache(maxsize=None)
+def graded_cells(notebook: str, assignment: str = ASSIGNMENT) -> tuple[GradedCell, ...]:
+    """The automatically graded cells of a source notebook (manually graded answers excluded)."""
+    cells = []
+    for cell in build_notebook(SOURCE / assignment / f"{notebook}.py").cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        runs = HIDDEN_TEST_LINE.findall(cell.source)
+        checks = sum(len(import_module(f"autograder.checks.{m}").GROUPS.names(g)) for m, g, _ in runs) if runs else None
+        cells.append(GradedCell(meta["grade_id"], float(meta["points"]), checks))
+    return tuple(cells)
+
+
+def reachable_scores(notebook: str, partial_credit: bool = True) -> set[float]:
+    """Every score grading can give a notebook: each cell scores points x passed/checks, rounded to a hundredth and
+    below full points unless every check passed (autograder/nbgrader_ext/execute.py), or all or nothing."""
+    sums = {0.0}
+    for cell in graded_cells(notebook):
+        n = cell.checks if cell.checks and partial_credit else 1
+        options = {min(round(cell.points * k / n, 2), round(cell.points - 0.01, 2)) if k < n else cell.points
+                   for k in range(n + 1)}
+        sums = {round(s + o, 2) for s in sums for o in options}
+    return sums
+
+
+def class_file_problems(students: list[Student], assignment: str = ASSIGNMENT) -> list[str]:
+    """What in class.toml does not match the course: notebooks, grade ids, variant files, scores grading cannot
+    give. Each problem names the typo and what exists."""
+    notebooks = sorted(p.stem for p in (SOURCE / assignment).glob("[0-9]*.py"))
+    problems = []
+    for student in students:
+        where = f"class.toml, student {student.id}"
+        for table in ("answers", "expected", "expected_all_or_nothing"):
+            for name in getattr(student, table):
+                if name not in notebooks:
+                    problems.append(f"{where}, {table}: no notebook {name!r}{did_you_mean(name, notebooks)}")
+        missing = set(notebooks) - set(student.expected)
+        if missing:
+            problems.append(f"{where}: no expected score for {sorted(missing)} (list every notebook; an untouched "
+                            "one scores 0.0)")
+        for name, answers in student.answers.items():
+            if name not in notebooks or answers == "solution":
+                continue
+            if not isinstance(answers, dict):
+                problems.append(f"{where}, {name}: answers must be \"solution\" or a table {{ grade_id = \"variant\" }}")
+                continue
+            cells = reference_answers(name, assignment)
+            for grade_id, variant in answers.items():
+                if grade_id not in cells:
+                    problems.append(f"{where}, {name}: no solution cell {grade_id!r}{did_you_mean(grade_id, cells)}")
+                if variant != UNTOUCHED and not (VARIANTS / f"{variant}.py").is_file():
+                    existing = [p.relative_to(VARIANTS).with_suffix("").as_posix() for p in VARIANTS.rglob("*.py")
+                                if p.parent != VARIANTS]
+                    problems.append(f"{where}, {name}.{grade_id}: no variant {variant!r} "
+                                    f"(autograder/variants/{variant}.py){did_you_mean(variant, existing)}")
+        for table, partial in (("expected", True), ("expected_all_or_nothing", False)):
+            for name, score in getattr(student, table).items():
+                if name in notebooks and round(float(score), 2) not in reachable_scores(name, partial):
+                    near = sorted(reachable_scores(name, partial), key=lambda s: abs(s - score))[:3]
+                    problems.append(f"{where}, {table}: {name} = {score} is a score grading cannot give "
+                                    f"(the closest it can: {near}; maximum {sum(c.points for c in graded_cells(name))})")
+    return problems
+
+
+def check_class_file(students: list[Student], assignment: str = ASSIGNMENT) -> None:
+    problems = class_file_problems(students, assignment)
+    if problems:
+        raise ClassFileError("autograder/example_class/class.toml does not match the course:\n- " + "\n- ".join(problems))
 
 
 def solution_cell_code(source: str) -> str:
@@ -54,7 +157,8 @@ def notebook_with_code(release_nb: Path, notebook: str, code_for_cell: dict[str,
     replacements = reference_answers(notebook)
     unknown = set(code_for_cell) - set(replacements)
     if unknown:
-        raise KeyError(f"{notebook}: no solution cell(s) {sorted(unknown)}")
+        raise ClassFileError(f"{notebook}: no solution cell(s) {sorted(unknown)}"
+                             f"{did_you_mean(sorted(unknown)[0], replacements)}")
     replacements.update(code_for_cell)
     replacements = {gid: code for gid, code in replacements.items() if code is not None}
     for cell in nb.cells:
@@ -70,15 +174,21 @@ def answered_notebook(release_nb: Path, answers: str | dict, notebook: str) -> n
         return notebook_with_code(release_nb, notebook, {})
     if not isinstance(answers, dict):
         raise ValueError(f"{notebook}: answers must be 'solution' or a table of grade_id = variant")
-    return notebook_with_code(release_nb, notebook, {
-        gid: None if variant == UNTOUCHED else (VARIANTS / f"{variant}.py").read_text()
-        for gid, variant in answers.items()})
+    code = {}
+    for gid, variant in answers.items():
+        path = VARIANTS / f"{variant}.py"
+        if variant != UNTOUCHED and not path.is_file():
+            existing = [p.relative_to(VARIANTS).with_suffix("").as_posix() for p in VARIANTS.glob("*/*/*.py")]
+            raise ClassFileError(f"{notebook}.{gid}: no variant {variant!r} ({path}){did_you_mean(variant, existing)}")
+        code[gid] = None if variant == UNTOUCHED else path.read_text()
+    return notebook_with_code(release_nb, notebook, code)
 
 
 def write_submissions(root: Path, students: list[Student] | None = None, assignment: str = ASSIGNMENT,
                       release: Path = RELEASE) -> list[str]:
     """Write submitted/<student>/<assignment>/*.ipynb under root, replacing earlier ones of these students."""
     students = load_class() if students is None else students
+    check_class_file(students, assignment)  # a typo fails here, before any notebook is written or graded
     release_dir = release / assignment
     for student in students:
         out = root / "submitted" / student.id / assignment

@@ -1,0 +1,326 @@
+"""`lab new-exercise NAME`: the skeleton of a new automatically graded exercise, ready to run and to edit.
+
+Writes, for NAME (a Python identifier, e.g. `swiglu`):
+  autograder/checks/NAME.py                      the probes (run in the student's kernel)
+  autograder/judges/NAME.py                      the judges (run by the grader: references, every decision)
+  autograder/variants/NAME/correct/another_way.py    a correct answer written differently from the reference
+  autograder/variants/NAME/wrong/adds_the_weight.py  a common mistake (first line: what it is)
+  autograder/variants/NAME/variants.toml         what the tests must know (the mistakes a visible test catches)
+and the notebook's cells: a new text source `source/<assignment>/NN_NAME.py` (with --notebook naming a notebook that
+does not exist yet, by default the next number), or, for an existing notebook, the cells to paste into it; with a
+new notebook, also the example class's lines (every student gets 0.0 for it, plus two example students).
+
+The skeleton is a complete 4-point exercise (a module `Cls(d_model)` whose learnable vector `weight` starts at ones
+and multiplies the input) that passes `make test-fast` as written: edit each `FILL IN` into your exercise.
+docs/instructors.md ("Adding an exercise") walks through it.
+"""
+from __future__ import annotations
+
+import argparse
+import keyword
+import logging
+import re
+import sys
+from pathlib import Path
+
+from .paths import ASSIGNMENT, EXAMPLE_CLASS, REPO, SOURCE
+
+log = logging.getLogger(__name__)
+
+POINTS = 4
+
+CHECKS = '''"""Hidden checks for `{cls}(d_model)` ({notebook}): the probes, run in the student's kernel.
+
+FILL IN what the notebook states, and so what these checks rely on. (The skeleton: an nn.Module with one learnable
+vector `weight` of shape (d_model,), initialised to ones, whose forward returns x * weight.)
+
+A probe builds its inputs (and the module's weights) from the seed the grader drew for this notebook, calls the
+student's code and returns plain data (tensors, numbers, strings, lists, dicts); it decides nothing and holds no
+reference or threshold. The judges (autograder/judges/{name}.py) rebuild the same inputs and decide.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._core import CheckGroups, expect, plain
+
+GROUPS = CheckGroups()
+
+D_MODEL = 8
+SHAPE = (3, 5, D_MODEL)  # FILL IN: shapes that catch what a small example does not (several ranks, widths)
+
+
+def drawn(seed: int, stream: int, shape: tuple) -> torch.Tensor:
+    """Numbers drawn from the notebook's seed: another grading run (another seed) draws others, so data recorded
+    there fails here. One stream per use, so that adding a draw changes no other."""
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + stream) % 2**63)
+    return torch.randn(shape, generator=generator)
+
+
+def make(cls, seed: int | None = None) -> nn.Module:
+    """The student's module; with `seed`, its weights replaced by numbers drawn from it (the judge draws the same):
+    weights at their initial values (ones, zeros) hide mistakes."""
+    module = cls(D_MODEL)
+    expect(isinstance(module, nn.Module), "{cls} must be an nn.Module (subclass torch.nn.Module)")
+    if seed is not None:
+        with torch.no_grad():
+            module.weight.copy_(drawn(seed, 1, (D_MODEL,)))  # FILL IN: every parameter the notebook names
+    return module
+
+
+@GROUPS.probe("values")
+def output_matches_reference(cls, seed: int) -> dict:
+    """the output equals the reference, with random weights and inputs"""
+    return {{"y": plain(make(cls, seed)(drawn(seed, 2, SHAPE)))}}
+
+
+@GROUPS.probe("values")
+def weight_starts_at_ones(cls, seed: int) -> dict:
+    """a new module (its weight as initialised) computes the reference"""
+    return {{"y": plain(make(cls)(drawn(seed, 3, SHAPE)))}}
+'''
+
+JUDGES = '''"""Judges of `{cls}`'s probes (autograder/checks/{name}.py), run by the grader, never in the student's kernel:
+each rebuilds its probe's inputs from the seed, computes the reference in float64 and compares."""
+from __future__ import annotations
+
+import torch
+
+from autograder.checks import {name} as probes
+
+from ._core import Judges, expect_close, returned
+
+JUDGES = Judges(probes.GROUPS)
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def reference(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """FILL IN: what {cls} computes, in float64."""
+    return x.double() * weight.double()
+
+
+@JUDGES.judge(probes.output_matches_reference)
+def _(data: dict, seed: int) -> None:
+    x, weight = probes.drawn(seed, 2, probes.SHAPE), probes.drawn(seed, 1, (probes.D_MODEL,))
+    y = returned(data["y"], "the output", probes.SHAPE)
+    expect_close(y, reference(x, weight), "the output with random weights", rtol=RTOL, atol=ATOL)
+
+
+@JUDGES.judge(probes.weight_starts_at_ones)
+def _(data: dict, seed: int) -> None:
+    x = probes.drawn(seed, 3, probes.SHAPE)
+    y = returned(data["y"], "a new module's output", probes.SHAPE)
+    expect_close(y, reference(x, torch.ones(probes.D_MODEL)), "a new module's output (is the weight initialised "
+                 "to ones?)", rtol=RTOL, atol=ATOL)
+'''
+
+CORRECT = '''# FILL IN: a correct answer written differently from the reference (every check must pass it)
+import torch
+from torch import nn
+
+
+class {cls}(nn.Module):
+    def __init__(self, d_model):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((d_model,), 1.0))
+
+    def forward(self, x):
+        return torch.mul(x, self.weight)
+'''
+
+WRONG = '''# adds the weight to the input instead of multiplying by it (FILL IN: a mistake students make; this line says it)
+import torch
+from torch import nn
+
+
+class {cls}(nn.Module):
+    def __init__(self, d_model):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d_model))
+
+    def forward(self, x):
+        return x + self.weight
+'''
+
+VARIANTS_TOML = '''# What the tests need to know about this exercise's variants (docs/instructors.md, "Adding an exercise").
+
+# Common mistakes a VISIBLE test must catch: wrong variant = [the graded cell whose visible asserts must fail, words
+# the failure message must contain].
+[caught]
+adds_the_weight = ["test_{name}", "multiply"]
+'''
+
+HEADER = '''# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # {title}
+#
+# FILL IN: the learning goals, the time it takes, what is graded.
+
+# %%
+import torch
+from torch import nn
+
+'''
+
+CELLS = '''# %% [markdown]
+# ## `{cls}`
+#
+# FILL IN what students implement: `{cls}(d_model)`, an `nn.Module` with one learnable vector `weight` of shape
+# `(d_model,)`, initialised to ones; `forward(x)` returns `x * weight` (over the last dimension).
+
+# %% nbgrader={{"grade_id": "{name}_impl", "solution": true}}
+class {cls}(nn.Module):
+    def __init__(self, d_model):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.weight = nn.Parameter(torch.ones(d_model))
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        return x * self.weight
+        ### END SOLUTION
+
+
+# %% nbgrader={{"grade": true, "grade_id": "test_{name}", "locked": true, "points": {points}}}
+### BEGIN HIDDEN TESTS
+from autograder.checks import {name} as _checks; _checks.GROUPS.run("values", {cls})
+### END HIDDEN TESTS
+layer = {cls}(3)
+assert torch.equal(layer(torch.ones(2, 3)), torch.ones(2, 3)), (
+    "a new {cls} should return its input unchanged: multiply the input by the weight, initialised to ones")
+with torch.no_grad():
+    layer.weight.copy_(torch.tensor([1.0, 2.0, -1.0]))
+y = layer(torch.tensor([[1.0, 1.0, 2.0]]))
+assert y.shape == (1, 3), f"output shape {{tuple(y.shape)}}, expected (1, 3)"
+assert torch.allclose(y, torch.tensor([[1.0, 2.0, -2.0]])), "wrong values: multiply the input by the weight"
+print("visible tests passed")
+'''
+
+STUDENTS = '''
+[students.{name}_right]
+about = "{notebook} only: `{cls}` written another way ({name}/correct/another_way)"
+answers = {{ "{notebook}" = {{ {name}_impl = "{name}/correct/another_way" }} }}
+expected = {{ {zeros}, "{notebook}" = {points}.0 }}
+
+[students.{name}_wrong]
+about = "{notebook} only: `{cls}` adds the weight instead of multiplying (the visible test names it: the cell scores 0)"
+answers = {{ "{notebook}" = {{ {name}_impl = "{name}/wrong/adds_the_weight" }} }}
+expected = {{ {zeros}, "{notebook}" = 0.0 }}
+'''
+
+
+class ScaffoldError(ValueError):
+    """The exercise cannot be written as asked (a name taken, not an identifier...): nothing was written."""
+
+
+def class_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def next_notebook(source: Path, name: str) -> str:
+    numbers = [int(m.group(1)) for p in source.glob("[0-9]*.py") if (m := re.match(r"(\d+)_", p.name))]
+    return f"{max(numbers, default=0) + 1:02d}_{name}"
+
+
+def add_to_class_file(class_toml: Path, notebook: str, text_for_students: str) -> None:
+    """Every student gets 0.0 for the new notebook (an untouched notebook scores 0), then the two new students."""
+    lines = []
+    for line in class_toml.read_text().splitlines():
+        if re.match(r"(expected|expected_all_or_nothing) = \{.*\}\s*$", line):
+            line = re.sub(r"\s*\}\s*$", f', "{notebook}" = 0.0 }}', line)
+        lines.append(line)
+    class_toml.write_text("\n".join(lines) + "\n" + text_for_students)
+
+
+def scaffold(name: str, notebook: str | None = None, cls: str | None = None, assignment: str = ASSIGNMENT,
+             root: Path = REPO) -> list[str]:
+    """Write the skeleton; return what to do next (lines to print)."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
+        raise ScaffoldError(f"{name!r}: name the exercise as a Python module, in lower case (e.g. swiglu)")
+    cls = cls or class_name(name)
+    if not cls.isidentifier():
+        raise ScaffoldError(f"{cls!r} is not a Python class name")
+    source = root / SOURCE.relative_to(REPO) / assignment
+    package = root / "autograder"
+    files = {
+        package / "checks" / f"{name}.py": CHECKS,
+        package / "judges" / f"{name}.py": JUDGES,
+        package / "variants" / name / "correct" / "another_way.py": CORRECT,
+        package / "variants" / name / "wrong" / "adds_the_weight.py": WRONG,
+        package / "variants" / name / "variants.toml": VARIANTS_TOML,
+    }
+    taken = [str(p.relative_to(root)) for p in files if p.exists()]
+    if taken:
+        raise ScaffoldError(f"exercise {name!r} exists already ({', '.join(taken)}): choose another name")
+    notebook = notebook or next_notebook(source, name)
+    text = source / f"{notebook}.py"
+    new_notebook = not text.exists()
+    fields = {"name": name, "cls": cls, "notebook": notebook, "points": POINTS,
+              "title": f"Exercise {notebook.split('_', 1)[0].lstrip('0')}: `{cls}`"}
+    for path, template in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(template.format(**fields))
+    steps = [f"wrote {', '.join(str(p.relative_to(root)) for p in files)}"]
+    cells = CELLS.format(**fields)
+    if new_notebook:
+        text.write_text(HEADER.format(**fields) + cells)
+        class_toml = root / EXAMPLE_CLASS.relative_to(REPO) / "class.toml"
+        others = sorted(p.stem for p in source.glob("[0-9]*.py") if p != text)
+        zeros = ", ".join(f'"{other}" = 0.0' for other in others)
+        add_to_class_file(class_toml, notebook, STUDENTS.format(zeros=zeros, **fields))
+        steps += [f"wrote {text.relative_to(root)} (a new notebook: the solution cell and a {POINTS}-point test cell)",
+                  f"added to {class_toml.relative_to(root)}: \"{notebook}\" = 0.0 for every student, and the example "
+                  f"students {name}_right ({POINTS}.0) and {name}_wrong (0.0)"]
+    else:
+        steps += [f"{text.relative_to(root)} exists: paste these cells into it, after the cells they use:", "",
+                  cells, "then add to each student's expected score of that notebook in "
+                  "autograder/example_class/class.toml what their answer now gets there"]
+    steps += ["", "next:",
+              "  1. make test-fast                  runs as written: the generic tests (tests/test_checks.py) pass",
+              f"  2. edit every FILL IN: the cells in {text.relative_to(root)}, the probes, the judges' reference,",
+              "     the variants (add more: every check must fail some wrong variant), variants.toml",
+              "  3. make test-fast                  each failure names what to fix",
+              "  4. make build                      release/ and solutions/ for the new cells (commit them)",
+              "  5. make grade                      the example class, with the new students' scores",
+              "docs/instructors.md, 'Adding an exercise', explains each step."]
+    return steps
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="the exercise's module name, in lower case (e.g. swiglu)")
+    parser.add_argument("--notebook", default=None,
+                        help="the notebook it goes into, e.g. 05_swiglu (default: a new notebook, the next number); "
+                             "an existing one gets the cells to paste printed")
+    parser.add_argument("--cls", default=None, help="the class students write (default: the name in CamelCase)")
+    parser.add_argument("--assignment", default=ASSIGNMENT, help=f"the assignment (default: {ASSIGNMENT})")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        steps = scaffold(args.name, args.notebook, args.cls, args.assignment)
+    except ScaffoldError as exc:
+        log.error("%s", exc)
+        return 2
+    print("\n".join(steps))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lab new-exercise", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""`lab new-exercise`: the skeleton it writes is complete and consistent (the trial of a whole new exercise, with
+`make test-fast`, is reported in docs/instructors.md)."""
+import ast
+import shutil
+import tomllib
+
+import pytest
+
+from autograder.paths import ASSIGNMENT, EXAMPLE_CLASS, REPO
+from autograder.scaffold import ScaffoldError, next_notebook, scaffold
+
+
+@pytest.fixture
+def root(tmp_path):
+    shutil.copytree(REPO / "source", tmp_path / "source", ignore=shutil.ignore_patterns("*.ipynb"))
+    (tmp_path / "autograder" / "example_class").mkdir(parents=True)
+    shutil.copy(EXAMPLE_CLASS / "class.toml", tmp_path / "autograder" / "example_class")
+    for side in ("checks", "judges", "variants"):
+        (tmp_path / "autograder" / side).mkdir(exist_ok=True)
+    return tmp_path
+
+
+def test_the_skeleton_of_a_new_notebook(root):
+    notebook = next_notebook(root / "source" / ASSIGNMENT, "demo_swiglu")  # after the course's own notebooks
+    steps = "\n".join(scaffold("demo_swiglu", root=root))
+    package = root / "autograder"
+    for path in ("checks/demo_swiglu.py", "judges/demo_swiglu.py", "variants/demo_swiglu/correct/another_way.py",
+                 "variants/demo_swiglu/wrong/adds_the_weight.py"):
+        ast.parse((package / path).read_text())  # valid Python
+    assert "class DemoSwiglu(nn.Module)" in (package / "variants/demo_swiglu/correct/another_way.py").read_text()
+    assert tomllib.loads((package / "variants/demo_swiglu/variants.toml").read_text())["caught"]["adds_the_weight"]
+    text = (root / "source" / ASSIGNMENT / f"{notebook}.py").read_text()
+    assert '_checks.GROUPS.run("values", DemoSwiglu)' in text and '"points": 4' in text
+    students = tomllib.loads((package / "example_class" / "class.toml").read_text())["students"]
+    assert all(spec["expected"][notebook] in (0.0, 4.0) for spec in students.values())
+    assert students["demo_swiglu_right"]["expected"][notebook] == 4.0
+    assert "make test-fast" in steps and f"{notebook}.py" in steps
+
+
+def test_an_existing_notebook_gets_the_cells_to_paste(root):
+    before = (root / "source" / ASSIGNMENT / "03_rmsnorm.py").read_text()
+    steps = "\n".join(scaffold("scale", notebook="03_rmsnorm", root=root))
+    assert (root / "source" / ASSIGNMENT / "03_rmsnorm.py").read_text() == before
+    assert "paste these cells" in steps and '"grade_id": "scale_impl"' in steps
+
+
+def test_a_name_taken_or_not_a_module_name_is_refused(root):
+    scaffold("scale", root=root)
+    with pytest.raises(ScaffoldError, match="exists already"):
+        scaffold("scale", root=root)
+    with pytest.raises(ScaffoldError, match="lower case"):
+        scaffold("Swi-GLU", root=root)
+
