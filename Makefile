@@ -71,7 +71,7 @@ build: setup  ## regenerate the derived files (release/, solutions/, notebooks/*
 	$(VENV)/bin/lab build $(if $(FORCE),--force)
 
 lab: setup $(STUDENT_JUPYTER)/.configured  ## the student's JupyterLab (Validate; no instructor tools) on a scratch copy of the student notebooks
-	$(PY) -m autograder.build sources release
+	$(VENV)/bin/lab build sources release
 	mkdir -p build/student && cp -rn release/transformer_block build/student/
 	cp release/transformer_block/nbgrader_config.py build/student/transformer_block/
 	# Started in the assignment's folder, as a student does: Validate reads the nbgrader_config.py there.
@@ -92,7 +92,7 @@ $(STUDENT_JUPYTER)/.configured: $(VENV)/.installed Makefile
 	touch $@
 
 formgrader: setup  ## JupyterLab at the course root for instructors: Formgrader, manual grading, the sources
-	$(PY) -m autograder.build sources release
+	$(VENV)/bin/lab build sources release
 	jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --ServerApp.default_url=/formgrader
 
 clean:  ## remove the example course, nbgrader's working folders and built sources (not .venv)

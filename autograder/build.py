@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import re
-import sys
 from pathlib import Path
 
 import nbformat
@@ -196,14 +195,3 @@ def build(course_root: Path, assignment: str = ASSIGNMENT, steps: list[str] | No
             build_solutions(course_root, assignment, force=force)
         elif step == "lessons" and (course_root / LESSONS.name).is_dir():
             build_lessons(course_root / LESSONS.name, force=force, course_root=course_root)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m autograder.build` is `lab build`."""
-    from .cli import main as lab
-
-    return lab(["build", *(argv if argv is not None else sys.argv[1:])])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
