@@ -14,7 +14,8 @@ from autograder.judges._core import Judges
 from autograder.paths import assignment_notebook_names
 
 NOTEBOOKS = assignment_notebook_names()
-FULL = {"01_decoder_block": 14.0, "02_gradient_checkpointing": 15.0, "03_rmsnorm": 8.0, "04_tiny_language_model": 11.0}
+# Full marks of every notebook's automatically graded cells, read from the course (not a copy of today's points).
+FULL = {nb: max(example_class.reachable_scores(nb)) for nb in NOTEBOOKS}
 
 
 def test_class_toml_matches_the_course():
