@@ -33,20 +33,12 @@ from traitlets.config import Config
 
 from . import jail
 from .course import Course
+from .digests import digest_files, grading_code_digest
 from .grading import StudentResult, grade_one, grading_pool, result_of
 from .nbgrader_ext.missing import record_missing
-from .paths import REPO
 
 log = logging.getLogger(__name__)
 MANIFEST = ".grading-manifest.json"
-
-
-def _digest_files(paths: list[Path], root: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted(paths):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def as_course(course: Course | Path | str, assignment: str | None = None) -> Course:
@@ -55,24 +47,17 @@ def as_course(course: Course | Path | str, assignment: str | None = None) -> Cou
 
 def grading_inputs_digest(course_root: Path, assignment: str) -> str:
     """What every student's grade depends on besides their own files: the release notebooks, the source
-    notebooks (hidden tests live there and in the gradebook, not in release/), the config, the checks, the course's
-    provided code they build on (staged into the jail with them) and the sandbox that runs them."""
-    files = [*(course_root / "release" / assignment).glob("*.ipynb"), *(course_root / "source" / assignment).glob("*"),
-             course_root / "nbgrader_config.py", *(REPO / "autograder" / "checks").glob("*.py"),
-             *(REPO / "autograder" / "provided").glob("*.py"),
-             *(REPO / "autograder" / "jail").glob("*.py"), *(REPO / "autograder" / "nbgrader_ext").glob("*.py"),
-             REPO / "autograder" / "protocol.py"]
-    h = hashlib.sha256()
-    for path in sorted(p for p in files if p.is_file()):
-        h.update(str(path.relative_to(path.parent.parent)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+    notebooks (hidden tests live there and in the gradebook, not in release/), the course's config, and the grading
+    code (digests.grading_code_files: probes, judges, provided code, the jail, nbgrader's extensions...)."""
+    course_files = [*(course_root / "release" / assignment).glob("*.ipynb"),
+                    *(p for p in (course_root / "source" / assignment).glob("*") if p.is_file()),
+                    course_root / "nbgrader_config.py"]
+    return digest_files(course_files, course_root, salt=grading_code_digest())
 
 
 def submission_digest(course_root: Path, assignment: str, student: str, common: str) -> str:
     folder = course_root / "submitted" / student / assignment
-    return hashlib.sha256((common + _digest_files([p for p in folder.rglob("*") if p.is_file()], folder))
-                          .encode()).hexdigest()
+    return digest_files([p for p in folder.rglob("*") if p.is_file()], folder, salt=common)
 
 
 def use_wal_if_sqlite(course: Course) -> None:

@@ -17,7 +17,6 @@ and figures that differ from run to run are not rewritten and `git status` stays
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -28,6 +27,7 @@ import nbformat
 from . import student_config
 from .nbgrader_cli import run_nbgrader
 from .notebook_text import build_notebook, write_notebook
+from .digests import digest_files
 from .paths import ASSIGNMENT, LESSONS, REPO, SOLUTIONS
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,7 @@ def notebook_inputs(text: Path) -> list[Path]:
 
 
 def inputs_digest(text: Path) -> str:
-    digest = hashlib.sha256()
-    for path in notebook_inputs(text):
-        name = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else path.name
-        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<missing>") + b"\0")
-    return digest.hexdigest()
+    return digest_files(notebook_inputs(text), REPO)
 
 
 class Stamps:

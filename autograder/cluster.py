@@ -30,18 +30,16 @@ import logging
 import multiprocessing
 import os
 import shutil
-import sys
 import threading
 import uuid
-from functools import lru_cache
 from pathlib import Path
 
 from traitlets.config import Config
 
 from . import jail
 from .course import CONFIG_FILE, Course
+from .digests import grading_code_digest
 from .grading import StudentResult, grade_one, grading_pool, result_of
-from .paths import REPO
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +57,6 @@ class ClusterSetupError(RuntimeError):
 
 
 # --- what travels ------------------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=None)
-def grading_code_digest() -> str:
-    """The grading code and the versions that decide a grade: workers must match the submitting machine (the same
-    commit of this repository, installed by `make setup` from the same lock)."""
-    from importlib.metadata import version
-
-    h = hashlib.sha256(f"python {sys.version_info[:2]} torch {version('torch')} nbgrader {version('nbgrader')}"
-                       .encode())
-    package = REPO / "autograder"
-    for path in sorted(package.rglob("*.py")):
-        if "__pycache__" not in path.parts:
-            h.update(str(path.relative_to(package)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()
-
 
 def _files_under(folder: Path) -> dict[str, tuple[int, bytes]]:
     """{relative path: (mode, bytes)} of every file under folder (none if it does not exist)."""
