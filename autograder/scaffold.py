@@ -20,7 +20,6 @@ import argparse
 import keyword
 import logging
 import re
-import sys
 from pathlib import Path
 
 from .paths import ASSIGNMENT, EXAMPLE_CLASS, REPO, SOURCE
@@ -168,6 +167,8 @@ HEADER = '''# ---
 import torch
 from torch import nn
 
+# %% include="autograder/provided/warnings_as_output.py" nbgrader={{"grade_id": "provided_warnings", "locked": true}}
+
 '''
 
 CELLS = '''# %% [markdown]
@@ -212,7 +213,7 @@ answers = {{ "{notebook}" = {{ {name}_impl = "{name}/correct/another_way" }} }}
 expected = {{ {zeros}, "{notebook}" = {points}.0 }}
 
 [students.{name}_wrong]
-about = "{notebook} only: `{cls}` adds the weight instead of multiplying (the visible test names it: the cell scores 0)"
+about = "{notebook} only: `{cls}` adds the weight instead of multiplying (a visible test names it, and the hidden checks give 0)"
 answers = {{ "{notebook}" = {{ {name}_impl = "{name}/wrong/adds_the_weight" }} }}
 expected = {{ {zeros}, "{notebook}" = 0.0 }}
 '''
@@ -285,11 +286,12 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
                   cells, "then add to each student's expected score of that notebook in "
                   "autograder/example_class/class.toml what their answer now gets there"]
     steps += ["", "next:",
-              "  1. make test-fast                  runs as written: the generic tests (tests/test_checks.py) pass",
-              f"  2. edit every FILL IN: the cells in {text.relative_to(root)}, the probes, the judges' reference,",
+              "  1. make build                      release/ and solutions/ for the new cells (the tests compare them)",
+              "  2. make test-fast                  runs as written: the generic tests (tests/test_checks.py) pass",
+              f"  3. edit every FILL IN: the cells in {text.relative_to(root)}, the probes, the judges' reference,",
               "     the variants (add more: every check must fail some wrong variant), variants.toml",
-              "  3. make test-fast                  each failure names what to fix",
-              "  4. make build                      release/ and solutions/ for the new cells (commit them)",
+              "  4. make build && make test-fast    each failure names what to fix; commit release/, solutions/ and",
+              "                                     .build-stamps.json with your sources",
               "  5. make grade                      the example class, with the new students' scores",
               "docs/instructors.md, 'Adding an exercise', explains each step."]
     return steps
@@ -312,15 +314,3 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print("\n".join(steps))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lab new-exercise", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

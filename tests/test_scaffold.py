@@ -31,6 +31,9 @@ def test_the_skeleton_of_a_new_notebook(root):
     assert tomllib.loads((package / "variants/demo_swiglu/variants.toml").read_text())["caught"]["adds_the_weight"]
     text = (root / "source" / ASSIGNMENT / f"{notebook}.py").read_text()
     assert '_checks.GROUPS.run("values", DemoSwiglu)' in text and '"points": 4' in text
+    # the read-only warnings cell every assignment notebook has (Validate decides as grading), before the test cell
+    warnings_cell = text.find('include="autograder/provided/warnings_as_output.py"')
+    assert 0 <= warnings_cell < text.find('"grade": true'), "the skeleton lacks the warnings cell before its test"
     students = tomllib.loads((package / "example_class" / "class.toml").read_text())["students"]
     assert all(spec["expected"][notebook] in (0.0, 4.0) for spec in students.values())
     assert students["demo_swiglu_right"]["expected"][notebook] == 4.0
