@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from traitlets.config import Config
 
 from .course import course_config
 
@@ -38,15 +37,10 @@ c.Execute.interrupt_on_timeout = {interrupt!r}
 '''
 
 
-def grading_settings(course_root: Path) -> Config:
-    """The course's own configuration (its nbgrader_config.py), whose timeouts grading uses."""
-    return course_config(course_root)
-
-
 def render(course_root: Path) -> str:
     from nbgrader.preprocessors import Execute
 
-    config = grading_settings(course_root)
+    config = course_config(course_root)  # the course's own file: what grading times cells with
     # Grading runs the configured execute step (SandboxedExecute here), whose settings override Execute's.
     execute = {**config.get("Execute", {}), **config.get("SandboxedExecute", {})}
     return TEMPLATE.format(timeout=int(execute.get("timeout", Execute.class_traits()["timeout"].default())),
