@@ -27,7 +27,8 @@ import nbformat
 from . import student_config
 from .nbgrader_cli import run_nbgrader
 from .notebook_text import build_notebook, write_notebook
-from .digests import digest_files
+from .digests import PACKAGE, digest_files
+from .protocol import HIDDEN_TEST_LINE
 from .paths import ASSIGNMENT, LESSONS, REPO, SOLUTIONS
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 LESSON_TIMEOUT_S = 600
 STAMPS = ".build-stamps.json"  # at the course root, committed (see the module's docstring)
 INCLUDE = re.compile(r'^# %%.*\binclude="([^"]+)"', re.M)
-HIDDEN_CHECKS = re.compile(r"from autograder\.checks import (\w+) as _checks")
 
 
 def notebook_inputs(text: Path) -> list[Path]:
@@ -44,12 +44,13 @@ def notebook_inputs(text: Path) -> list[Path]:
     the environment's lock."""
     source = text.read_text()
     paths = [text, REPO / "requirements.lock"] + [REPO / p for p in INCLUDE.findall(source)]
-    for module in sorted(set(HIDDEN_CHECKS.findall(source))):
+    runs = {(run["package"], run["module"]) for run in HIDDEN_TEST_LINE.finditer(source)}
+    for package, module in sorted(runs):
         for side in ("checks", "judges"):
-            folder = REPO / "autograder" / side
+            folder = REPO / package / side
             paths += [folder / f"{module}.py", *sorted(folder.glob("_*.py"))]
-    if HIDDEN_CHECKS.search(source):
-        paths.append(REPO / "autograder" / "protocol.py")
+    if runs:  # the engine's side of every check: probes, wire, judges' base, line format
+        paths += [PACKAGE / name for name in ("probing.py", "wire.py", "judging.py", "protocol.py")]
     return sorted(set(paths))
 
 

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
-# Test data, not grading code: the answer variants (the example class builds submissions from them, and a
-# submission's own files are in its digest).
-NOT_GRADING_CODE = frozenset({"variants"})
+from .paths import CONTENT_PACKAGE
+
+PACKAGE = Path(__file__).resolve().parent  # the engine
+ROOT = PACKAGE.parent  # where both packages are (the repository, or site-packages): digests name files from here
 
 
 def digest_files(paths: Iterable[Path], root: Path, salt: str = "") -> str:
@@ -26,11 +26,14 @@ def digest_files(paths: Iterable[Path], root: Path, salt: str = "") -> str:
 
 
 def grading_code_files() -> list[Path]:
-    """The one definition of "grading code": every module of the package (probes, judges, provided code, the jail,
-    nbgrader's extensions, the grading processes, the wire format...), all but the answer variants. A change in any
-    of them may change a grade, so it regrades everyone, and a worker that differs is refused."""
-    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts
-                  and p.relative_to(PACKAGE).parts[0] not in NOT_GRADING_CODE)
+    """The one definition of "grading code": every module of the engine (the jail, nbgrader's extensions, the
+    grading processes, the probes' framework and wire...) and of the course's content package (probes, judges,
+    provided code). A change in any of them may change a grade, so it regrades everyone, and a worker that differs
+    is refused. (The answer variants are test data, outside both: tests/variants.)"""
+    import importlib
+
+    content = Path(importlib.import_module(CONTENT_PACKAGE).__file__).resolve().parent
+    return sorted(p for package in (PACKAGE, content) for p in package.rglob("*.py") if "__pycache__" not in p.parts)
 
 
 @lru_cache(maxsize=None)
@@ -39,4 +42,4 @@ def grading_code_digest() -> str:
     from importlib.metadata import version
 
     salt = f"python {sys.version_info[:2]} torch {version('torch')} nbgrader {version('nbgrader')}"
-    return digest_files(grading_code_files(), PACKAGE, salt)
+    return digest_files(grading_code_files(), ROOT, salt)

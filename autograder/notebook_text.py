@@ -5,7 +5,7 @@ Conventions in a text source (see CONTRIBUTING.md):
 - ``# %% nbgrader={"grade_id": "...", "solution": true}``: nbgrader cell metadata in the cell header. Keys left
   out get nbgrader's defaults (``grade``, ``solution``, ``locked``, ``task`` false; ``schema_version`` 3), so a
   header names only what the cell is.
-- ``# %% include="autograder/provided/attention.py"``: the cell's code is that file (path from the repository root).
+- ``# %% include="lab/provided/attention.py"``: the cell's code is that file (path from the repository root).
   Code the course provides is written once and pasted by the build, never by hand.
 - Cell ids are stable (the ``grade_id`` where there is one, else the cell's position), so a rebuilt notebook is
   byte-identical to the last one when its text did not change.

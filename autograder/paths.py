@@ -8,7 +8,14 @@ SOURCE = REPO / "source"
 RELEASE = REPO / "release"
 SOLUTIONS = REPO / "solutions"
 LESSONS = REPO / "notebooks"
-EXAMPLE_CLASS = REPO / "autograder" / "example_class"
+# This lab's exercise content, a package of its own beside the engine (autograder/): the probes (CONTENT/checks),
+# their judges (CONTENT/judges), the code given to students (CONTENT/provided), the example class. The engine reads
+# the package's name from the hidden-test lines where it can (the judge); the jail stages this one.
+CONTENT_PACKAGE = "lab"
+CONTENT = REPO / CONTENT_PACKAGE
+EXAMPLE_CLASS = CONTENT / "example_class.toml"
+# Answer variants, correct and wrong: test data (the tests and the example class use them), not in the wheel.
+VARIANTS = REPO / "tests" / "variants"
 
 
 def assignment_notebook_names(assignment: str = ASSIGNMENT) -> list[str]:

@@ -2,9 +2,9 @@
 
 - Check lines, one per hidden check, for students to read in their feedback and read back by the instructor's
   report: `[ok  ] name: description` or `[FAIL] name: description`. Written by the grader's judge
-  (autograder/nbgrader_ext/judge.py) in grading, by `autograder.checks._core` elsewhere.
+  (autograder/nbgrader_ext/judge.py) in grading, by `autograder.probing` elsewhere.
 - Probe lines, one per check group a graded cell runs: `[probe MODULE GROUP DATA]`, DATA the base64 of what the
-  group's probes measured (autograder/checks/_wire.py). Printed by the probes in the grading kernel, read and then
+  group's probes measured (autograder/wire.py). Printed by the probes in the grading kernel, read and then
   removed from the notebook by `SandboxedExecute`, whose judges decide the checks. Nothing in them is trusted: the
   judges rebuild every input themselves, and a cell whose probe lines are not exactly the ones its hidden-test lines
   ask for (a missing one, a second one, one for another group) gets no points for the groups concerned.
@@ -17,6 +17,12 @@ import re
 
 CHECK_PASSED, CHECK_FAILED = "ok  ", "FAIL"
 CHECK_LINE = re.compile(r"^\[(ok  |FAIL)\] (\w+):", re.MULTILINE)
+
+# A hidden-test line, as the instructor writes it in a source notebook (and nbgrader restores it from the gradebook
+# when grading): `from lab.checks import decoder as _checks; _checks.GROUPS.run("shapes", TransformerDecoderBlock)`.
+# Groups: the course's content package, the exercise's probe module, the alias, the check group, the name it runs on.
+HIDDEN_TEST_LINE = re.compile(r"""(?P<package>\w+)\.checks\s+import\s+(?P<module>\w+)\s+as\s+(?P<alias>\w+)\s*;\s*"""
+                              r"""(?P=alias)\.GROUPS\.run\(\s*["'](?P<group>\w*)["']\s*(?:,\s*(?P<argument>\w+))?""")
 
 PROBE_PREFIX = "[probe "
 PROBE_LINE = re.compile(r"^\[probe (\w+) (\w+) ([A-Za-z0-9+/=]*)\]$", re.M)

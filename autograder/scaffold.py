@@ -1,11 +1,11 @@
 """`lab new-exercise NAME`: the skeleton of a new automatically graded exercise, ready to run and to edit.
 
 Writes, for NAME (a Python identifier, e.g. `swiglu`):
-  autograder/checks/NAME.py                      the probes (run in the student's kernel)
-  autograder/judges/NAME.py                      the judges (run by the grader: references, every decision)
-  autograder/variants/NAME/correct/another_way.py    a correct answer written differently from the reference
-  autograder/variants/NAME/wrong/adds_the_weight.py  a common mistake (first line: what it is)
-  autograder/variants/NAME/variants.toml         what the tests must know (the mistakes a visible test catches)
+  lab/checks/NAME.py                      the probes (run in the student's kernel)
+  lab/judges/NAME.py                      the judges (run by the grader: references, every decision)
+  tests/variants/NAME/correct/another_way.py    a correct answer written differently from the reference
+  tests/variants/NAME/wrong/adds_the_weight.py  a common mistake (first line: what it is)
+  tests/variants/NAME/variants.toml         what the tests must know (the mistakes a visible test catches)
 and the notebook's cells: a new text source `source/<assignment>/NN_NAME.py` (with --notebook naming a notebook that
 does not exist yet, by default the next number), or, for an existing notebook, the cells to paste into it; with a
 new notebook, also the example class's lines (every student gets 0.0 for it, plus two example students).
@@ -22,7 +22,7 @@ import logging
 import re
 from pathlib import Path
 
-from .paths import ASSIGNMENT, EXAMPLE_CLASS, REPO, SOURCE
+from .paths import ASSIGNMENT, CONTENT, CONTENT_PACKAGE, EXAMPLE_CLASS, REPO, SOURCE, VARIANTS
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,14 @@ vector `weight` of shape (d_model,), initialised to ones, whose forward returns 
 
 A probe builds its inputs (and the module's weights) from the seed the grader drew for this notebook, calls the
 student's code and returns plain data (tensors, numbers, strings, lists, dicts); it decides nothing and holds no
-reference or threshold. The judges (autograder/judges/{name}.py) rebuild the same inputs and decide.
+reference or threshold. The judges ({package}/judges/{name}.py) rebuild the same inputs and decide.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ._core import CheckGroups, expect, plain
+from autograder.probing import CheckGroups, expect, plain
 
 GROUPS = CheckGroups()
 
@@ -80,15 +80,15 @@ def weight_starts_at_ones(cls, seed: int) -> dict:
     return {{"y": plain(make(cls)(drawn(seed, 3, SHAPE)))}}
 '''
 
-JUDGES = '''"""Judges of `{cls}`'s probes (autograder/checks/{name}.py), run by the grader, never in the student's kernel:
+JUDGES = '''"""Judges of `{cls}`'s probes ({package}/checks/{name}.py), run by the grader, never in the student's kernel:
 each rebuilds its probe's inputs from the seed, computes the reference in float64 and compares."""
 from __future__ import annotations
 
 import torch
 
-from autograder.checks import {name} as probes
+from {package}.checks import {name} as probes
 
-from ._core import Judges, expect_close, returned
+from autograder.judging import Judges, expect_close, returned
 
 JUDGES = Judges(probes.GROUPS)
 RTOL, ATOL = 1e-4, 1e-5
@@ -167,7 +167,7 @@ HEADER = '''# ---
 import torch
 from torch import nn
 
-# %% include="autograder/provided/warnings_as_output.py" nbgrader={{"grade_id": "provided_warnings", "locked": true}}
+# %% include="autograder/cells/warnings_as_output.py" nbgrader={{"grade_id": "provided_warnings", "locked": true}}
 
 '''
 
@@ -193,7 +193,7 @@ class {cls}(nn.Module):
 
 # %% nbgrader={{"grade": true, "grade_id": "test_{name}", "locked": true, "points": {points}}}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import {name} as _checks; _checks.GROUPS.run("values", {cls})
+from {package}.checks import {name} as _checks; _checks.GROUPS.run("values", {cls})
 ### END HIDDEN TESTS
 layer = {cls}(3)
 assert torch.equal(layer(torch.ones(2, 3)), torch.ones(2, 3)), (
@@ -251,13 +251,13 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
     if not cls.isidentifier():
         raise ScaffoldError(f"{cls!r} is not a Python class name")
     source = root / SOURCE.relative_to(REPO) / assignment
-    package = root / "autograder"
+    content, variants = root / CONTENT.relative_to(REPO), root / VARIANTS.relative_to(REPO)
     files = {
-        package / "checks" / f"{name}.py": CHECKS,
-        package / "judges" / f"{name}.py": JUDGES,
-        package / "variants" / name / "correct" / "another_way.py": CORRECT,
-        package / "variants" / name / "wrong" / "adds_the_weight.py": WRONG,
-        package / "variants" / name / "variants.toml": VARIANTS_TOML,
+        content / "checks" / f"{name}.py": CHECKS,
+        content / "judges" / f"{name}.py": JUDGES,
+        variants / name / "correct" / "another_way.py": CORRECT,
+        variants / name / "wrong" / "adds_the_weight.py": WRONG,
+        variants / name / "variants.toml": VARIANTS_TOML,
     }
     taken = [str(p.relative_to(root)) for p in files if p.exists()]
     if taken:
@@ -265,7 +265,7 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
     notebook = notebook or next_notebook(source, name)
     text = source / f"{notebook}.py"
     new_notebook = not text.exists()
-    fields = {"name": name, "cls": cls, "notebook": notebook, "points": POINTS,
+    fields = {"name": name, "cls": cls, "notebook": notebook, "points": POINTS, "package": CONTENT_PACKAGE,
               "title": f"Exercise {notebook.split('_', 1)[0].lstrip('0')}: `{cls}`"}
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +274,7 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
     cells = CELLS.format(**fields)
     if new_notebook:
         text.write_text(HEADER.format(**fields) + cells)
-        class_toml = root / EXAMPLE_CLASS.relative_to(REPO) / "class.toml"
+        class_toml = root / EXAMPLE_CLASS.relative_to(REPO)
         others = sorted(p.stem for p in source.glob("[0-9]*.py") if p != text)
         zeros = ", ".join(f'"{other}" = 0.0' for other in others)
         add_to_class_file(class_toml, notebook, STUDENTS.format(zeros=zeros, **fields))
@@ -284,7 +284,7 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
     else:
         steps += [f"{text.relative_to(root)} exists: paste these cells into it, after the cells they use:", "",
                   cells, "then add to each student's expected score of that notebook in "
-                  "autograder/example_class/class.toml what their answer now gets there"]
+                  "lab/example_class.toml what their answer now gets there"]
     steps += ["", "next:",
               "  1. make build                      release/ and solutions/ for the new cells (the tests compare them)",
               "  2. make test-fast                  runs as written: the generic tests (tests/test_checks.py) pass",

@@ -8,7 +8,7 @@ the builder's Jupyter config path), so that the release does not depend on the m
 What else makes Validate decide as grading does lives in the notebooks, so that it holds wherever Validate runs
 (with or without this file): grading does not count a warning printed inside a test cell against it, while
 nbgrader's Validate fails a test cell with any stderr output; each assignment notebook's read-only cell
-autograder/provided/warnings_as_output.py prints warnings as ordinary output while Validate runs it
+autograder/cells/warnings_as_output.py prints warnings as ordinary output while Validate runs it
 (NBGRADER_EXECUTION=validate), with Python's own `warnings.showwarning`.
 """
 from __future__ import annotations

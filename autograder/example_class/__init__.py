@@ -7,7 +7,6 @@ A cell answered with UNTOUCHED keeps the release notebook's stub (a part the stu
 from __future__ import annotations
 
 import difflib
-import re
 import shutil
 import tomllib
 from dataclasses import dataclass, field
@@ -18,13 +17,10 @@ from pathlib import Path
 import nbformat
 
 from ..notebook_text import build_notebook
-from ..paths import ASSIGNMENT, EXAMPLE_CLASS, RELEASE, SOURCE
-from ..variants import HERE as VARIANTS
+from ..paths import ASSIGNMENT, EXAMPLE_CLASS, RELEASE, SOURCE, VARIANTS
+from ..protocol import HIDDEN_TEST_LINE
 
 UNTOUCHED = "release"  # in class.toml, `<grade_id> = "release"`: that cell is left as released
-# A hidden-test line of a source notebook (CONTRIBUTING.md): the check module, the group, the name it runs on.
-HIDDEN_TEST_LINE = re.compile(
-    r'from autograder\.checks import (\w+) as _checks; _checks\.GROUPS\.run\("([^"]*)", (\w+)\)')
 
 
 class ClassFileError(ValueError):
@@ -47,7 +43,7 @@ class Student:
     expected_all_or_nothing: dict = field(default_factory=dict)  # with c.SandboxedExecute.partial_credit = False
 
 
-def load_class(path: Path = EXAMPLE_CLASS / "class.toml") -> list[Student]:
+def load_class(path: Path = EXAMPLE_CLASS) -> list[Student]:
     data = tomllib.loads(path.read_text())
     students = []
     for sid, spec in data["students"].items():
@@ -74,8 +70,9 @@ def graded_cells(notebook: str, assignment: str = ASSIGNMENT) -> tuple[GradedCel
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or not meta.get("grade"):
             continue
-        runs = HIDDEN_TEST_LINE.findall(cell.source)
-        checks = sum(len(import_module(f"autograder.checks.{m}").GROUPS.names(g)) for m, g, _ in runs) if runs else None
+        runs = list(HIDDEN_TEST_LINE.finditer(cell.source))
+        checks = sum(len(import_module(f"{r['package']}.checks.{r['module']}").GROUPS.names(r["group"]))
+                     for r in runs) if runs else None
         cells.append(GradedCell(meta["grade_id"], float(meta["points"]), checks))
     return tuple(cells)
 
@@ -121,7 +118,7 @@ def class_file_problems(students: list[Student], assignment: str = ASSIGNMENT) -
                     existing = [p.relative_to(VARIANTS).with_suffix("").as_posix() for p in VARIANTS.rglob("*.py")
                                 if p.parent != VARIANTS]
                     problems.append(f"{where}, {name}.{grade_id}: no variant {variant!r} "
-                                    f"(autograder/variants/{variant}.py){did_you_mean(variant, existing)}")
+                                    f"(tests/variants/{variant}.py){did_you_mean(variant, existing)}")
         for table, partial in (("expected", True), ("expected_all_or_nothing", False)):
             for name, score in getattr(student, table).items():
                 if name in notebooks and round(float(score), 2) not in reachable_scores(name, partial):
@@ -134,7 +131,7 @@ def class_file_problems(students: list[Student], assignment: str = ASSIGNMENT) -
 def check_class_file(students: list[Student], assignment: str = ASSIGNMENT) -> None:
     problems = class_file_problems(students, assignment)
     if problems:
-        raise ClassFileError("autograder/example_class/class.toml does not match the course:\n- " + "\n- ".join(problems))
+        raise ClassFileError("lab/example_class.toml does not match the course:\n- " + "\n- ".join(problems))
 
 
 def solution_cell_code(source: str) -> str:
@@ -169,7 +166,7 @@ def notebook_with_code(release_nb: Path, notebook: str, code_for_cell: dict[str,
 
 
 def answered_notebook(release_nb: Path, answers: str | dict, notebook: str) -> nbformat.NotebookNode:
-    """answers: "solution", or {grade_id: variant} naming files of autograder/variants/ (or UNTOUCHED)."""
+    """answers: "solution", or {grade_id: variant} naming files of tests/variants/ (or UNTOUCHED)."""
     if answers == "solution":
         return notebook_with_code(release_nb, notebook, {})
     if not isinstance(answers, dict):

@@ -4,7 +4,7 @@
    gradebook, so the example students never mix with a real class), from that course's config and sources, and
    build its release there (nbgrader generate_assignment, once: it also records the hidden tests in the example
    course's gradebook, where autograde reads them);
-2. write the example class's submissions there (autograder/example_class/class.toml);
+2. write the example class's submissions there (lab/example_class.toml);
 3. autograde them in parallel (autograder.autograde): a re-run regrades only what changed;
 4. write per-student HTML feedback, grades.csv, and the instructor's report;
 5. print a table of students x notebooks and where each output went.

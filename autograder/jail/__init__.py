@@ -12,7 +12,7 @@ student) starts each notebook's kernel through `python -m autograder.jail.launch
   (syscalls.py: no nested namespaces, ptrace, mount, bpf, keyctl...), and rlimits on memory (address space),
   CPU seconds, processes, file size and open files; nbgrader's per-cell timeout plus a per-notebook wall clock;
 - starts `autograder.jail.boot` inside, which loads torch and the probes of the hidden checks BEFORE any student
-  code and deletes their sources from the jail, then starts ipykernel. The judges (autograder/judges) are never in
+  code and deletes their sources from the jail, then starts ipykernel. The judges (lab/judges) are never in
   the jail: the grader decides every point outside it.
 
 Where bwrap is missing or cannot create namespaces, or the seccomp filter cannot be built (libseccomp or pyseccomp

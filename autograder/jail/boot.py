@@ -7,6 +7,7 @@ import resource
 import sys
 
 from autograder.jail.limits import KernelLimits
+from autograder.paths import CONTENT_PACKAGE  # the course's probes and provided code: CONTENT_PACKAGE.checks, .provided
 
 
 def set_limits(limits: KernelLimits) -> None:
@@ -27,8 +28,8 @@ def set_limits(limits: KernelLimits) -> None:
 
 def open_probe_channel() -> None:
     """Probes use the seed the grader drew for this notebook and print their data for the grader's judges."""
-    from autograder.checks import _core
-    _core.open_channel(int(os.environ.pop("AG_SB_JUDGE_SEED", "0")))
+    from autograder import probing
+    probing.open_channel(int(os.environ.pop("AG_SB_JUDGE_SEED", "0")))
 
 
 def load_probes() -> list[str]:
@@ -39,7 +40,7 @@ def load_probes() -> list[str]:
     import pkgutil
 
     failed = []
-    for package in ("autograder.provided", "autograder.checks"):
+    for package in (f"{CONTENT_PACKAGE}.provided", f"{CONTENT_PACKAGE}.checks"):
         try:
             pkg = importlib.import_module(package)
         except ImportError:
@@ -66,7 +67,8 @@ def disguise_probes() -> None:
         return code.replace(co_filename=filename, co_consts=consts)
 
     for name, module in list(sys.modules.items()):
-        if module is None or not name.startswith(("autograder.checks", "autograder.provided", "autograder.protocol")):
+        if module is None or not name.startswith((f"{CONTENT_PACKAGE}.checks", f"{CONTENT_PACKAGE}.provided",
+                                                  "autograder.protocol", "autograder.probing", "autograder.wire")):
             continue
         filename = f"{folder}/{abs(hash(name)) % 10**10}.py"
         seen = set()
@@ -101,7 +103,8 @@ STAGED_MARK = ".staged"  # written by launch.stage_python into the jail's copy o
 
 def hide_check_sources() -> None:
     """The checks are loaded: remove their files so that student code cannot read them (see the threat model)."""
-    import autograder.checks as pkg
+    import importlib
+    pkg = importlib.import_module(f"{CONTENT_PACKAGE}.checks")
     for directory in pkg.__path__:
         if not os.path.isdir(directory):
             continue  # a kernel forked from the zygote: the zygote hid them, the staged folder is not mounted

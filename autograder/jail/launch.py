@@ -8,6 +8,7 @@ the boot script directly).
 from __future__ import annotations
 
 import ctypes
+import importlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from . import syscalls
 from .boot import STAGED_MARK
+from ..paths import CONTENT_PACKAGE
 from .limits import ENV_PREFIX, KernelLimits
 
 PR_SET_PDEATHSIG = 1
@@ -25,31 +27,38 @@ ZYGOTE_SOCKET_ENV = "AG_ZYGOTE_SOCKET"  # set by the provisioner when a zygote s
 ZYGOTE_MOUNT_BASE_ENV = "AG_ZYGOTE_MOUNT_BASE"
 KERNEL_UID_ENV = "AG_JAIL_KERNEL_UID"  # the kernel's uid, held by the provisioner (uids.py) while the kernel runs
 
-PACKAGE = Path(__file__).resolve().parent.parent  # the autograder package
+PACKAGE = Path(__file__).resolve().parent.parent  # the autograder package (the engine)
+# the course's content package (probes, provided code): imported for its location, so that an installed course works
+CONTENT = Path(importlib.import_module(CONTENT_PACKAGE).__file__).resolve().parent
 SCRATCH_LIMIT_BYTES = 200 * 2**20
 TMP_SIZE_BYTES = 512 * 2**20  # the jail's /tmp is RAM: bounded
 
 
 def stage_python(stage: Path) -> None:
-    """What the jail may import from this repository: the probes (autograder/checks), the code provided to
-    students, the boot code and the line format probes print. Nothing else: not the judges and their references
-    (autograder/judges), the variants, the build, the grading code."""
+    """What the jail may import from this repository: the engine's kernel side (the boot code, the probes' framework
+    and wire, the line format probes print) and, from the course's content package, the probes (lab/checks) and the
+    code provided to students. Nothing else: not the judges and their references (lab/judges), the variants, the
+    build, the grading code."""
     pkg = stage / "autograder"
-    (pkg / "checks").mkdir(parents=True)
-    (pkg / "jail").mkdir()
+    (pkg / "jail").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "jail" / "__init__.py").write_text("")
-    shutil.copy2(PACKAGE / "protocol.py", pkg / "protocol.py")
+    # paths.py: boot and the zygote read the content package's name there (CONTENT_PACKAGE)
+    for name in ("paths.py", "protocol.py", "probing.py", "wire.py"):
+        shutil.copy2(PACKAGE / name, pkg / name)
     for name in ("boot.py", "limits.py", "syscalls.py", "zygote.py"):
         shutil.copy2(PACKAGE / "jail" / name, pkg / "jail" / name)
-    for src in (PACKAGE / "checks").glob("*.py"):
-        shutil.copy2(src, pkg / "checks" / src.name)
-    (pkg / "checks" / STAGED_MARK).write_text("")  # this copy's files may be hidden (boot.hide_check_sources)
+    content = stage / CONTENT_PACKAGE
+    (content / "checks").mkdir(parents=True)
+    (content / "__init__.py").write_text("")
+    for src in (CONTENT / "checks").glob("*.py"):
+        shutil.copy2(src, content / "checks" / src.name)
+    (content / "checks" / STAGED_MARK).write_text("")  # this copy's files may be hidden (boot.hide_check_sources)
     # the code the course provides to students (in the release notebooks anyway): checks build on it
-    if (PACKAGE / "provided").is_dir():
-        (pkg / "provided").mkdir()
-        for src in (PACKAGE / "provided").glob("*.py"):
-            shutil.copy2(src, pkg / "provided" / src.name)
+    if (CONTENT / "provided").is_dir():
+        (content / "provided").mkdir()
+        for src in (CONTENT / "provided").glob("*.py"):
+            shutil.copy2(src, content / "provided" / src.name)
 
 
 def scratch_copy(cwd: Path, work: Path) -> None:
@@ -84,14 +93,14 @@ def python_roots() -> list[str]:
     return sorted(r for r in roots if not r.startswith(("/usr/", "/proc", "/dev")) and r != "/usr")
 
 
-def installed_package() -> str | None:
-    """This package's folder when it lies inside what the jail shows (a non-editable `pip install .` puts it in the
-    environment's site-packages, checks and variants included): the jail covers it with an empty, read-only tmpfs.
-    The jail imports only the staged copy (stage_python, on PYTHONPATH). None for an editable install (the package
-    is in the repository, which the jail does not show)."""
-    package = os.path.realpath(PACKAGE)
+def installed_packages() -> list[str]:
+    """The engine's and the course's package folders that lie inside what the jail shows (a non-editable
+    `pip install .` puts them in the environment's site-packages, judges included): the jail covers each with an
+    empty, read-only tmpfs. The jail imports only the staged copy (stage_python, on PYTHONPATH). Empty for an
+    editable install (the packages are in the repository, which the jail does not show)."""
     shown = [*python_roots(), "/usr"]
-    return package if any(package == r or package.startswith(r.rstrip("/") + "/") for r in shown) else None
+    return [package for package in sorted({os.path.realpath(PACKAGE), os.path.realpath(CONTENT)})
+            if any(package == r or package.startswith(r.rstrip("/") + "/") for r in shown)]
 
 
 def jail_base(as_root: bool, visible: list[str]) -> list[str]:
@@ -120,8 +129,7 @@ def jail_base(as_root: bool, visible: list[str]) -> list[str]:
         cmd += ["--perms", "0755", "--dir", parent]
     for root in python_roots():
         cmd += ["--ro-bind", root, root]
-    hidden = installed_package()
-    if hidden is not None:
+    for hidden in installed_packages():
         cmd += ["--tmpfs", hidden, "--remount-ro", hidden]
     return cmd
 

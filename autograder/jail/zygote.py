@@ -109,13 +109,16 @@ def warm_up() -> None:
     again by every kernel of notebooks 02 and 04 (measured: each first cell using them took about 1 s). The random
     numbers drawn here do not matter: each kernel reseeds (`reseed`)."""
     import torch
+    from torch.utils._python_dispatch import TorchDispatchMode  # what the course's memory meter builds on
     from torch.utils.checkpoint import checkpoint
 
-    from autograder.provided.memory_meter import PeakMemory
+    class PassThrough(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
 
     layer = torch.nn.Linear(4, 4)
     x = torch.ones(2, 4, requires_grad=True)
-    with PeakMemory("cpu"):
+    with PassThrough():
         checkpoint(layer, x, use_reentrant=False).sum().backward()
 
 

@@ -1,7 +1,7 @@
 """nbgrader extensions this course's nbgrader_config.py plugs in (each a class nbgrader's own pipeline calls).
 
 - execute.SandboxedExecute: Autograde's Execute, with every kernel in the jail (autograder.jail), kernel deaths
-  survived, graded cells scored by the judges (autograder.judges) alone;
+  survived, graded cells scored by the judges (lab.judges) alone;
 - exporter.ReadableNotebookExporter: Autograde's exporter, grading an unreadable submission as the release notebook;
 - sanitize.DropEmptyNbgraderMetadata: a sanitizing step nbgrader's own DeduplicateIds needs;
 - feedback.HideHiddenTests: GenerateFeedback without the hidden-test code;

@@ -39,7 +39,7 @@ from ..jail.limits import KernelLimits
 from ..jail.provisioner import KernelStoppedAfterInterrupt, jail_kernel_manager
 from ..jail.zygote_host import FAST_START_ENV
 from ..protocol import PROBE_PREFIX
-from ..checks._wire import MAX_ENCODED_CHARS
+from ..wire import MAX_ENCODED_CHARS
 from .judge import CALL, group_calls, judge_cell, on_own_lines
 
 LIMITS = KernelLimits()

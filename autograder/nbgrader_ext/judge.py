@@ -1,9 +1,9 @@
 """The judge: decides a graded cell's hidden checks in nbgrader's process, from the data the kernel sent back.
 
-A hidden-test line `from autograder.checks import M as _checks; _checks.GROUPS.run("G", ...)` names the exercise
-and the check group (read from the cell's source, which nbgrader restored from its gradebook: the student cannot
+A hidden-test line `from lab.checks import M as _checks; _checks.GROUPS.run("G", ...)` names the course's content
+package (`lab` here), the exercise and the check group (read from the cell's source, which nbgrader restored from its gradebook: the student cannot
 change it). The probes in the kernel print one probe line per group (autograder/protocol.py); here the exercise's
-judges (autograder/judges/M.py) get that data and the notebook's seed (drawn by the grader, so data recorded in
+judges (lab/judges/M.py) get that data and the notebook's seed (drawn by the grader, so data recorded in
 another run does not match), rebuild the inputs, compute the expected results and compare.
 
 The wire is strict: the cell must send exactly one probe line for each group its hidden-test lines name and nothing
@@ -17,11 +17,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..checks._wire import BadProbeData, decode
-from ..judges._core import Judges
-from ..protocol import PROBE_PREFIX, check_line, probe_records
+from ..wire import BadProbeData, decode
+from ..judging import Judges
+from ..protocol import HIDDEN_TEST_LINE, PROBE_PREFIX, check_line, probe_records
 
-CALL = re.compile(r"""autograder\.checks\s+import\s+(\w+)\s+as\s+(\w+)\s*;\s*\2\.GROUPS\.run\(\s*["'](\w+)["']""")
+CALL = HIDDEN_TEST_LINE
 
 
 class UnknownCheckGroup(LookupError):
@@ -30,6 +30,7 @@ class UnknownCheckGroup(LookupError):
 
 @dataclass
 class GroupCall:
+    package: str
     module: str
     group: str
     judges: Judges
@@ -47,11 +48,11 @@ class Judgement:
     lines: list[str] = field(default_factory=list)
 
 
-def judges_of(module: str) -> Judges:
+def judges_of(package: str, module: str) -> Judges:
     try:
-        judges = importlib.import_module(f"autograder.judges.{module}").JUDGES
+        judges = importlib.import_module(f"{package}.judges.{module}").JUDGES
     except (ImportError, AttributeError) as exc:
-        raise UnknownCheckGroup(f"no judges for the exercise {module!r} (autograder/judges/{module}.py): {exc}") \
+        raise UnknownCheckGroup(f"no judges for the exercise {module!r} ({package}/judges/{module}.py): {exc}") \
             from None
     return judges
 
@@ -59,12 +60,13 @@ def judges_of(module: str) -> Judges:
 def group_calls(source: str) -> list[GroupCall]:
     """The check groups a cell's hidden-test lines run, with their (trusted, grader-side) judges."""
     calls = []
-    for module, _, group in CALL.findall(source):
-        judges = judges_of(module)
+    for call in HIDDEN_TEST_LINE.finditer(source):
+        package, module, group = call["package"], call["module"], call["group"]
+        judges = judges_of(package, module)
         if group not in judges.probes.groups:
             raise UnknownCheckGroup(f"the exercise {module!r} has no check group {group!r}; its groups: "
                                     f"{sorted(judges.probes.groups)}")
-        calls.append(GroupCall(module, group, judges))
+        calls.append(GroupCall(package, module, group, judges))
     return calls
 
 

@@ -11,9 +11,9 @@ bfloat16 has float32's range, and torch accumulates a bfloat16 mean in float32 a
 no check can tell a float32 statistic from a bfloat16 one: the notebook does not require it, and nothing here
 checks it (bfloat16 inputs must still give bfloat16 outputs of the right values).
 
-These are the probes (they run in the student's kernel, see _core.py): each builds its inputs from the seed
+These are the probes (they run in the student's kernel, see autograder/probing.py): each builds its inputs from the seed
 (fixed random numbers, their features in an order drawn from the seed: `features`), calls the student's class and
-returns what came out. The judges (autograder/judges/rmsnorm.py) rebuild the same inputs and compare with a float64
+returns what came out. The judges (lab/judges/rmsnorm.py) rebuild the same inputs and compare with a float64
 reference.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._core import CheckGroups, expect, plain
+from autograder.probing import CheckGroups, expect, plain
 
 GROUPS = CheckGroups()
 probe = GROUPS.probe

@@ -1,7 +1,7 @@
-"""Judges of exercise 2's probes (autograder/checks/checkpointing.py), with the reference implementations they
+"""Judges of exercise 2's probes (lab/checks/checkpointing.py), with the reference implementations they
 compare against: the encoder checkpointed layer by layer (2a's answer), the segments of k layers (2c's answer) and
 the peaks the meter measures for them. Each judge rebuilds the probe's inputs and weights from the seed, computes
-what a correct answer gives and compares; nothing the kernel sent is taken on trust (see _core.py)."""
+what a correct answer gives and compares; nothing the kernel sent is taken on trust (see autograder/probing.py)."""
 from __future__ import annotations
 
 import torch
@@ -9,19 +9,19 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from autograder.checks import checkpointing as probes
-from autograder.checks._core import isolated_state
-from autograder.checks.checkpointing import (ATTENTION_WEIGHTS, D_FF, D_MODEL, FEED_FORWARD_WIDTHS, HEADS,
+from lab.checks import checkpointing as probes
+from autograder.probing import isolated_state
+from lab.checks.checkpointing import (ATTENTION_WEIGHTS, D_FF, D_MODEL, FEED_FORWARD_WIDTHS, HEADS,
                                              MEMORY_LAYERS, SEGMENT_SIZES, STRUCTURE_LAYERS,
                                              WITNESS_SEGMENT_SIZES, PlainEncoder, _mix,
                                              _padding_mask, _part_inputs, _seeded_input, _sketched, _step,
                                              install_witness, measure_model, peaks_model_and_input, prescribed,
                                              segments_model, segments_witness, sketch, witness_step)
-from autograder.provided.attention import MultiHeadAttention
-from autograder.provided.memory_meter import PeakMemory
-from autograder.provided.weighted_loss import weighted_loss
+from lab.provided.attention import MultiHeadAttention
+from lab.provided.memory_meter import PeakMemory
+from lab.provided.weighted_loss import weighted_loss
 
-from ._core import CheckFailed, Judges, expect, expect_close
+from autograder.judging import CheckFailed, Judges, expect, expect_close
 
 JUDGES = Judges(probes.GROUPS)
 RTOL, ATOL = 1e-4, 1e-5

@@ -1,6 +1,6 @@
 """The block probes' machinery (exercise 1b, used by decoder.py): the random weights a probe gives the student's
 block and how it reports them, the inputs and masks. The judges' side (the reference block rebuilt from the report,
-the float64 references) is autograder/judges/_block.py.
+the float64 references) is lab/judges/_block.py.
 
 Every probe gives the block's Linear and LayerNorm layers random weights drawn from the seed (`randomize`), calls
 it on inputs drawn from the seed and reports what it saw (`report`: which modules the block has, in order, and
@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from ._core import expect, plain
+from autograder.probing import expect, plain
 
 
 def _generator(seed: int) -> torch.Generator:

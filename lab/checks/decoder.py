@@ -21,7 +21,7 @@ The provided MultiHeadAttention has `W_q, W_k, W_v, W_o` (nn.Linear) and applies
 the checks read those weights. `nn.TransformerDecoderLayer(..., activation="gelu", batch_first=True,
 norm_first=True)` computes the same function; its masks use the opposite polarity (True = blocked).
 
-Every check is judged outside the student's process (see _core.py): its probe builds the inputs from the seed,
+Every check is judged outside the student's process (see autograder/probing.py): its probe builds the inputs from the seed,
 calls the student's code and returns plain data; its judge rebuilds the same inputs, computes the reference itself
 and compares. How the block's probes report its weights, and how the judge rebuilds the block, is in _block.py.
 """
@@ -33,7 +33,7 @@ import functools
 import torch
 
 from ._block import _causal, _padding, _randn, _stream, call, make_block, our_masks, randomize, report
-from ._core import CheckGroups, plain
+from autograder.probing import CheckGroups, plain
 
 GROUPS = CheckGroups()
 probe = GROUPS.probe

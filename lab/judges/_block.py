@@ -1,5 +1,5 @@
-"""The block judges' machinery (exercise 1b, used by autograder/judges/decoder.py): the judge's reference block
-rebuilt from a probe's report (autograder/checks/_block.py: `report`), the float64 references
+"""The block judges' machinery (exercise 1b, used by lab/judges/decoder.py): the judge's reference block
+rebuilt from a probe's report (lab/checks/_block.py: `report`), the float64 references
 (nn.TransformerDecoderLayer, and `block_reference` with dropout drawn in forward order).
 
 The judge redraws the weights from the reported layout and requires the reported parameters to be exactly those
@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.checks._block import ATTENTION_WEIGHTS, _causal, _padding, draws
+from lab.checks._block import ATTENTION_WEIGHTS, _causal, _padding, draws
 
-from ._core import CheckFailed, expect
+from autograder.judging import CheckFailed, expect
 
 
 def ffn_linears(block: nn.Module) -> list[nn.Module]:

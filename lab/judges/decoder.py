@@ -1,6 +1,6 @@
-"""Judges of exercise 1's probes (autograder/checks/decoder.py: what the notebook states is there): each rebuilds
+"""Judges of exercise 1's probes (lab/checks/decoder.py: what the notebook states is there): each rebuilds
 the probe's inputs from the seed, rebuilds the student's block from the reported (and checked) weights, computes
-the float64 reference (nn.TransformerDecoderLayer, or autograder/judges/_block.py's `block_reference` where dropout
+the float64 reference (nn.TransformerDecoderLayer, or lab/judges/_block.py's `block_reference` where dropout
 is drawn) and compares."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import decoder as probes
-from autograder.checks._block import ROLES, _padding, _randn, _stream
-from autograder.checks.decoder import (ARGUMENTS, BATCHED_CASES, CAUSAL_CHANGES, CAUSAL_DIAGONAL_T, CAUSAL_POLARITY_T,
+from lab.checks import decoder as probes
+from lab.checks._block import ROLES, _padding, _randn, _stream
+from lab.checks.decoder import (ARGUMENTS, BATCHED_CASES, CAUSAL_CHANGES, CAUSAL_DIAGONAL_T, CAUSAL_POLARITY_T,
                                        ATTRIBUTE_SEEDS, CAUSAL_SHAPE_T, COUNT_SIZES, D_FF_CASES, DEFAULT_LENGTHS, DROPOUT_CASES,
                                        LENGTH_CASES, PADDING_POLARITY_CASES,
                                        PADDING_SHAPE_CASES, REAL_CHANGES, SHAPE_LENGTHS, SHAPE_STREAM, _shape_inputs, STEP_SIZE, TORCH_CASES, Case, _attribute_inputs, _count_inputs,
@@ -20,7 +20,7 @@ from autograder.checks.decoder import (ARGUMENTS, BATCHED_CASES, CAUSAL_CHANGES,
 
 from ._block import (ATOL, RTOL, _mha_reference, block_reference, ffn_linears, output, reference_block, returned,
                      torch_layer, torch_output)
-from ._core import CheckFailed, Judges, expect, expect_close
+from autograder.judging import CheckFailed, Judges, expect, expect_close
 
 JUDGES = Judges(probes.GROUPS)
 GRAD_RTOL, GRAD_ATOL = 1e-3, 1e-4  # float32 backward (sums over the batch) against a float64 one

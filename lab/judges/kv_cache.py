@@ -1,4 +1,4 @@
-"""Judges of exercise 4b's probes (autograder/checks/kv_cache.py): each rebuilds the probe's models and prompts from
+"""Judges of exercise 4b's probes (lab/checks/kv_cache.py): each rebuilds the probe's models and prompts from
 the seed and computes, in float64, the logits of the model's own forward over the returned tokens (teacher forcing):
 the one forward of these models is here. For a drifting model that forward projects position p with W + p * D,
 which is what decoding with a KV cache computes and what nothing else does. Every step's logits must match, and
@@ -11,11 +11,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import kv_cache as probes
-from autograder.checks.kv_cache import (CASES, DROPOUT, GRADIENTS, GREEDY, STOP_LENGTHS, VOCAB, ProbeLinear, _mix,
+from lab.checks import kv_cache as probes
+from lab.checks.kv_cache import (CASES, DROPOUT, GRADIENTS, GREEDY, STOP_LENGTHS, VOCAB, ProbeLinear, _mix,
                                         build_model, case_model, case_prompt, grad_after_inputs, prompt)
 
-from ._core import CheckFailed, Judges, expect, expect_close
+from autograder.judging import CheckFailed, Judges, expect, expect_close
 
 JUDGES = Judges(probes.GROUPS)
 # float32 through a few layers, computed in a different order (one position at a time against the whole

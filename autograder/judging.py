@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from autograder.checks._core import CheckFailed, CheckGroups, UnknownName, expect, raised
+from autograder.probing import CheckFailed, CheckGroups, UnknownName, expect, raised
 
 __all__ = ["CheckFailed", "Judges", "Received", "expect", "expect_close", "returned"]
 
@@ -62,8 +62,8 @@ class Judges:
     def judge(self, probe: Callable | str) -> Callable:
         name = probe if isinstance(probe, str) else probe.__name__
         if name not in self.probes.checks:
-            raise UnknownName(f"a judge in autograder/judges/{self.probes.module}.py names no probe of "
-                              f"autograder/checks/{self.probes.module}.py:", name, self.probes.checks)
+            raise UnknownName(f"a judge in {self.probes.package}/judges/{self.probes.module}.py names no probe of "
+                              f"{self.probes.package}/checks/{self.probes.module}.py:", name, self.probes.checks)
         if name in self.fns:
             raise ValueError(f"two judges for {name}")
 

@@ -1,9 +1,10 @@
-"""Load the implementation variants in this folder (see README.md)."""
+"""Load answer variants: correct and wrong answers to the exercises' cells, kept as test data in tests/variants/
+(see its README.md). The tests check the checks on them; the example class builds its submissions from them."""
 from __future__ import annotations
 
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from .paths import VARIANTS as HERE
 
 
 def variant_paths(exercise: str, kind: str) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Judges of exercise 3a's probes (autograder/checks/rmsnorm.py): each rebuilds the probe's inputs from the seed,
+"""Judges of exercise 3a's probes (lab/checks/rmsnorm.py): each rebuilds the probe's inputs from the seed,
 computes the float64 reference and compares. Every judge compares the outputs it is given with the reference's for
 the same inputs, the property and form checks too (after their own message, which says what is wrong): a check that
 looked only at the data's form (shape, dtype, an input sent back unchanged) or at its outputs' relations with each
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import torch
 
-from autograder.checks import rmsnorm as probes
-from autograder.checks.rmsnorm import (EPS_VALUES, STEP_SIZE, KEPT_DTYPES, PARAMETER_WIDTHS, SCALE_FACTORS, SHAPES,
+from lab.checks import rmsnorm as probes
+from lab.checks.rmsnorm import (EPS_VALUES, STEP_SIZE, KEPT_DTYPES, PARAMETER_WIDTHS, SCALE_FACTORS, SHAPES,
                                        UNCHANGED_DTYPES, _gradient_inputs, _large_input, _position_inputs, _randn,
                                        _step_inputs, _unchanged_input, _values_inputs, random_scale)
 
-from ._core import CheckFailed, Judges, expect, expect_close
+from autograder.judging import CheckFailed, Judges, expect, expect_close
 
 JUDGES = Judges(probes.GROUPS)
 HALF_TOLERANCES = ((torch.float16, 2e-3), (torch.bfloat16, 1.6e-2))

@@ -1,4 +1,4 @@
-"""Judges of exercise 4a's probes (autograder/checks/lm_block.py): each redraws the weights and inputs the probe
+"""Judges of exercise 4a's probes (lab/checks/lm_block.py): each redraws the weights and inputs the probe
 used and computes the block's outputs (and gradients) in float64 with its own forward, the one reference of the
 block, then compares. Data recorded for another seed is for other weights and inputs; made-up data does not match."""
 from __future__ import annotations
@@ -8,11 +8,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import lm_block as probes
-from autograder.checks.lm_block import (DROPOUT_P, DROPOUT_STREAM, GRADIENT_PARAMETERS, MASK_LENGTHS, SIZES, causal,
+from lab.checks import lm_block as probes
+from lab.checks.lm_block import (DROPOUT_P, DROPOUT_STREAM, GRADIENT_PARAMETERS, MASK_LENGTHS, SIZES, causal,
                                         dropout_seed, gradient_inputs, inputs, norm_input, padded_causal, weights)
 
-from ._core import CheckFailed, Judges, expect, expect_close, returned
+from autograder.judging import CheckFailed, Judges, expect, expect_close, returned
 
 JUDGES = Judges(probes.GROUPS)
 RTOL, ATOL = 1e-4, 1e-5  # float32 student code against a float64 reference

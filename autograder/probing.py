@@ -1,14 +1,14 @@
 """The kernel side of the hidden checks: probes, and the one call a hidden-test line makes.
 
-A check is a pair. Its *probe* (`@GROUPS.probe(group)`, in `autograder/checks/<exercise>.py`) runs in the
+A check is a pair. Its *probe* (`@GROUPS.probe(group)`, in the course's `lab/checks/<exercise>.py`) runs in the
 student's kernel: it builds its inputs from a seed, calls the student's code and returns plain data (tensors,
-numbers, strings, lists, dicts). Its *judge* (`@JUDGES.judge(probe)`, in `autograder/judges/<exercise>.py`) runs in
+numbers, strings, lists, dicts). Its *judge* (`@JUDGES.judge(probe)`, in `lab/judges/<exercise>.py`) runs in
 nbgrader's process: it rebuilds the same inputs from the same seed, computes what is expected and compares.
 
 What this side may hold (the grading kernel imports it; a student's code can read and change all of it): code that
 builds inputs and calls the student's code, and early failures ("not an nn.Module"), which only ever take points
 away. It never holds a reference implementation, an expected value or a threshold that could turn wrong data into a
-pass: those live in `autograder/judges/`, which is never staged into the jail (tests/test_probe_isolation.py).
+pass: those live in `lab/judges/`, which is never staged into the jail (tests/test_probe_isolation.py).
 
 Two ways a group runs, chosen by `GROUPS.run`:
 - in a grading kernel (the channel was opened by the kernel's boot with the seed the grader drew for this
@@ -32,7 +32,7 @@ import torch
 
 from autograder.protocol import check_line, probe_line
 
-from . import _wire
+from . import wire as _wire
 
 DEFAULT_SEED = 0  # the unit tests' and the instructor's seed; grading draws a fresh one per notebook
 _CHANNEL: dict = {}  # set in the grading kernel only (open_channel)
@@ -162,15 +162,24 @@ class CheckGroups:
 
     @property
     def module(self) -> str:
-        """The exercise's short name: `autograder.checks.<module>` (probes), `autograder.judges.<module>`."""
+        """The exercise's short name: `<course package>.checks.<module>` (probes), `<...>.judges.<module>`."""
         if self.name:
             return self.name
-        first = next(iter(self.checks.values()))
-        return first.probe.__module__.rsplit(".", 1)[-1]
+        return self._probe_module().rsplit(".", 1)[-1]
+
+    @property
+    def package(self) -> str:
+        """The course's content package the probes live in (`lab` in this repository): its `judges` subpackage holds
+        their judges."""
+        return self._probe_module().rsplit(".", 2)[0]
+
+    def _probe_module(self) -> str:
+        # where the probes were defined (a function keeps its __module__ even when the jail renames the module)
+        return next(iter(self.checks.values())).probe.__module__
 
     def names(self, group: str) -> list[str]:
         if group not in self.groups:
-            raise UnknownName(f"autograder/checks/{self.module}.py has no check group", group, self.groups)
+            raise UnknownName(f"{self.package}/checks/{self.module}.py has no check group", group, self.groups)
         return self.groups[group]
 
     def probe_group(self, group: str, *args, seed: int) -> dict:
@@ -180,7 +189,7 @@ class CheckGroups:
 
     def judges(self):
         """This exercise's judges (grader side; imported only where no grading channel is open)."""
-        return importlib.import_module(f"autograder.judges.{self.module}").JUDGES
+        return importlib.import_module(f"{self.package}.judges.{self.module}").JUDGES
 
     def failures(self, names: list[str], *args, seed: int = DEFAULT_SEED) -> dict[str, str]:
         """Probe and judge the named checks in this process, through the wire as in grading; return {check name:
@@ -189,7 +198,7 @@ class CheckGroups:
         failed = {}
         for name in names:
             if name not in self.checks:
-                raise UnknownName(f"autograder/checks/{self.module}.py has no check", name, self.checks)
+                raise UnknownName(f"{self.package}/checks/{self.module}.py has no check", name, self.checks)
             with isolated_state():  # the judge too: here it runs in the notebook's process
                 data = self.checks[name].run_probe(args, seed)
                 message = judges.verdict(name, _wire.roundtrip(data), seed)

@@ -1,5 +1,5 @@
 """Hidden checks for exercise 4a, the decoder-only block `DecoderOnlyBlock`: the probes (their judges:
-autograder/judges/lm_block.py).
+lab/judges/lm_block.py).
 
 What the notebook states, and so all these checks rely on: `DecoderOnlyBlock(d_model, num_heads, d_ff,
 dropout=0.0)` is an nn.Module with `norm1` and `norm2` (two separate `RMSNorm(d_model)`, the notebook's RMSNorm:
@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._core import CheckGroups, expect, plain
+from autograder.probing import CheckGroups, expect, plain
 
 GROUPS = CheckGroups()
 probe = GROUPS.probe

@@ -18,7 +18,7 @@ What the notebook states, and so all these checks rely on:
 2b and 2c are checked on encoders built here from the provided PlainEncoder, never on the student's 2a.
 
 Every probe builds its inputs and weights from the seed, calls the student's code and returns what came out; the
-judges (autograder/judges/checkpointing.py, never in the kernel) rebuild the same and compare with their own
+judges (lab/judges/checkpointing.py, never in the kernel) rebuild the same and compare with their own
 reference implementations. Nothing here is an answer: no checkpointed encoder, no segments, no expected peak.
 
 The recomputation witness (groups "recomputation", "memory", "segments"). Which layers a training step runs again
@@ -70,12 +70,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint_sequential
 
-from autograder.provided import as_in_notebook
-from autograder.provided.attention import MultiHeadAttention
-from autograder.provided.memory_meter import PeakMemory
-from autograder.provided.weighted_loss import weighted_loss
+from lab.provided import as_in_notebook
+from lab.provided.attention import MultiHeadAttention
+from lab.provided.memory_meter import PeakMemory
+from lab.provided.weighted_loss import weighted_loss
 
-from ._core import CheckGroups, expect, plain
+from autograder.probing import CheckGroups, expect, plain
 
 GROUPS = CheckGroups()
 probe = GROUPS.probe
@@ -588,7 +588,7 @@ def checkpointed_peak_is_per_layer(cls, seed: int) -> dict:
 # process (the values do not matter). The judge runs the meter on the same model and step itself; the input's
 # shape is drawn from the seed, so that the numbers of another grading run do not match.
 
-# Shapes on which every variant (autograder/variants/checkpointing) gets the verdicts it gets on (4, 32)
+# Shapes on which every variant (tests/variants/checkpointing) gets the verdicts it gets on (4, 32)
 MEASURE_SHAPES = [(3, 32), (3, 40), (4, 24), (4, 32), (4, 40), (5, 24)]
 
 

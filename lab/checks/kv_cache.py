@@ -1,5 +1,5 @@
 """Hidden checks for exercise 4b, greedy generation with a KV cache: the probes (their judges:
-autograder/judges/kv_cache.py).
+lab/judges/kv_cache.py).
 
 What the notebook states, and so all these checks rely on: `generate(model, prompt, num_new_tokens)` takes a model
 with the parts of the provided TinyLM (`embed`, `layers`, each with `norm1`, `self_attn.project`/`attend`,
@@ -31,10 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.provided import as_in_notebook
-from autograder.provided.attention import MultiHeadAttention
+from lab.provided import as_in_notebook
+from lab.provided.attention import MultiHeadAttention
 
-from ._core import CheckGroups, plain
+from autograder.probing import CheckGroups, plain
 
 GROUPS = CheckGroups()
 probe = GROUPS.probe
