@@ -349,7 +349,7 @@ print("  head 0 gets features", split[0, 0, 0].int().tolist(), "| head 1 gets", 
 # `keep_weights=True` it keeps the last weights in `attn_weights` so that you can plot them; that is off by default,
 # because a kept tensor stays in memory (exercise 2 measures memory). The exercise notebooks contain this same code.
 
-# %% include="autograder/provided/attention.py"
+# %% include="lab/provided/attention.py"
 
 # %% [markdown]
 # ## 7. Checking it against PyTorch

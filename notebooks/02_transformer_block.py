@@ -41,7 +41,7 @@ torch.set_printoptions(precision=3, sci_mode=False)
 # `forward(query, key, value, mask=None)` with `True` = may attend, masks broadcast to
 # `(batch, heads, q_len, k_len)`.
 
-# %% include="autograder/provided/attention.py"
+# %% include="lab/provided/attention.py"
 
 # %% [markdown]
 # ## 1. What a block is made of

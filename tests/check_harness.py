@@ -1,19 +1,18 @@
 """What the check tests share: the course's exercises as its notebooks run them, their variants and declared data.
 
-An *exercise* is a check module, `autograder/checks/<name>.py`. Everything else the tests need is found, not
+An *exercise* is a check module, `lab/checks/<name>.py`. Everything else the tests need is found, not
 written again per exercise:
 - which notebook runs it, which groups, on which name and in which graded cell: the hidden-test lines of the source
-  notebooks (`from autograder.checks import <name> as _checks; _checks.GROUPS.run("<group>", <Name>)`);
-- its answer variants: `autograder/variants/<name>/{correct,wrong}/*.py`; a variant answers the groups whose
+  notebooks (`from lab.checks import <name> as _checks; _checks.GROUPS.run("<group>", <Name>)`);
+- its answer variants: `tests/variants/<name>/{correct,wrong}/*.py`; a variant answers the groups whose
   argument it defines (an `RMSNorm` class answers every group run on `RMSNorm`);
-- what only the instructor knows: `autograder/variants/<name>/variants.toml` (the prelude of provided code a
+- what only the instructor knows: `tests/variants/<name>/variants.toml` (the prelude of provided code a
   variant uses, the common mistakes a visible test must catch, exemptions), checked here against what exists.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tomllib
 import warnings
 from dataclasses import dataclass
@@ -25,12 +24,12 @@ import torch
 
 from autograder.example_class import solution_cell_code
 from autograder.notebook_text import build_notebook
-from autograder.paths import ASSIGNMENT, REPO, SOURCE
+from autograder.paths import ASSIGNMENT, CONTENT, SOURCE
+from autograder.protocol import HIDDEN_TEST_LINE
 from autograder.variants import HERE as VARIANTS
 from autograder.variants import load_namespace, load_variant, variant_paths
 
-CHECKS = REPO / "autograder" / "checks"
-HIDDEN_LINE = re.compile(r'from autograder\.checks import (\w+) as _checks; _checks\.GROUPS\.run\("([^"]*)", (\w+)\)')
+CHECKS = CONTENT / "checks"
 # What the keys of variants.toml mean (an unknown key is a typo: tests/test_checks.py names it).
 DECLARED_KEYS = {
     "prelude": "Python code run before a variant: what the notebook's earlier cells define (provided code)",
@@ -59,8 +58,9 @@ def hidden_tests() -> tuple[HiddenTest, ...]:
     for text in sorted((SOURCE / ASSIGNMENT).glob("[0-9]*.py")):
         for cell in build_notebook(text).cells:
             meta = cell.metadata.get("nbgrader", {})
-            for match in HIDDEN_LINE.finditer(cell.source):
-                found.append(HiddenTest(text.stem, meta.get("grade_id", "?"), *match.groups()))
+            for match in HIDDEN_TEST_LINE.finditer(cell.source):
+                found.append(HiddenTest(text.stem, meta.get("grade_id", "?"), match["module"], match["group"],
+                                        match["argument"]))
     return tuple(found)
 
 
@@ -116,7 +116,7 @@ class Exercise:
 
     @cached_property
     def checks(self):
-        return import_module(f"autograder.checks.{self.name}")
+        return import_module(f"lab.checks.{self.name}")
 
     @property
     def groups(self):
@@ -222,6 +222,6 @@ def zeros_like_data(data, numbers: bool = False):
 def judge_message(groups, name: str, data, seed: int) -> str | None:
     """What the judge of check `name` (of `groups`, an exercise's GROUPS) says of probe data sent over the wire, as
     the grading process receives it: None when it passes, the failure message otherwise."""
-    from autograder.checks._wire import roundtrip
+    from autograder.wire import roundtrip
 
     return groups.judges().verdict(name, roundtrip(data), seed)

@@ -79,9 +79,9 @@ def test_build_is_deterministic():
 
 
 def test_include_cells_paste_the_provided_file(tmp_path):
-    provided = REPO / "autograder" / "provided" / "attention.py"
+    provided = REPO / "lab" / "provided" / "attention.py"
     text = tmp_path / "01_demo.py"
-    text.write_text('# %% include="autograder/provided/attention.py"\n\n# %%\nprint(1)\n')
+    text.write_text('# %% include="lab/provided/attention.py"\n\n# %%\nprint(1)\n')
     nb = build_notebook(text)
     assert nb.cells[0].source == provided.read_text().rstrip("\n")
 

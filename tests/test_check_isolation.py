@@ -10,7 +10,7 @@ import pytest
 import torch
 from check_harness import reference_namespace
 
-from autograder.checks._core import isolated_state
+from autograder.probing import isolated_state
 from autograder.notebook_text import build_notebook
 from autograder.paths import ASSIGNMENT, SOURCE
 

@@ -1,6 +1,6 @@
 """Every exercise's hidden checks, tested the same way: found, not listed (see check_harness.py).
 
-For every check module of autograder/checks/ and its variants:
+For every check module of lab/checks/ and its variants:
 - names: every group a notebook runs exists, every group is run by exactly one hidden-test line, check and group
   names are identifiers with a description, every probe has a judge and every judge a probe, variants.toml names
   only variants, checks and cells that exist;
@@ -21,7 +21,7 @@ from check_harness import (DECLARED_KEYS, Exercise, as_while_validating, check_m
                            hidden_tests, variant_id, zeros_like_data)
 from torch import nn
 
-from autograder.checks._wire import roundtrip
+from autograder.wire import roundtrip
 from autograder.variants import mistake
 
 # Small tensors: several threads only add contention (and make a loaded machine very slow).
@@ -69,7 +69,7 @@ def test_every_check_module_is_run_by_a_notebook_and_has_variants():
                                  "line into a graded cell of source/ (docs/instructors.md, 'Adding an exercise')")
     for ex in EXERCISES:
         for kind in ("correct", "wrong"):
-            assert ex.variants(kind), f"{ex.name}: no {kind} variants in autograder/variants/{ex.name}/{kind}/"
+            assert ex.variants(kind), f"{ex.name}: no {kind} variants in tests/variants/{ex.name}/{kind}/"
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=_ids)
@@ -101,7 +101,7 @@ def test_names_are_identifiers_and_checks_describe_themselves(ex):
 @pytest.mark.parametrize("ex", EXERCISES, ids=_ids)
 def test_every_probe_has_a_judge_and_every_judge_a_probe(ex):
     judges = ex.groups.judges()  # a judge of a probe that does not exist already fails here, naming it
-    assert judges.missing() == [], f"{ex.name}: probes without a judge in autograder/judges/{ex.name}.py"
+    assert judges.missing() == [], f"{ex.name}: probes without a judge in lab/judges/{ex.name}.py"
     assert set(judges.fns) <= set(ex.groups.checks)
 
 
@@ -109,7 +109,7 @@ def test_every_probe_has_a_judge_and_every_judge_a_probe(ex):
 def test_variants_toml_names_what_exists(ex):
     declared = ex.declared
     unknown = set(declared) - set(DECLARED_KEYS)
-    assert not unknown, f"autograder/variants/{ex.name}/variants.toml: unknown keys {sorted(unknown)}; known: {DECLARED_KEYS}"
+    assert not unknown, f"tests/variants/{ex.name}/variants.toml: unknown keys {sorted(unknown)}; known: {DECLARED_KEYS}"
     wrong = {p.stem for p in ex.variants("wrong")}
     checks = set(ex.groups.checks)
     from visible_harness import notebook_cells

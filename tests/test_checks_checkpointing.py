@@ -3,10 +3,10 @@ The rest (every variant, seed, replay, garbage) is in tests/test_checks.py."""
 import torch
 from check_harness import exercise
 
-from autograder.checks import checkpointing
-from autograder.judges import checkpointing as judges
-from autograder.provided.attention import MultiHeadAttention
-from autograder.provided.memory_meter import PeakMemory
+from lab.checks import checkpointing
+from lab.judges import checkpointing as judges
+from lab.provided.attention import MultiHeadAttention
+from lab.provided.memory_meter import PeakMemory
 
 # Small tensors: several threads only add contention (and make a loaded machine very slow).
 torch.set_num_threads(1)
@@ -107,7 +107,7 @@ def test_meter_imports_only_torch_and_the_standard_library():
     import ast
     import sys
 
-    import autograder.provided.memory_meter as meter_module
+    import lab.provided.memory_meter as meter_module
 
     tree = ast.parse(open(meter_module.__file__).read())
     roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
@@ -157,9 +157,9 @@ def test_the_probe_module_holds_no_reference():
 
     for name in ("ReferenceEncoder", "reference_segments", "reference_peak", "_PEAKS", "whole_stack"):
         assert not hasattr(checkpointing, name), name
-    code = ("import sys; import autograder.checks.checkpointing; "
-            "assert not [m for m in sys.modules if m.startswith('autograder.judges')], "
-            "[m for m in sys.modules if m.startswith('autograder.judges')]")
+    code = ("import sys; import lab.checks.checkpointing; "
+            "assert not [m for m in sys.modules if m.startswith('lab.judges')], "
+            "[m for m in sys.modules if m.startswith('lab.judges')]")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

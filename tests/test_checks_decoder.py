@@ -9,9 +9,9 @@ import torch
 from check_harness import exercise
 from torch import nn
 
-from autograder.checks import decoder
-from autograder.checks._core import CheckFailed
-from autograder.judges import _block as judge_block
+from lab.checks import decoder
+from autograder.probing import CheckFailed
+from lab.judges import _block as judge_block
 from autograder.paths import REPO
 
 EX = exercise("decoder")
@@ -22,7 +22,7 @@ CORRECT = EX.variants("correct")
 @lru_cache(maxsize=None)
 def provided_attention() -> type:
     namespace: dict = {"__name__": "__provided__"}
-    path = REPO / "autograder" / "provided" / "attention.py"
+    path = REPO / "lab" / "provided" / "attention.py"
     exec(compile(path.read_text(), str(path), "exec"), namespace)
     return namespace["MultiHeadAttention"]
 
@@ -46,7 +46,7 @@ def test_failure_messages_say_what_is_wrong_without_the_answer():
 
 def test_dropout_replay_matches_the_provided_attention():
     """`dropout_exactly_where_stated` replays the provided MultiHeadAttention, dropout draws included: if
-    autograder/provided/attention.py changes how it computes or draws, this fails before the check misjudges."""
+    lab/provided/attention.py changes how it computes or draws, this fails before the check misjudges."""
     attention = provided_attention()(16, 2, dropout=0.3).train()
     query, kv = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
     mask = decoder._padding([7, 3], 7)
@@ -63,7 +63,7 @@ def lab_block() -> type:
 
 
 def probe_data(name: str, cls: type, seed: int) -> dict:
-    from autograder.checks._wire import roundtrip
+    from autograder.wire import roundtrip
     return roundtrip(decoder.GROUPS.checks[name].run_probe((cls,), seed=seed))
 
 
@@ -137,7 +137,7 @@ def test_a_forged_layout_cannot_make_the_judge_draw_huge_tensors():
 
 def test_block_probe_data_is_small():
     """One group's data travels on one probe line of the cell's output (8 MB at most): keep it under 1 MB."""
-    from autograder.checks import _wire
+    from autograder import wire as _wire
     for group in ("api", "values", "masking", "training"):
         data = {name: decoder.GROUPS.checks[name].run_probe((lab_block(),), seed=5)
                 for name in decoder.GROUPS.groups[group]}

@@ -6,7 +6,7 @@ import pytest
 import torch
 from check_harness import exercise
 
-from autograder.checks import kv_cache
+from lab.checks import kv_cache
 
 EX = exercise("kv_cache")
 FOLDER = EX.variants("wrong")[0].parent.parent

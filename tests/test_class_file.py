@@ -7,10 +7,10 @@ every notebook, and every score is one grading can give (points x passed/checks 
 import pytest
 
 from autograder import example_class
-from autograder.checks import rmsnorm
-from autograder.checks._core import CheckGroups
+from lab.checks import rmsnorm
+from autograder.probing import CheckGroups
 from autograder.example_class import ClassFileError, Student, check_class_file, class_file_problems
-from autograder.judges._core import Judges
+from autograder.judging import Judges
 from autograder.paths import assignment_notebook_names
 
 NOTEBOOKS = assignment_notebook_names()

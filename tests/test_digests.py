@@ -1,15 +1,15 @@
 """What decides that a grade, a worker or a built notebook is out of date (autograder/digests.py)."""
 from autograder import autograde, digests
-from autograder.digests import PACKAGE, digest_files, grading_code_files
+from autograder.digests import ROOT, digest_files, grading_code_files
 
 
 def test_grading_code_is_every_module_that_can_change_a_grade_and_not_the_variants():
-    files = {p.relative_to(PACKAGE).as_posix() for p in grading_code_files()}
-    for folder in ("checks", "judges", "provided", "jail", "nbgrader_ext"):
-        modules = {p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / folder).glob("*.py")}
+    files = {p.relative_to(ROOT).as_posix() for p in grading_code_files()}
+    for folder in ("lab/checks", "lab/judges", "lab/provided", "autograder/jail", "autograder/nbgrader_ext"):
+        modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).glob("*.py")}
         assert modules and modules <= files, f"{folder}/ is not all grading code: {sorted(modules - files)}"
-    assert {"protocol.py", "grading.py", "autograde.py"} <= files
-    assert not [f for f in files if f.startswith("variants/")], "answer variants are test data, not grading code"
+    assert {f"autograder/{name}" for name in ("protocol.py", "probing.py", "judging.py", "grading.py")} <= files
+    assert not [f for f in files if "variants/" in f], "answer variants are test data, not grading code"
 
 
 def test_a_file_digest_changes_with_content_name_and_absence(tmp_path):

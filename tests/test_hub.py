@@ -36,7 +36,7 @@ import pytest
 from autograder.build import build_release
 from autograder.course import copy_course
 from autograder.example_class import load_class, reference_answers
-from autograder.paths import ASSIGNMENT, RELEASE, REPO
+from autograder.paths import ASSIGNMENT, RELEASE, REPO, VARIANTS
 from conftest import require
 
 ARTIFACTS = REPO / "test-artifacts" / "hub"
@@ -381,7 +381,7 @@ def test_a_class_on_the_hub(hub):
 
     reference = reference_answers(NOTEBOOK)
     answers = {RIGHT: reference,
-               WRONG: {**reference, ANSWER_CELL: (REPO / "autograder" / "variants" / f"{MISTAKE}.py").read_text()}}
+               WRONG: {**reference, ANSWER_CELL: (VARIANTS / f"{MISTAKE}.py").read_text()}}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
         contexts = {user: browser.new_context(viewport={"width": 1400, "height": 1000}) for user in (RIGHT, WRONG)}
@@ -481,7 +481,9 @@ def test_a_class_on_the_hub(hub):
     assert as_user(WRONG, "ls", exchange_course / "feedback", check=False).returncode != 0
     assert as_user(WRONG, "ls", exchange_course / "inbound", check=False).returncode != 0
     assert as_user(WRONG, "cat", hub["course"] / "nbgrader_config.py", check=False).returncode != 0
-    # The students' environment has no `autograder` (the hidden checks): install.sh's environment, as here.
-    assert as_user(WRONG, hub["hub_dir"] / "venv" / "bin" / "python", "-c", "import autograder",
-                   check=False).returncode != 0
+    # The students' environment has neither `autograder` nor `lab` (the hidden checks, the judges): install.sh's
+    # environment, as here.
+    for package in ("autograder", "lab"):
+        assert as_user(WRONG, hub["hub_dir"] / "venv" / "bin" / "python", "-c", f"import {package}",
+                       check=False).returncode != 0, package
     print(json.dumps(shot.seconds))

@@ -150,3 +150,21 @@ def test_commands_are_started_one_way():
     assert mains == [f"{PACKAGE}/__main__.py"], f"a second way to start a command: {mains}"
     importers = sorted(name for name, targets in graph.items() if f"{PACKAGE}.cli" in targets)
     assert importers == [f"{PACKAGE}.__main__"], f"modules that import the command line: {importers}"
+
+
+def test_the_engine_never_imports_the_course_content():
+    """The engine (autograder/) works for any course's content package: it finds this lab's (lab/) by the name the
+    hidden-test lines and paths.CONTENT_PACKAGE give, never by an import written in its code. So another course
+    takes autograder/ whole."""
+    import ast
+
+    from autograder.paths import CONTENT_PACKAGE
+
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            found += [f"{path.relative_to(ROOT.parent)}: {name}" for name in names
+                      if name == CONTENT_PACKAGE or name.startswith(CONTENT_PACKAGE + ".")]
+    assert found == [], "the engine imports the course's content:\n" + "\n".join(found)

@@ -1,6 +1,6 @@
 """Checks behind what the two lessons (notebooks/01_multi_head_attention, 02_transformer_block) claim.
 
-- The course's MultiHeadAttention (autograder/provided/attention.py, pasted into the lessons and the exercises)
+- The course's MultiHeadAttention (lab/provided/attention.py, pasted into the lessons and the exercises)
   computes what F.scaled_dot_product_attention and nn.MultiheadAttention compute with the same weights, under
   causal, padding and cross-attention masks; a fully masked query row gives zero weights, not NaN.
 - The lessons import nothing from the repository.
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.paths import LESSONS
-from autograder.provided.attention import MultiHeadAttention
+from lab.provided.attention import MultiHeadAttention
 
 LESSON_NAMES = ["01_multi_head_attention", "02_transformer_block"]
 

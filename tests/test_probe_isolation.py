@@ -1,5 +1,5 @@
 """Issue 20, "nothing to borrow": the grading kernel holds probes only. No reference implementation, reference
-output, expected value or threshold is imported, pickled or computed there; the judges (autograder/judges) decide
+output, expected value or threshold is imported, pickled or computed there; the judges (lab/judges) decide
 every point in the grader's process and are never staged into the jail."""
 from __future__ import annotations
 
@@ -9,21 +9,22 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from autograder.jail.launch import stage_python
 
-PACKAGE = Path(__file__).resolve().parents[1] / "autograder"
+from autograder.paths import CONTENT
+
+CHECKS = CONTENT / "checks"
 
 # What the kernel imports before any student code (zygote.preload, boot): every probe module and the provided code.
 KERNEL = r"""
 import gc, importlib, json, pkgutil, sys, types
 # In the jail only the staged copy of the package exists; outside it, an editable install's import hook would
-# still find the repository's own modules (autograder.judges among them): take it out, as the jail does.
+# still find the repository's own modules (lab.judges among them): take it out, as the jail does.
 sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
-import autograder.checks, autograder.provided
+import lab.checks, lab.provided
 loaded = []
-for package in ("autograder.provided", "autograder.checks"):
+for package in ("lab.provided", "lab.checks"):
     pkg = importlib.import_module(package)
     for info in pkgutil.iter_modules(pkg.__path__):
         try:
@@ -32,16 +33,17 @@ for package in ("autograder.provided", "autograder.checks"):
         except Exception as exc:
             loaded.append(f"FAILED {package}.{info.name}: {exc!r}")
 try:
-    import autograder.judges
+    import lab.judges
     judges_importable = True
 except ImportError:
     judges_importable = False
 from_judges = sorted({getattr(o, "__module__", "") or "" for o in gc.get_objects()
                       if isinstance(o, (types.FunctionType, type))
-                      and (getattr(o, "__module__", "") or "").startswith(("autograder.judges", "autograder.nbgrader_ext",
+                      and (getattr(o, "__module__", "") or "").startswith(("lab.judges", "autograder.judging",
+                                                                             "autograder.nbgrader_ext",
                                                                              "autograder.variants"))})
 print(json.dumps({"loaded": loaded, "judges_importable": judges_importable, "from_judges": from_judges,
-                  "modules": sorted(m for m in sys.modules if m.startswith("autograder"))}))
+                  "modules": sorted(m for m in sys.modules if m.startswith(("autograder", "lab")))}))
 """
 
 
@@ -52,11 +54,15 @@ def test_the_kernel_can_load_every_probe_and_no_judge(tmp_path):
                               "PYTHONNOUSERSITE": "1"})
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     # provided code written to follow other provided cells (tiny_lm) may not import alone; every probe must
-    assert not [m for m in seen["loaded"] if m.startswith("FAILED autograder.checks")], seen["loaded"]
-    assert "autograder.checks.rmsnorm" in seen["loaded"] and "autograder.checks.decoder" in seen["loaded"]
+    assert not [m for m in seen["loaded"] if m.startswith("FAILED lab.checks")], seen["loaded"]
+    assert "lab.checks.rmsnorm" in seen["loaded"] and "lab.checks.decoder" in seen["loaded"]
     assert seen["judges_importable"] is False
     assert seen["from_judges"] == []
-    assert not [m for m in seen["modules"] if m.startswith(("autograder.judges", "autograder.nbgrader_ext"))]
+    assert not [m for m in seen["modules"] if m.startswith(("lab.judges", "autograder.judging",
+                                                            "autograder.nbgrader_ext"))]
+    assert sorted(p.name for p in (tmp_path / "stage").iterdir()) == ["autograder", "lab"]
+    assert not (tmp_path / "stage" / "lab" / "judges").exists() and not (tmp_path / "stage" / "autograder" /
+                                                                         "judging.py").exists()
 
 
 # Names that only a judge's side has business with: a probe module defining one is holding an answer.
@@ -68,20 +74,20 @@ def test_probe_modules_define_no_reference_or_threshold():
     import importlib
 
     found = []
-    for path in sorted((PACKAGE / "checks").glob("*.py")):
-        module = importlib.import_module(f"autograder.checks.{path.stem}")
+    for path in sorted(CHECKS.glob("*.py")):
+        module = importlib.import_module(f"lab.checks.{path.stem}")
         probes = set(getattr(getattr(module, "GROUPS", None), "checks", {}))
         for node in ast.parse(path.read_text()).body:
             names = [node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else \
                 [t.id for n in ([node] if isinstance(node, ast.Assign) else []) for t in n.targets
                  if isinstance(t, ast.Name)]
             found += [f"{path.name}: {name}" for name in names if ANSWER_NAMES.search(name) and name not in probes]
-    assert found == [], "a probe module holds what only judges need (move it to autograder/judges/)"
+    assert found == [], "a probe module holds what only judges need (move it to lab/judges/)"
 
 
 def test_probe_modules_never_import_the_judges_at_load_time():
     """Only `CheckGroups.judges()`, called where no grading channel is open, imports them (lazily)."""
-    for path in sorted((PACKAGE / "checks").glob("*.py")):
+    for path in sorted(CHECKS.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 assert "judges" not in (node.module or ""), f"{path.name} imports {node.module}"

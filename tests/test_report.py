@@ -3,7 +3,7 @@ run off the right-hand column)."""
 import nbformat
 import pytest
 
-from autograder.checks import checkpointing, decoder, kv_cache, rmsnorm
+from lab.checks import checkpointing, decoder, kv_cache, rmsnorm
 from autograder.paths import ASSIGNMENT, RELEASE
 from autograder.report import CheckOutcomes, ClassScores, failure_rows, report_figure
 

@@ -13,28 +13,25 @@ from autograder.scaffold import ScaffoldError, next_notebook, scaffold
 @pytest.fixture
 def root(tmp_path):
     shutil.copytree(REPO / "source", tmp_path / "source", ignore=shutil.ignore_patterns("*.ipynb"))
-    (tmp_path / "autograder" / "example_class").mkdir(parents=True)
-    shutil.copy(EXAMPLE_CLASS / "class.toml", tmp_path / "autograder" / "example_class")
-    for side in ("checks", "judges", "variants"):
-        (tmp_path / "autograder" / side).mkdir(exist_ok=True)
+    (tmp_path / "lab").mkdir()
+    shutil.copy(EXAMPLE_CLASS, tmp_path / "lab")
     return tmp_path
 
 
 def test_the_skeleton_of_a_new_notebook(root):
     notebook = next_notebook(root / "source" / ASSIGNMENT, "demo_swiglu")  # after the course's own notebooks
     steps = "\n".join(scaffold("demo_swiglu", root=root))
-    package = root / "autograder"
-    for path in ("checks/demo_swiglu.py", "judges/demo_swiglu.py", "variants/demo_swiglu/correct/another_way.py",
-                 "variants/demo_swiglu/wrong/adds_the_weight.py"):
-        ast.parse((package / path).read_text())  # valid Python
-    assert "class DemoSwiglu(nn.Module)" in (package / "variants/demo_swiglu/correct/another_way.py").read_text()
-    assert tomllib.loads((package / "variants/demo_swiglu/variants.toml").read_text())["caught"]["adds_the_weight"]
+    for path in ("lab/checks/demo_swiglu.py", "lab/judges/demo_swiglu.py",
+                 "tests/variants/demo_swiglu/correct/another_way.py", "tests/variants/demo_swiglu/wrong/adds_the_weight.py"):
+        ast.parse((root / path).read_text())  # valid Python
+    assert "class DemoSwiglu(nn.Module)" in (root / "tests/variants/demo_swiglu/correct/another_way.py").read_text()
+    assert tomllib.loads((root / "tests/variants/demo_swiglu/variants.toml").read_text())["caught"]["adds_the_weight"]
     text = (root / "source" / ASSIGNMENT / f"{notebook}.py").read_text()
     assert '_checks.GROUPS.run("values", DemoSwiglu)' in text and '"points": 4' in text
     # the read-only warnings cell every assignment notebook has (Validate decides as grading), before the test cell
-    warnings_cell = text.find('include="autograder/provided/warnings_as_output.py"')
+    warnings_cell = text.find('include="autograder/cells/warnings_as_output.py"')
     assert 0 <= warnings_cell < text.find('"grade": true'), "the skeleton lacks the warnings cell before its test"
-    students = tomllib.loads((package / "example_class" / "class.toml").read_text())["students"]
+    students = tomllib.loads((root / "lab" / "example_class.toml").read_text())["students"]
     assert all(spec["expected"][notebook] in (0.0, 4.0) for spec in students.values())
     assert students["demo_swiglu_right"]["expected"][notebook] == 4.0
     assert "make test-fast" in steps and f"{notebook}.py" in steps

@@ -16,8 +16,8 @@ import pytest
 import torch
 from nbgrader.utils import determine_grade
 
-from autograder.checks._core import _CHANNEL, CheckGroups, open_channel
-from autograder.judges._core import Judges, expect
+from autograder.probing import _CHANNEL, CheckGroups, open_channel
+from autograder.judging import Judges, expect
 from autograder.nbgrader_ext.execute import SandboxedExecute, partial_points
 from autograder.nbgrader_ext.judge import UnknownCheckGroup
 
@@ -26,7 +26,7 @@ MODULE = "scoring_fixture"
 
 
 def hidden_test(group: str, module: str = MODULE) -> str:
-    return (f"### BEGIN HIDDEN TESTS\nfrom autograder.checks import {module} as _checks; "
+    return (f"### BEGIN HIDDEN TESTS\nfrom lab.checks import {module} as _checks; "
             f"_checks.GROUPS.run(\"{group}\", RMSNorm)\n### END HIDDEN TESTS\nassert True\n")
 
 
@@ -47,9 +47,9 @@ def fixture_modules() -> tuple[types.ModuleType, types.ModuleType]:
                 x = torch.randn(4, generator=torch.Generator().manual_seed(seed))
                 expect(torch.equal(data["y"], 2 * x), "f(x) is not 2 x")
             judges.judge(probe)(judge)
-    probes = types.ModuleType(f"autograder.checks.{MODULE}")
+    probes = types.ModuleType(f"lab.checks.{MODULE}")
     probes.GROUPS = groups
-    grader = types.ModuleType(f"autograder.judges.{MODULE}")
+    grader = types.ModuleType(f"lab.judges.{MODULE}")
     grader.JUDGES = judges
     return probes, grader
 
@@ -64,7 +64,7 @@ def fixture_module(monkeypatch):
 
 def probe_output(group: str, f, seed: int = SEED, module=None) -> str:
     """What the grading kernel prints for `group` when the student's function is f (probes only, no judging)."""
-    groups = (module or sys.modules[f"autograder.checks.{MODULE}"]).GROUPS
+    groups = (module or sys.modules[f"lab.checks.{MODULE}"]).GROUPS
     open_channel(seed)
     try:
         out = io.StringIO()
@@ -200,7 +200,7 @@ def test_a_line_for_a_group_the_cell_does_not_run_fails_the_cell():
 def test_data_the_judge_did_not_ask_for_fails_the_check():
     """No count, flag or extra result travels from the kernel: a probe result with more than its judge reads fails
     (the form the judge expects is exactly what it reads)."""
-    from autograder.checks._wire import encode
+    from autograder.wire import encode
     good = {f"judged_{i}": {"y": 2 * torch.randn(4, generator=torch.Generator().manual_seed(SEED))} for i in range(3)}
     assert score(graded_cell(stdout(f"[probe {MODULE} judged {encode(good)}]\n"))) == 2
     padded = {name: {**data, "passed": 1} for name, data in good.items()}
@@ -226,7 +226,7 @@ def test_expanded_tensors_are_refused_before_any_judge_sees_them():
     """A tensor expanded from one stored number is a few bytes on the wire and any size for the judge (whose
     comparisons would take the grading process minutes and gigabytes): refused, like any non-plain tensor, in the
     reading of the data (issue 20, tests/adversarial/cases/wire_huge_and_types.py)."""
-    from autograder.checks._wire import BadProbeData, decode, encode
+    from autograder.wire import BadProbeData, decode, encode
     x = 2 * torch.randn(4, generator=torch.Generator().manual_seed(SEED))
     huge = torch.zeros(1).expand(10**7, 4)
     for bad in (huge, torch.zeros(1).expand(4), torch.nn.Parameter(x.clone()), x.to_sparse()):
@@ -262,7 +262,7 @@ def test_a_hidden_test_line_naming_an_unknown_group_is_the_course_s_fault():
 def test_rmsnorm_end_to_end_through_the_channel():
     """The real exercise 3 checks: a correct RMSNorm's probe data is judged full marks for this run's seed, and
     the same data offered to a run with another seed scores nothing."""
-    from autograder.checks import rmsnorm
+    from lab.checks import rmsnorm
     from autograder.variants import load_variant, variant_paths
     correct = load_variant(next(p for p in variant_paths("rmsnorm", "correct") if p.stem == "llama_style"))["RMSNorm"]
     data = probe_output("values", correct, module=rmsnorm)
@@ -375,6 +375,6 @@ def test_a_cells_output_is_capped_in_the_grader_as_it_arrives():
     for _ in range(20):
         grader.output(outs, message("[probe " + "x" * 1_000_000 + "\n"), None, 0)
     kept = sum(len(o.get("text", "")) for o in outs)
-    from autograder.checks._wire import MAX_ENCODED_CHARS
+    from autograder.wire import MAX_ENCODED_CHARS
     assert kept <= 1000 + MAX_ENCODED_CHARS + 1000 + 200 < 20_000_000
     assert "cut by the grader" in outs[-1].text

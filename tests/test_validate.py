@@ -35,7 +35,7 @@ def test_untouched_release_fails_validation(name):
 # --- Validate on a student's machine decides as grading (issue 11, point 8), patching nothing (issue 22) ----------
 
 SHIPPED_CONFIG = RELEASE / ASSIGNMENT / student_config.FILE_NAME
-WARNINGS_AS_OUTPUT = (REPO / "autograder" / "provided" / "warnings_as_output.py").read_text().rstrip("\n")
+WARNINGS_AS_OUTPUT = (REPO / "autograder" / "cells" / "warnings_as_output.py").read_text().rstrip("\n")
 
 
 def locked_cell(code: str, grade_id: str, points: float | None = None) -> nbformat.NotebookNode:
@@ -86,7 +86,7 @@ def student_folder(tmp_path: Path) -> Path:
 def test_a_warning_in_a_test_cell_passes_validate_after_the_notebooks_warnings_cell(student_folder):
     assert "VALIDATION FAILED" in validate_in(student_folder, "warns_unrouted.ipynb"), (
         "without the warnings cell, nbgrader's Validate should fail a test cell that prints a warning: if it no "
-        "longer does, autograder/provided/warnings_as_output.py may be unnecessary")
+        "longer does, autograder/cells/warnings_as_output.py may be unnecessary")
     assert PASSES in validate_in(student_folder, "warns.ipynb")
 
 
@@ -107,7 +107,7 @@ def test_the_warnings_cell_changes_nothing_outside_validate():
 
 
 def test_every_assignment_notebook_prints_warnings_as_output_before_its_tests():
-    """A new notebook gets the cell too: `# %% include="autograder/provided/warnings_as_output.py"` (locked),
+    """A new notebook gets the cell too: `# %% include="autograder/cells/warnings_as_output.py"` (locked),
     right after its imports."""
     for name in assignment_notebook_names():
         nb = nbformat.read(str(RELEASE / ASSIGNMENT / f"{name}.ipynb"), as_version=4)
@@ -115,7 +115,7 @@ def test_every_assignment_notebook_prints_warnings_as_output_before_its_tests():
         first_test = next(i for i, m in enumerate(meta) if m.get("grade") and nb.cells[i].cell_type == "code")
         routing = [i for i, cell in enumerate(nb.cells) if cell.source == WARNINGS_AS_OUTPUT]
         assert routing and routing[0] < first_test and meta[routing[0]].get("locked"), (
-            f"{name}: no read-only cell autograder/provided/warnings_as_output.py before its first test cell")
+            f"{name}: no read-only cell autograder/cells/warnings_as_output.py before its first test cell")
 
 
 RMSNORM = "03_rmsnorm"

@@ -3,7 +3,7 @@ names the mistake.
 
 A student sees only the visible part of each graded cell (the hidden-test region is gone in release/). These tests
 run that visible code, as the student's notebook would (see visible_harness.py), against the answer variants of
-autograder/variants/: every correct variant and the reference solution must pass every visible test (a visible test
+tests/variants/: every correct variant and the reference solution must pass every visible test (a visible test
 must never stop a correct answer), and each common mistake (the `[caught]` table of the exercise's variants.toml)
 must fail the named cell's visible test with a message containing the given words. The hidden checks still decide the grade
 (tests/test_checks.py); wrong variants not listed here are left to them.

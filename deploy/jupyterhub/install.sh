@@ -2,7 +2,7 @@
 # Install this course's JupyterHub on one machine (README.md beside this file). Run as root, in a clone of the
 # repository; what it makes:
 #   HUB/venv                      the hub's and the students' Python environment: requirements.txt at the versions of
-#                                 requirements.lock, WITHOUT this repository's `autograder` (the hidden checks)
+#                                 requirements.lock, WITHOUT this repository's packages (`autograder`, `lab`: the checks)
 #   HUB/node_modules              configurable-http-proxy (npm ci, package-lock.json)
 #   HUB/etc/jupyterhub_config.py  the hub (a copy of jupyterhub_config.py) and etc/course.json (its course)
 #   HUB/etc/jupyter/              everyone's nbgrader_config.py: exchange, course id, Validate as grading
@@ -16,7 +16,7 @@
 #   --course-root DIR    the instructor's clone of this repository (with its .venv from `make setup`)
 #   --students GROUP     the Unix group of the students, default transformer-block
 #   --venv DIR           use this existing environment as HUB/venv instead of making one (tests/hub/ does, to
-#                        save the 3 min of installing; the repository's .venv also has `autograder`, so students'
+#                        save the 3 min of installing; the repository's .venv also has `autograder` and `lab`, so students'
 #                        kernels could import the hidden checks: never do this for a real class)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)

@@ -12,7 +12,7 @@ What it sets up (README.md beside this file says why):
   what nbgrader's exchange needs: it knows who submitted from the Unix user, and its folders' permissions keep one
   student's submission and feedback from another;
 - students' servers run from the hub's environment (HUB/venv: the course's packages, without this repository's
-  `autograder` package, so no kernel of theirs can import the hidden checks), with nbgrader's student extensions
+  `autograder` and `lab` packages, so no kernel of theirs can import the hidden checks), with nbgrader's student extensions
   only (the Assignments tab and Validate);
 - the instructor's server runs from the course's own environment (COURSE_ROOT/.venv, `make setup`), in the course
   root, with every nbgrader extension (Formgrader, Create Assignment, the course list);
@@ -79,7 +79,7 @@ c.Spawner.environment = {"JUPYTER_CONFIG_PATH": config_path, "PATH": search_path
 
 def pre_spawn_hook(spawner):
     if is_instructor(spawner):
-        # The course's environment (it has this repository's `autograder`, which grading and the feedback need) and
+        # The course's environment (it has this repository's `autograder` and `lab`, which grading and the feedback need) and
         # the course root, where Formgrader and nbgrader's commands read the course's nbgrader_config.py.
         spawner.cmd = [str(COURSE_ROOT / ".venv" / "bin" / "jupyterhub-singleuser")]
         spawner.notebook_dir = str(COURSE_ROOT)

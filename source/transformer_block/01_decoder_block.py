@@ -34,7 +34,7 @@ from torch import nn
 torch.manual_seed(0)
 print("torch", torch.__version__)
 
-# %% include="autograder/provided/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
+# %% include="autograder/cells/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
 
 # %% [markdown]
 # ## 0. Provided: multi-head attention
@@ -52,7 +52,7 @@ print("torch", torch.__version__)
 # - With `keep_weights=True` (off by default; `mha.keep_weights = True` switches it on), `attn_weights` holds the
 #   last call's attention weights `(batch, num_heads, q_len, k_len)`, for plotting.
 
-# %% include="autograder/provided/attention.py" nbgrader={"grade_id": "provided_mha", "locked": true}
+# %% include="lab/provided/attention.py" nbgrader={"grade_id": "provided_mha", "locked": true}
 
 # %% [markdown]
 # ## 1. The idea
@@ -140,7 +140,7 @@ def padding_mask(lengths, max_len=None):
 
 # %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 1}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("causal_mask", causal_mask)
+from lab.checks import decoder as _checks; _checks.GROUPS.run("causal_mask", causal_mask)
 ### END HIDDEN TESTS
 m4 = causal_mask(4)
 assert isinstance(m4, torch.Tensor), f"causal_mask should return a tensor, got {type(m4).__name__}"
@@ -153,7 +153,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_padding_mask", "locked": true, "points": 1}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("padding_mask", padding_mask)
+from lab.checks import decoder as _checks; _checks.GROUPS.run("padding_mask", padding_mask)
 ### END HIDDEN TESTS
 pm = padding_mask(torch.tensor([3, 1]), 4)
 assert isinstance(pm, torch.Tensor), f"padding_mask should return a tensor, got {type(pm).__name__}"
@@ -260,7 +260,7 @@ class TransformerDecoderBlock(nn.Module):
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_api", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("api", TransformerDecoderBlock)
+from lab.checks import decoder as _checks; _checks.GROUPS.run("api", TransformerDecoderBlock)
 ### END HIDDEN TESTS
 block = TransformerDecoderBlock(32, 4)
 for name in ["self_attn", "cross_attn", "ffn", "norm1", "norm2", "norm3", "dropout"]:
@@ -278,7 +278,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_masking", "locked": true, "points": 3}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("masking", TransformerDecoderBlock)
+from lab.checks import decoder as _checks; _checks.GROUPS.run("masking", TransformerDecoderBlock)
 ### END HIDDEN TESTS
 torch.manual_seed(1)
 block = TransformerDecoderBlock(32, 4).eval()
@@ -321,7 +321,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_values", "locked": true, "points": 3}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("values", TransformerDecoderBlock)
+from lab.checks import decoder as _checks; _checks.GROUPS.run("values", TransformerDecoderBlock)
 ### END HIDDEN TESTS
 torch.manual_seed(2)
 block = TransformerDecoderBlock(16, 2).eval()
@@ -361,7 +361,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_training", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import decoder as _checks; _checks.GROUPS.run("training", TransformerDecoderBlock)
+from lab.checks import decoder as _checks; _checks.GROUPS.run("training", TransformerDecoderBlock)
 ### END HIDDEN TESTS
 block = TransformerDecoderBlock(16, 2, dropout=0.5).eval()
 x_test, enc_test = torch.randn(2, 3, 16), torch.randn(2, 4, 16)

@@ -47,7 +47,7 @@ device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 SKIP_MEASUREMENTS = bool(os.environ.get("NBGRADER_EXECUTION"))
 print("torch", torch.__version__, "| device:", device)
 
-# %% include="autograder/provided/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
+# %% include="autograder/cells/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
 
 # %% [markdown]
 # ## 1. What a training step keeps in memory
@@ -69,7 +69,7 @@ print("torch", torch.__version__, "| device:", device)
 # **memory meter**. The attention keeps no copy of its attention weights unless asked (`keep_weights=False`, the
 # default): a kept copy would stay alive whatever checkpointing does.
 
-# %% include="autograder/provided/attention.py" nbgrader={"grade_id": "provided_mha", "locked": true}
+# %% include="lab/provided/attention.py" nbgrader={"grade_id": "provided_mha", "locked": true}
 
 # %% [markdown]
 # ### The memory meter
@@ -86,7 +86,7 @@ print("torch", torch.__version__, "| device:", device)
 # difference, in the docstring: on a GPU, a tensor made before the block and freed inside it makes room, so run a
 # warm-up step before measuring.)
 
-# %% include="autograder/provided/memory_meter.py" nbgrader={"grade_id": "provided_meter", "locked": true}
+# %% include="lab/provided/memory_meter.py" nbgrader={"grade_id": "provided_meter", "locked": true}
 
 # %% [markdown]
 # A quick sanity check of the meter: three tensors of 1 MiB each (262144 float32 numbers), one of them freed before
@@ -111,7 +111,7 @@ del b, c
 # Every training step in this notebook uses `weighted_loss(out)`: the outputs weighted by fixed random numbers,
 # averaged.
 
-# %% include="autograder/provided/weighted_loss.py" nbgrader={"grade_id": "provided_loss", "locked": true}
+# %% include="lab/provided/weighted_loss.py" nbgrader={"grade_id": "provided_loss", "locked": true}
 
 # %% [markdown]
 # ## 2. Exercise 2a: a checkpointed pre-norm encoder
@@ -260,7 +260,7 @@ def layer_order(model, step):
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_structure", "locked": true, "points": 1}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("structure", TransformerEncoderCheckpointed)
+from lab.checks import checkpointing as _checks; _checks.GROUPS.run("structure", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
 assert isinstance(small.layers, nn.ModuleList) and len(small.layers) == 2, "self.layers: a ModuleList of 2 layers"
 assert isinstance(getattr(small, "final_norm", None), nn.LayerNorm), "self.final_norm should be the final nn.LayerNorm"
@@ -287,7 +287,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_gradients", "locked": true, "points": 3}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("gradients", TransformerEncoderCheckpointed)
+from lab.checks import checkpointing as _checks; _checks.GROUPS.run("gradients", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
 out_plain = small(x_small, use_checkpointing=False)
 out_ckpt = small(x_small, use_checkpointing=True)
@@ -325,7 +325,7 @@ print("visible tests passed")
 # of running a layer calls its `attn`). layer_order wraps each attention's forward for the step, so the
 # recomputation in the backward pass is counted too.
 ### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("recomputation", TransformerEncoderCheckpointed)
+from lab.checks import checkpointing as _checks; _checks.GROUPS.run("recomputation", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
 small.train()
 order = layer_order(small, lambda: weighted_loss(small(x_small, use_checkpointing=True)).backward())
@@ -350,7 +350,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoder_memory", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("memory", TransformerEncoderCheckpointed)
+from lab.checks import checkpointing as _checks; _checks.GROUPS.run("memory", TransformerEncoderCheckpointed)
 ### END HIDDEN TESTS
 torch.manual_seed(0)
 four = TransformerEncoderCheckpointed(num_layers=4, d_model=32, num_heads=4)
@@ -415,7 +415,7 @@ def train_step_cost(model, x, use_checkpointing):
 # (lesson 2's pre-norm block), **without** checkpointing (it refuses `use_checkpointing=True`). Its layers are
 # modules, `model.layers[i](x, mask)`, and its final norm is `model.final_norm`.
 
-# %% include="autograder/provided/plain_encoder.py" nbgrader={"grade_id": "provided_plain_encoder", "locked": true}
+# %% include="lab/provided/plain_encoder.py" nbgrader={"grade_id": "provided_plain_encoder", "locked": true}
 
 # %% nbgrader={"grade_id": "plain_fixtures", "locked": true}
 # A small provided encoder and an input that the visible tests of 2b and 2c share (a read-only cell).
@@ -425,7 +425,7 @@ x_plain = torch.randn(2, 5, 16)
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("measure", train_step_cost)
+from lab.checks import checkpointing as _checks; _checks.GROUPS.run("measure", train_step_cost)
 ### END HIDDEN TESTS
 # One training step measured here, from cleared gradients; its gradients are left in place, as any step leaves them.
 # (A longer input than x_plain: with 5 tokens the gradients, not the activations, would fill most of the memory.)
@@ -620,7 +620,7 @@ def peak_by_k(model, x):
 
 # %% nbgrader={"grade": true, "grade_id": "test_segments", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("segments", checkpoint_every)
+from lab.checks import checkpointing as _checks; _checks.GROUPS.run("segments", checkpoint_every)
 ### END HIDDEN TESTS
 plain_small.train()
 assert torch.allclose(checkpoint_every(plain_small, x_plain, 1), plain_small(x_plain), atol=1e-6), (
@@ -653,7 +653,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_peak_by_k", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import checkpointing as _checks; _checks.GROUPS.run("peak_by_k", peak_by_k)
+from lab.checks import checkpointing as _checks; _checks.GROUPS.run("peak_by_k", peak_by_k)
 ### END HIDDEN TESTS
 peaks_small = peak_by_k(plain_small, x_plain)
 assert sorted(peaks_small) == [1, 2], "peak_by_k of a 2-layer model should have the keys 1 and 2"

@@ -37,7 +37,7 @@ torch.manual_seed(0)
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 print("torch", torch.__version__, "| device:", device)
 
-# %% include="autograder/provided/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
+# %% include="autograder/cells/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
 
 # %% [markdown]
 # ## 1. The idea
@@ -129,7 +129,7 @@ class RMSNorm(nn.Module):
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_basics", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("values", RMSNorm)
+from lab.checks import rmsnorm as _checks; _checks.GROUPS.run("values", RMSNorm)
 ### END HIDDEN TESTS
 norm = RMSNorm(4)
 x_small = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]])
@@ -153,7 +153,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_parameters", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("parameters", RMSNorm)
+from lab.checks import rmsnorm as _checks; _checks.GROUPS.run("parameters", RMSNorm)
 ### END HIDDEN TESTS
 assert sum(p.numel() for p in RMSNorm(8).parameters()) == 8, "RMSNorm(8) should have 8 learnable numbers"
 norm = RMSNorm(4)
@@ -177,7 +177,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_dtypes", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("dtypes", RMSNorm)
+from lab.checks import rmsnorm as _checks; _checks.GROUPS.run("dtypes", RMSNorm)
 ### END HIDDEN TESTS
 # Each test cell is self-contained: it does not depend on another test cell having passed.
 x_small = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]])
@@ -194,7 +194,7 @@ print("visible tests passed")
 # %% nbgrader={"grade": true, "grade_id": "test_rmsnorm_properties", "locked": true, "points": 2}
 # The properties that make RMSNorm what it is (section 1); the hidden tests check more of them.
 ### BEGIN HIDDEN TESTS
-from autograder.checks import rmsnorm as _checks; _checks.GROUPS.run("properties", RMSNorm)
+from lab.checks import rmsnorm as _checks; _checks.GROUPS.run("properties", RMSNorm)
 ### END HIDDEN TESTS
 x_small = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-2.0, 0.0, 0.0, 2.0]])
 assert torch.allclose(RMSNorm(4)(10 * x_small), RMSNorm(4)(x_small), atol=1e-4), (

@@ -52,7 +52,7 @@ torch.manual_seed(0)
 GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))  # set by nbgrader's Validate and autograde
 print("torch", torch.__version__)
 
-# %% include="autograder/provided/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
+# %% include="autograder/cells/warnings_as_output.py" nbgrader={"grade_id": "provided_warnings", "locked": true}
 
 # %% [markdown]
 # ## 1. The parts
@@ -77,9 +77,9 @@ print("torch", torch.__version__)
 # - `TorchBlock`: PyTorch's own `nn.TransformerEncoderLayer` (pre-norm, with LayerNorm), a stand-in that lets the
 #   model train before your block of exercise 4a is written. It has none of the parts `generate` uses.
 
-# %% include="autograder/provided/attention.py" nbgrader={"grade_id": "provided_mha", "locked": true}
+# %% include="lab/provided/attention.py" nbgrader={"grade_id": "provided_mha", "locked": true}
 
-# %% include="autograder/provided/tiny_lm.py" nbgrader={"grade_id": "provided_tiny_lm", "locked": true}
+# %% include="lab/provided/tiny_lm.py" nbgrader={"grade_id": "provided_tiny_lm", "locked": true}
 
 # %% [markdown]
 # **Your RMSNorm.** The blocks and the final norm of this notebook are RMSNorms. Paste your `RMSNorm` class of
@@ -202,7 +202,7 @@ def same_function_in_pytorch(block, d_model, num_heads, d_ff):
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_values", "locked": true, "points": 3}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import lm_block as _checks; _checks.GROUPS.run("values", DecoderOnlyBlock)
+from lab.checks import lm_block as _checks; _checks.GROUPS.run("values", DecoderOnlyBlock)
 ### END HIDDEN TESTS
 torch.manual_seed(0)
 block = DecoderOnlyBlock(16, 2, 32).eval()
@@ -234,7 +234,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_training", "locked": true, "points": 2}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import lm_block as _checks; _checks.GROUPS.run("training", DecoderOnlyBlock)
+from lab.checks import lm_block as _checks; _checks.GROUPS.run("training", DecoderOnlyBlock)
 ### END HIDDEN TESTS
 torch.manual_seed(1)
 block = DecoderOnlyBlock(16, 2, 32, dropout=0.5)
@@ -500,7 +500,7 @@ small_prompt = torch.tensor([[1, 2, 3], [4, 5, 6]])
 
 # %% nbgrader={"grade": true, "grade_id": "test_generate_values", "locked": true, "points": 3}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import kv_cache as _checks; _checks.GROUPS.run("values", generate)
+from lab.checks import kv_cache as _checks; _checks.GROUPS.run("values", generate)
 ### END HIDDEN TESTS
 prompt_before = small_prompt.clone()
 tokens_small, logits_small = generate(small_lm, small_prompt, 5)
@@ -519,7 +519,7 @@ print("visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_generate_cache", "locked": true, "points": 3}
 ### BEGIN HIDDEN TESTS
-from autograder.checks import kv_cache as _checks; _checks.GROUPS.run("cache", generate)
+from lab.checks import kv_cache as _checks; _checks.GROUPS.run("cache", generate)
 ### END HIDDEN TESTS
 seen = []  # (queries, keys) of every call of the first layer's attention
 

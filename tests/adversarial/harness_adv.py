@@ -32,11 +32,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = Path(__file__).resolve().parent / "cases"
+VARIANTS = REPO / "tests" / "variants"
 ASSIGNMENT = "transformer_block"
 NOTEBOOK = "03_rmsnorm.ipynb"
 SOLUTION_ID = "rmsnorm_impl"
-BASES = {"correct": REPO / "autograder/variants/rmsnorm/correct/llama_style.py",
-         "wrong": REPO / "autograder/variants/rmsnorm/wrong/eps_outside_sqrt.py"}
+BASES = {"correct": REPO / "tests/variants/rmsnorm/correct/llama_style.py",
+         "wrong": REPO / "tests/variants/rmsnorm/wrong/eps_outside_sqrt.py"}
 
 
 @dataclass
@@ -93,7 +94,7 @@ def make_submission(root: Path, case: Case) -> None:
     folder.mkdir(parents=True)
     notebook_file, solution_id = case.notebook_file, case.notebook.split()[1]
     nb = json.loads((root / "release" / ASSIGNMENT / notebook_file).read_text())
-    base = BASES.get(case.base, REPO / "autograder/variants" / f"{case.base}.py") if case.base else None
+    base = BASES.get(case.base, VARIANTS / f"{case.base}.py") if case.base else None
     code = base.read_text() if base else None
     if case.kind == "solution":
         code = (code or "") + "\n\n" + case.path.read_text()

@@ -248,8 +248,9 @@ def non_editable_venv(where: Path) -> Path:
     subprocess.run(["cp", "-al", str(venv), str(copy)], check=True)
     python = copy / "bin" / "python"
     src = where / "src"
-    shutil.copytree(REPO / "autograder", src / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "requirements.txt", "README.md"):
+    for package in ("autograder", "lab"):
+        shutil.copytree(REPO / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "requirements.txt", "requirements-test.txt", "README.md"):
         shutil.copy2(REPO / name, src / name)
     pip = [str(python), "-m", "pip", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "uninstall", "-y", "transformer-block-lab"], check=True, capture_output=True)
@@ -261,7 +262,7 @@ def non_editable_venv(where: Path) -> Path:
 def test_checks_hidden_after_a_plain_pip_install(tmp_path):
     require_zygote("sandbox")
     python = non_editable_venv(tmp_path)
-    site = subprocess.run([str(python), "-c", "import autograder, os; print(os.path.dirname(autograder.__file__))"],
+    site = subprocess.run([str(python), "-c", "import lab, os; print(os.path.dirname(lab.__file__))"],
                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
     assert Path(site).is_relative_to(tmp_path / "venv"), site  # installed, not the repository's (editable)
     installed = sorted(Path(site, "checks").glob("*.py"))

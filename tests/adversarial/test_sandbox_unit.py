@@ -41,7 +41,7 @@ def test_check_lines_round_trip():
 
 def test_feedback_hides_hidden_tests():
     cell = nbformat.v4.new_code_cell(
-        "assert True\nprint('visible')\n### BEGIN HIDDEN TESTS\nfrom autograder.checks import rmsnorm as _c; "
+        "assert True\nprint('visible')\n### BEGIN HIDDEN TESTS\nfrom lab.checks import rmsnorm as _c; "
         "_c.GROUPS.run('values', RMSNorm)\n### END HIDDEN TESTS\n")
     cell.metadata["nbgrader"] = {"grade": True, "grade_id": "t", "points": 1}
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="[FAIL] x: y\n[probe rmsnorm values AAAA]\n"),
@@ -83,12 +83,12 @@ def test_only_the_jails_copy_of_the_checks_is_ever_hidden(tmp_path):
     staged, unmarked = tmp_path / "staged", tmp_path / "unmarked"
     stage_python(staged)
     stage_python(unmarked)
-    (unmarked / "autograder" / "checks" / ".staged").unlink()
+    (unmarked / "lab" / "checks" / ".staged").unlink()
     for stage in (staged, unmarked):
         subprocess.run([sys.executable, "-c", hide], check=True, cwd=tmp_path,
                        env={**os.environ, "PYTHONPATH": str(stage), "PYTHONSAFEPATH": "1"})
-    assert os.listdir(staged / "autograder" / "checks") == []
-    assert "_core.py" in os.listdir(unmarked / "autograder" / "checks")
+    assert os.listdir(staged / "lab" / "checks") == []
+    assert "decoder.py" in os.listdir(unmarked / "lab" / "checks")
 
 
 def test_the_judges_are_never_staged_into_the_jail(tmp_path):
@@ -97,8 +97,8 @@ def test_the_judges_are_never_staged_into_the_jail(tmp_path):
 
     stage_python(tmp_path)
     staged = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.py")}
-    assert "autograder/checks/rmsnorm.py" in staged
-    assert not [p for p in staged if p.startswith("autograder/judges") or "nbgrader_ext" in p or "variants" in p]
+    assert "lab/checks/rmsnorm.py" in staged
+    assert not [p for p in staged if p.startswith("lab/judges") or "nbgrader_ext" in p or "variants" in p]
 
 
 # --- issue 23: the jail's hardening, the parts that need no kernel (the rest: test_jail_hardening.py) ------------
@@ -241,23 +241,28 @@ def test_a_sandboxed_kernel_without_ipc_is_refused_under_python_O(tmp_path):
 def test_the_jail_covers_an_installed_package_only(monkeypatch, tmp_path):
     from autograder.jail import launch
 
+    site = tmp_path / "venv" / "lib" / "site-packages"
     monkeypatch.setattr(launch, "python_roots", lambda: [str(tmp_path / "venv")])
-    monkeypatch.setattr(launch, "PACKAGE", tmp_path / "venv" / "lib" / "site-packages" / "autograder")
-    assert launch.installed_package() == str(tmp_path / "venv" / "lib" / "site-packages" / "autograder")
-    hidden = launch.installed_package()
+    monkeypatch.setattr(launch, "PACKAGE", site / "autograder")
+    monkeypatch.setattr(launch, "CONTENT", site / "lab")
+    hidden = launch.installed_packages()
+    assert hidden == [str(site / "autograder"), str(site / "lab")]  # the engine and the course's judges
     cmd = launch.jail_base(True, [])
     bound = cmd.index(str(tmp_path / "venv"), cmd.index("--ro-bind"))  # the environment, shown read-only...
-    covered = next(i for i in range(len(cmd)) if cmd[i:i + 4] == ["--tmpfs", hidden, "--remount-ro", hidden])
-    assert covered > bound  # ...and the package in it covered afterwards (bwrap applies its options in order)
-    monkeypatch.setattr(launch, "PACKAGE", REPO / "autograder")  # editable: the repository, not shown in the jail
-    assert launch.installed_package() is None
+    for package in hidden:
+        covered = next(i for i in range(len(cmd)) if cmd[i:i + 4] == ["--tmpfs", package, "--remount-ro", package])
+        assert covered > bound  # ...and the packages in it covered afterwards (bwrap applies its options in order)
+    # editable: the repository, not shown in the jail
+    monkeypatch.setattr(launch, "PACKAGE", REPO / "autograder")
+    monkeypatch.setattr(launch, "CONTENT", REPO / "lab")
+    assert launch.installed_packages() == []
 
 
 def test_read_installed_checks_is_a_real_probe(tmp_path):
     """The case finds the sources where they are readable (here, outside any jail, in a tree laid out like
     site-packages): what it reports as 0 in the jail is not 0 because it looks in the wrong place."""
     site = tmp_path / "site"
-    shutil.copytree(REPO / "autograder" / "checks", site / "autograder" / "checks",
+    shutil.copytree(REPO / "lab" / "checks", site / "lab" / "checks",
                     ignore=shutil.ignore_patterns("__pycache__"))
     code = f"import sys; sys.path.insert(0, {str(site)!r})\n" + case_code("read_installed_checks")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path).stdout

@@ -13,7 +13,7 @@ import sys
 
 _WANTED = {"torch_layer", "block_reference", "reference_block", "prescribed_weights", "_mha_reference", "torch_output",
            "expect_close", "follows_reference"}
-for _name in ("autograder.judges", "autograder.judges.decoder", "autograder.judges._block", "autograder.variants"):
+for _name in ("lab.judges", "lab.judges.decoder", "lab.judges._block", "autograder.variants"):
     try:
         importlib.import_module(_name)
         print("LEAK imported", _name)

@@ -1,5 +1,5 @@
 # Class 1 (issue 20), borrowing the answer from the kernel: a wrong RMSNorm looks everywhere in its process for the
-# grader's reference or judges: importing autograder.judges / variants / the grading code, every loaded module's
+# grader's reference or judges: importing lab.judges / variants / the grading code, every loaded module's
 # attributes, every object the garbage collector knows (functions named like the judges' references, Judges and
 # Received objects), the staged files (sys.path, the working folder, /tmp). Whatever reference it finds, its forward
 # would use. The kernel holds only probes: nothing is found (no LEAK) and the score is the wrong code's.
@@ -15,7 +15,7 @@ import sys
 _WANTED = {"reference", "block_reference", "torch_layer", "reference_block", "_mha_reference", "prescribed_weights",
            "expect_close", "judge_cell", "judge_group", "verdict"}
 _found = []
-for _name in ("autograder.judges", "autograder.judges.rmsnorm", "autograder.judges._core", "autograder.variants",
+for _name in ("lab.judges", "lab.judges.rmsnorm", "autograder.judging", "autograder.variants",
               "autograder.nbgrader_ext.judge", "autograder.nbgrader_ext.execute", "autograder.build"):
     try:
         importlib.import_module(_name)
@@ -44,7 +44,7 @@ for _root in _roots:
         for _path in glob.glob(os.path.join(_root, _pattern), recursive=True)[:3]:
             if "site-packages" not in _path:
                 print("LEAK file", _path)
-for _module in [m for n, m in list(sys.modules.items()) if n.startswith("autograder.checks")]:
+for _module in [m for n, m in list(sys.modules.items()) if n.startswith("lab.checks")]:
     _file = getattr(_module, "__file__", None)
     if _file and os.path.exists(_file):
         print("LEAK probe source readable", _file)

@@ -10,7 +10,7 @@
 import re
 import sys
 
-_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_groups = sys.modules["lab.checks.rmsnorm"].GROUPS
 _protocol = sys.modules["autograder.protocol"]
 
 

@@ -4,7 +4,7 @@
 # every parameter, x and encoder_output. The judge compared gradients with the reference only when the output was
 # the reference's; for a wrong output it checked only that the gradients were non-zero, which made-up ones are: the
 # check passed (1.6 -> 2.27). Fixed: the check now requires the output to be the reference's
-# (autograder/judges/decoder.py).
+# (lab/judges/decoder.py).
 # notebook: 01_decoder_block decoder_block_impl
 # base: decoder/wrong/block_post_norm
 # baseline: decoder_no_grad_baseline
@@ -22,7 +22,7 @@ class TransformerDecoderBlock(_Honest):
         return super().forward(x, encoder_output, self_mask, cross_mask)
 
 
-_check = sys.modules["autograder.checks.decoder"].GROUPS.checks["every_parameter_and_input_gets_a_gradient"]
+_check = sys.modules["lab.checks.decoder"].GROUPS.checks["every_parameter_and_input_gets_a_gradient"]
 _real = _check.probe
 
 

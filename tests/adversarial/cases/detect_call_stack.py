@@ -5,7 +5,7 @@
 # class from their own module: the stack names them.
 # base: wrong
 # expect: score <= baseline
-# known: the probes' frames (autograder/checks/*.py, run_probe, probe_group) are on the student code's call stack; an answer right only under them keeps full marks, at the cost of writing the right answer
+# known: the probes' frames (lab/checks/*.py, run_probe, probe_group) are on the student code's call stack; an answer right only under them keeps full marks, at the cost of writing the right answer
 import sys
 
 import torch.nn.functional as F

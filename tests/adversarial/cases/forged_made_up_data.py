@@ -4,7 +4,7 @@
 # separately" and "scale invariant", the inputs cast to each dtype for "float32 and float64 kept", the inputs as
 # built for "input left unchanged". Those judges checked only the data's form or its self-consistency, which made-up
 # data meets: 2.73 of 8 for an empty answer (values 1/5, dtypes 2/3, properties 1/2). Fixed: each of them also
-# requires the outputs to be the reference's (autograder/judges/rmsnorm.py), so made-up data passes none.
+# requires the outputs to be the reference's (lab/judges/rmsnorm.py), so made-up data passes none.
 # baseline: untouched
 # expect: score <= baseline
 # expect: score == 0
@@ -13,7 +13,7 @@ import sys
 import torch
 from torch import nn
 
-_probes = sys.modules["autograder.checks.rmsnorm"]
+_probes = sys.modules["lab.checks.rmsnorm"]
 _rms_groups = _probes.GROUPS
 
 

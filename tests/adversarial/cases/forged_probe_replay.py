@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_core = sys.modules["autograder.checks._core"]
-_wire = sys.modules["autograder.checks._wire"]
+_core = sys.modules["autograder.probing"]
+_wire = sys.modules["autograder.wire"]
 _protocol = sys.modules["autograder.protocol"]
-_checks = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_checks = sys.modules["lab.checks.rmsnorm"].GROUPS
 
 
 class _Correct(nn.Module):

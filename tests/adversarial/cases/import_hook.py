@@ -1,4 +1,4 @@
-# Cheat: an import hook serves a fake autograder.checks.rmsnorm whose group runner prints "ok" lines and no probe
+# Cheat: an import hook serves a fake lab.checks.rmsnorm whose group runner prints "ok" lines and no probe
 # data (the real module is dropped from sys.modules first). The judge reads the cell's trusted source, asks for one
 # probe line per group and gets none: every check fails.
 # base: wrong
@@ -12,7 +12,7 @@ import types
 
 class FakeChecks(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name, path=None, target=None):
-        if name.startswith("autograder.checks.") and name != "autograder.checks._core":
+        if name.startswith("lab.checks.") and name != "autograder.probing":
             return importlib.util.spec_from_loader(name, self)
         return None
 
@@ -26,8 +26,8 @@ class FakeChecks(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 sys.meta_path.insert(0, FakeChecks())
-for name in [n for n in sys.modules if n.startswith("autograder.checks.") and not n.endswith("_core")]:
+for name in [n for n in sys.modules if n.startswith("lab.checks.") and not n.endswith("_core")]:
     del sys.modules[name]
-checks_pkg = sys.modules.get("autograder.checks")
+checks_pkg = sys.modules.get("lab.checks")
 if checks_pkg is not None and hasattr(checks_pkg, "rmsnorm"):
     del checks_pkg.rmsnorm

@@ -6,8 +6,8 @@
 # expect: score <= baseline
 import sys
 
-core = sys.modules["autograder.checks._core"]
-for name in ("autograder.checks._core", "autograder.checks.rmsnorm"):
+core = sys.modules["autograder.probing"]
+for name in ("autograder.probing", "lab.checks.rmsnorm"):
     module = sys.modules[name]
     module.expect = lambda *args, **kwargs: None
 core.CheckGroups.failures = lambda self, names, *args, **kwargs: {}

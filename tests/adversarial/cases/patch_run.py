@@ -6,7 +6,7 @@
 # reason: sent back no data
 import sys
 
-core = sys.modules["autograder.checks._core"]
+core = sys.modules["autograder.probing"]
 
 
 def fake_run(self, group, *args):

@@ -14,7 +14,7 @@ paths = [os.path.join(course, p) for p in ["source/transformer_block/03_rmsnorm.
                                            "source/transformer_block/03_rmsnorm.ipynb", "gradebook.db",
                                            "submitted/perfect/transformer_block/03_rmsnorm.ipynb",
                                            "autograded/perfect/transformer_block/03_rmsnorm.ipynb",
-                                           "autograder/checks/rmsnorm.py", "autograder/variants/rmsnorm/correct/llama_style.py",
+                                           "lab/checks/rmsnorm.py", "tests/variants/rmsnorm/correct/llama_style.py",
                                            "nbgrader_config.py"]]
 paths += glob.glob("*.ipynb") + glob.glob(course + "/**/*.ipynb", recursive=True) + ["/etc/shadow", "/root/.bash_history"]
 for path in paths:
@@ -25,7 +25,7 @@ for path in paths:
     except OSError as exc:
         print("denied", path, type(exc).__name__)
 for name, module in list(sys.modules.items()):
-    if name.startswith("autograder.checks"):
+    if name.startswith("lab.checks"):
         try:
             inspect.getsource(module)
             print("LEAK source of", name)

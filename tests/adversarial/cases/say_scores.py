@@ -9,7 +9,7 @@ import sys
 
 from IPython.display import display
 
-_rms_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_rms_groups = sys.modules["lab.checks.rmsnorm"].GROUPS
 _protocol = sys.modules["autograder.protocol"]
 _Wrong = RMSNorm  # noqa: F821
 

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_core = sys.modules["autograder.checks._core"]
-_wire = sys.modules["autograder.checks._wire"]
+_core = sys.modules["autograder.probing"]
+_wire = sys.modules["autograder.wire"]
 _protocol = sys.modules["autograder.protocol"]
-_rms_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_rms_groups = sys.modules["lab.checks.rmsnorm"].GROUPS
 _ip = get_ipython()  # noqa: F821
 _printed = set()
 

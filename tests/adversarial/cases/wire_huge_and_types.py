@@ -3,7 +3,7 @@
 # characters that are base64 but no torch file; dtypes: a line over the size limit (8.1 million characters);
 # properties: the data of a right answer's form whose `scaled` tensors are expanded from one stored number to
 # 10 million x 5 x 32 elements (a 5 kB line that cost the judge seconds and gigabytes of the grader's memory per
-# comparison; now refused when read, autograder/checks/_wire.py check_tensors). Every group gets 0, and grading
+# comparison; now refused when read, autograder/wire.py check_tensors). Every group gets 0, and grading
 # goes on for everyone.
 # base: wrong
 # expect: score <= baseline
@@ -15,10 +15,10 @@ import sys
 
 import torch
 
-_core = sys.modules["autograder.checks._core"]
-_wire = sys.modules["autograder.checks._wire"]
+_core = sys.modules["autograder.probing"]
+_wire = sys.modules["autograder.wire"]
 _protocol = sys.modules["autograder.protocol"]
-_probes = sys.modules["autograder.checks.rmsnorm"]
+_probes = sys.modules["lab.checks.rmsnorm"]
 _groups = _probes.GROUPS.groups
 
 

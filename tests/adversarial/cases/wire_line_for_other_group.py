@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_core = sys.modules["autograder.checks._core"]
-_rms_groups = sys.modules["autograder.checks.rmsnorm"].GROUPS
+_core = sys.modules["autograder.probing"]
+_rms_groups = sys.modules["lab.checks.rmsnorm"].GROUPS
 _run = _core.CheckGroups.run
 
 
