@@ -17,7 +17,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from .paths import REPO
+from .paths import ASSIGNMENT, REPO, SOURCE
 
 NBGRADER_DEFAULTS = {"grade": False, "solution": False, "locked": False, "task": False, "schema_version": 3}
 
@@ -63,3 +63,16 @@ def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
     """Write with nbformat's stable layout (sorted keys, one-space indent, trailing newline)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
+
+
+def solution_cell_code(source: str) -> str:
+    """A solution cell as a perfect student leaves it: solution markers removed, their content kept."""
+    return "\n".join(line for line in source.splitlines()
+                     if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
+
+
+def reference_answers(notebook: str, assignment: str = ASSIGNMENT) -> dict[str, str]:
+    """{grade_id: code} of every solution cell of the instructor's source notebook."""
+    nb = build_notebook(SOURCE / assignment / f"{notebook}.py")
+    return {cell.metadata["nbgrader"]["grade_id"]: solution_cell_code(cell.source)
+            for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution")}

@@ -4,8 +4,8 @@ Writes, for NAME (a Python identifier, e.g. `swiglu`):
   lab/checks/NAME.py                      the probes (run in the student's kernel)
   lab/judges/NAME.py                      the judges (run by the grader: references, every decision)
   tests/variants/NAME/correct/another_way.py    a correct answer written differently from the reference
-  tests/variants/NAME/wrong/adds_the_weight.py  a common mistake (first line: what it is)
-  tests/variants/NAME/variants.toml         what the tests must know (the mistakes a visible test catches)
+  tests/variants/NAME/variants.toml         a common mistake as a change of the reference ([mutants]), and what the
+                                            tests must know (the mistakes a visible test catches)
 and the notebook's cells: a new text source `source/<assignment>/NN_NAME.py` (with --notebook naming a notebook that
 does not exist yet, by default the next number), or, for an existing notebook, the cells to paste into it; with a
 new notebook, also the example class's lines (every student gets 0.0 for it, plus two example students).
@@ -128,21 +128,13 @@ class {cls}(nn.Module):
         return torch.mul(x, self.weight)
 '''
 
-WRONG = '''# adds the weight to the input instead of multiplying by it (FILL IN: a mistake students make; this line says it)
-import torch
-from torch import nn
-
-
-class {cls}(nn.Module):
-    def __init__(self, d_model):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(d_model))
-
-    def forward(self, x):
-        return x + self.weight
-'''
-
 VARIANTS_TOML = '''# What the tests need to know about this exercise's variants (docs/instructors.md, "Adding an exercise").
+
+# Wrong answers written as a small change of your reference solution (its solution cell in source/), one line each:
+# replace = [a text that occurs once in the reference, what it becomes] (or a list of such pairs). A mistake that is
+# more than a small change is a file, wrong/<name>.py, whose first line says the mistake ("# ...").
+[mutants]
+adds_the_weight = {{ mistake = "adds the weight to the input instead of multiplying by it (FILL IN: a mistake students make)", cell = "{name}_impl", replace = ["x * self.weight", "x + self.weight"] }}
 
 # Common mistakes a VISIBLE test must catch: wrong variant = [the graded cell whose visible asserts must fail, words
 # the failure message must contain].
@@ -256,7 +248,6 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
         content / "checks" / f"{name}.py": CHECKS,
         content / "judges" / f"{name}.py": JUDGES,
         variants / name / "correct" / "another_way.py": CORRECT,
-        variants / name / "wrong" / "adds_the_weight.py": WRONG,
         variants / name / "variants.toml": VARIANTS_TOML,
     }
     taken = [str(p.relative_to(root)) for p in files if p.exists()]

@@ -1,15 +1,141 @@
 """Load answer variants: correct and wrong answers to the exercises' cells, kept as test data in tests/variants/
-(see its README.md). The tests check the checks on them; the example class builds its submissions from them."""
+(see its README.md). The tests check the checks on them; the example class builds its submissions from them.
+
+A variant is either a file, `<exercise>/<kind>/<name>.py` (kind: correct or wrong), or, for a wrong answer that is
+the reference solution with one small change (ReLU for SiLU, a forgotten scale), a *mutant*: a line of
+`<exercise>/variants.toml`,
+
+    [mutants]
+    relu_gate = { mistake = "ReLU instead of SiLU", cell = "swiglu_impl", replace = ["F.silu(", "F.relu("] }
+
+whose code is the instructor's solution of that cell (source/) with `replace`'s first text, which must occur there
+exactly once, changed into its second (`replace` may also be a list of such pairs). Both are named alike, as
+`<exercise>/wrong/<name>` (the example class's answers, the tests' ids), and a mutant follows the reference when the
+instructor edits it.
+"""
 from __future__ import annotations
 
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
+from .notebook_text import build_notebook, solution_cell_code
+from .paths import ASSIGNMENT, SOURCE
 from .paths import VARIANTS as HERE
+
+KINDS = ("correct", "wrong")
+
+
+class VariantError(ValueError):
+    """A variant that cannot be made: the message names it and what to fix."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One answer: what a student could type into a solution cell."""
+    id: str  # <exercise>/<kind>/<name>
+    code: str  # what the student types into the cell
+    mistake: str  # what is wrong with it ("" for a correct answer)
+    where: str  # where it is written: its file, or its line of variants.toml
+    context: str = ""  # a mutant's: the notebook's code before its cell (imports, provided code, earlier answers)
+
+    @property
+    def stem(self) -> str:
+        return self.id.rsplit("/", 1)[-1]
+
+    def read_text(self) -> str:
+        """The variant as a program that runs alone (as a file variant does, imports included)."""
+        return f"{self.context}\n\n{self.code}" if self.context else self.code
+
+    def __str__(self) -> str:
+        return self.where
 
 
 def variant_paths(exercise: str, kind: str) -> list[Path]:
-    """kind: 'correct' or 'wrong'."""
+    """The variant files of an exercise; kind: 'correct' or 'wrong'."""
     return sorted((HERE / exercise / kind).glob("*.py"))
+
+
+def from_file(path: Path) -> Variant:
+    code = path.read_text()
+    kind = path.parent.name
+    return Variant(path.relative_to(HERE).with_suffix("").as_posix(), code,
+                   mistake(path) if kind == "wrong" else "", str(path))
+
+
+@lru_cache(maxsize=None)
+def _solution_cells(assignment: str = ASSIGNMENT) -> dict[str, tuple[str, str]]:
+    """{grade_id: (the instructor's code, the notebook's code before it)} of every solution cell of the assignment.
+    The code before it is what the notebook runs first: its code cells (provided code included, earlier answers
+    as the instructor wrote them), test cells left out."""
+    cells = {}
+    for text in sorted((SOURCE / assignment).glob("[0-9]*.py")):
+        before = []
+        for cell in build_notebook(text).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or meta.get("grade"):
+                continue
+            code = solution_cell_code(cell.source)
+            if meta.get("solution"):
+                cells[meta["grade_id"]] = (code, "\n\n".join(before))
+            before.append(code)
+    return cells
+
+
+def mutants(exercise: str) -> list[Variant]:
+    """The wrong answers `<exercise>/variants.toml` writes as changes of the reference (see the module's text)."""
+    path = HERE / exercise / "variants.toml"
+    if not path.is_file():
+        return []
+    table = tomllib.loads(path.read_text()).get("mutants", {})
+    found = []
+    for name, spec in sorted(table.items()):
+        where = f"{path} [mutants] {name}"
+        if not isinstance(spec, dict) or set(spec) != {"mistake", "cell", "replace"}:
+            raise VariantError(f"{where}: write {{ mistake = \"...\", cell = \"<grade_id>\", replace = "
+                               f"[\"<text of the reference>\", \"<what it becomes>\"] }}")
+        cells = _solution_cells()
+        if spec["cell"] not in cells:
+            raise VariantError(f"{where}: no solution cell {spec['cell']!r} (there are: {', '.join(sorted(cells))})")
+        code, context = cells[spec["cell"]]
+        pairs = spec["replace"] if spec["replace"] and isinstance(spec["replace"][0], list) else [spec["replace"]]
+        for pair in pairs:
+            if len(pair) != 2:
+                raise VariantError(f"{where}: replace takes pairs [old, new], got {pair!r}")
+            old, new = pair
+            if code.count(old) != 1:
+                raise VariantError(f"{where}: {old!r} occurs {code.count(old)} times in the reference of "
+                                   f"{spec['cell']!r} (source/): it must occur exactly once")
+            code = code.replace(old, new)
+        found.append(Variant(f"{exercise}/wrong/{name}", f"# {spec['mistake']}\n{code}", spec["mistake"], where,
+                             context))
+    return found
+
+
+def variants(exercise: str, kind: str) -> list[Variant]:
+    """Every variant of an exercise of that kind: the files, and for wrong answers the mutants too."""
+    found = [from_file(path) for path in variant_paths(exercise, kind)]
+    if kind == "wrong":
+        taken = {v.stem for v in found}
+        for mutant in mutants(exercise):
+            if mutant.stem in taken:
+                raise VariantError(f"{mutant.where}: a file {exercise}/wrong/{mutant.stem}.py has that name too")
+            found.append(mutant)
+    return found
+
+
+def find_variant(variant_id: str) -> Variant | None:
+    """The variant `<exercise>/<kind>/<name>` (a file or a mutant), or None."""
+    parts = variant_id.split("/")
+    if len(parts) != 3 or parts[1] not in KINDS:
+        return None
+    return next((v for v in variants(parts[0], parts[1]) if v.stem == parts[2]), None)
+
+
+def all_variant_ids() -> list[str]:
+    return sorted(v.id for exercise in sorted(p.name for p in HERE.iterdir() if p.is_dir())
+                  for kind in KINDS for v in variants(exercise, kind))
 
 
 def load_namespace(code: str, name: str = "<variant>", prelude: dict | None = None) -> dict:
@@ -20,10 +146,12 @@ def load_namespace(code: str, name: str = "<variant>", prelude: dict | None = No
     return namespace
 
 
-def load_variant(path: Path, prelude: dict | None = None) -> dict:
+def load_variant(path: Path | Variant, prelude: dict | None = None) -> dict:
     return load_namespace(path.read_text(), str(path), prelude)
 
 
-def mistake(path: Path) -> str:
-    """The one-line description at the top of a wrong variant."""
+def mistake(path: Path | Variant) -> str:
+    """The one-line description of a wrong variant (a file's first line)."""
+    if isinstance(path, Variant):
+        return path.mistake
     return path.read_text().splitlines()[0].lstrip("# ").strip()

@@ -22,16 +22,17 @@ from pathlib import Path
 
 import torch
 
-from autograder.example_class import solution_cell_code
+from autograder.notebook_text import solution_cell_code
 from autograder.notebook_text import build_notebook
 from autograder.paths import ASSIGNMENT, CONTENT, SOURCE
 from autograder.protocol import HIDDEN_TEST_LINE
 from autograder.variants import HERE as VARIANTS
-from autograder.variants import load_namespace, load_variant, variant_paths
+from autograder.variants import Variant, load_namespace, load_variant, variants
 
 CHECKS = CONTENT / "checks"
 # What the keys of variants.toml mean (an unknown key is a typo: tests/test_checks.py names it).
 DECLARED_KEYS = {
+    "mutants": "{wrong variant: { mistake, cell, replace }}: wrong answers written as a change of the reference",
     "prelude": "Python code run before a variant: what the notebook's earlier cells define (provided code)",
     "caught": "{wrong variant: [graded cell, words]}: common mistakes a visible test must catch",
     "fails_exactly": "{wrong variant: [checks]}: the checks it fails are exactly these",
@@ -142,15 +143,16 @@ class Exercise:
         path = VARIANTS / self.name / "variants.toml"
         return tomllib.loads(path.read_text()) if path.is_file() else {}
 
-    def variants(self, kind: str) -> list[Path]:
-        return variant_paths(self.name, kind)
+    def variants(self, kind: str) -> list[Variant]:
+        """Its variant files, and for wrong answers the mutants its variants.toml declares."""
+        return variants(self.name, kind)
 
     @cached_property
     def prelude(self) -> dict:
         code = self.declared.get("prelude")
         return load_namespace(code, f"{self.name}/variants.toml prelude") if code else {}
 
-    def load(self, path: Path) -> dict:
+    def load(self, path: Path | Variant) -> dict:
         """A variant's namespace, run as in the notebook: after what the notebook's provided cells define."""
         with as_while_validating():
             return load_variant(path, dict(self.prelude))
@@ -195,14 +197,8 @@ def exercise(name: str) -> Exercise:
     return next(e for e in exercises() if e.name == name)
 
 
-def variant_id(path: Path) -> str:
-    return path.relative_to(VARIANTS).with_suffix("").as_posix()
-
-
-def variants(exercise: str, kind: str) -> list[Path]:
-    paths = variant_paths(exercise, kind)
-    assert paths, f"no {kind} variants for {exercise}"
-    return paths
+def variant_id(variant: Path | Variant) -> str:
+    return variant.id if isinstance(variant, Variant) else variant.relative_to(VARIANTS).with_suffix("").as_posix()
 
 
 def zeros_like_data(data, numbers: bool = False):

@@ -91,11 +91,11 @@ def test_names_are_identifiers_and_checks_describe_themselves(ex):
         assert check.probe.__doc__ and check.probe.__doc__.strip(), (
             f"{ex.name}.{name}: give the probe a docstring; its first line is what students read in their feedback")
     for kind in ("correct", "wrong"):
-        for path in ex.variants(kind):
-            assert path.stem.isidentifier(), f"{variant_id(path)}: name variant files as Python identifiers"
-    for path in ex.variants("wrong"):
-        first = path.read_text().splitlines()[0] if path.read_text() else ""
-        assert first.startswith("# ") and mistake(path), f"{variant_id(path)}: its first line says the mistake (# ...)"
+        for variant in ex.variants(kind):
+            assert variant.stem.isidentifier(), f"{variant.id}: name variants as Python identifiers"
+    for variant in ex.variants("wrong"):
+        first = variant.code.splitlines()[0] if variant.code else ""
+        assert first.startswith("# ") and mistake(variant), f"{variant.where}: say the mistake (a file's first line: # ...)"
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=_ids)

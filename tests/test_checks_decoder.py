@@ -13,6 +13,7 @@ from lab.checks import decoder
 from autograder.probing import CheckFailed
 from lab.judges import _block as judge_block
 from autograder.paths import REPO
+from autograder.paths import VARIANTS
 
 EX = exercise("decoder")
 WRONG = EX.variants("wrong")
@@ -37,7 +38,7 @@ def failures(namespace: dict, cell: str) -> dict[str, str]:
 
 
 def test_failure_messages_say_what_is_wrong_without_the_answer():
-    wrong = WRONG[0].parent
+    wrong = VARIANTS / "decoder" / "wrong"
     failed = failures(load(wrong / "masks_causal_blocked_convention.py"), "masks")
     assert "LATER" in failed["causal_mask_polarity"] and "tril" not in failed["causal_mask_polarity"]
     failed = failures(load(wrong / "block_self_mask_ignored.py"), "block")

@@ -35,7 +35,8 @@ import pytest
 
 from autograder.build import build_release
 from autograder.course import copy_course
-from autograder.example_class import load_class, reference_answers
+from autograder.example_class import load_class
+from autograder.notebook_text import reference_answers
 from autograder.paths import ASSIGNMENT, RELEASE, REPO, VARIANTS
 from conftest import require
 

@@ -6,7 +6,7 @@ import re
 import nbformat
 import pytest
 
-from autograder.example_class import solution_cell_code
+from autograder.notebook_text import solution_cell_code
 from autograder.notebook_text import build_notebook
 from autograder.paths import ASSIGNMENT, LESSONS, RELEASE, SOURCE, assignment_notebook_names
 

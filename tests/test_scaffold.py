@@ -22,10 +22,11 @@ def test_the_skeleton_of_a_new_notebook(root):
     notebook = next_notebook(root / "source" / ASSIGNMENT, "demo_swiglu")  # after the course's own notebooks
     steps = "\n".join(scaffold("demo_swiglu", root=root))
     for path in ("lab/checks/demo_swiglu.py", "lab/judges/demo_swiglu.py",
-                 "tests/variants/demo_swiglu/correct/another_way.py", "tests/variants/demo_swiglu/wrong/adds_the_weight.py"):
+                 "tests/variants/demo_swiglu/correct/another_way.py"):
         ast.parse((root / path).read_text())  # valid Python
     assert "class DemoSwiglu(nn.Module)" in (root / "tests/variants/demo_swiglu/correct/another_way.py").read_text()
-    assert tomllib.loads((root / "tests/variants/demo_swiglu/variants.toml").read_text())["caught"]["adds_the_weight"]
+    declared = tomllib.loads((root / "tests/variants/demo_swiglu/variants.toml").read_text())
+    assert declared["caught"]["adds_the_weight"] and declared["mutants"]["adds_the_weight"]["cell"] == "demo_swiglu_impl"
     text = (root / "source" / ASSIGNMENT / f"{notebook}.py").read_text()
     assert '_checks.GROUPS.run("values", DemoSwiglu)' in text and '"points": 4' in text
     # the read-only warnings cell every assignment notebook has (Validate decides as grading), before the test cell
@@ -51,3 +52,28 @@ def test_a_name_taken_or_not_a_module_name_is_refused(root):
     with pytest.raises(ScaffoldError, match="lower case"):
         scaffold("Swi-GLU", root=root)
 
+
+
+def test_the_skeleton_passes_the_generic_suite_as_written(tmp_path):
+    """What the scaffold promises (its step 2): in a copy of this repository, `lab new-exercise` and then the generic
+    tests of the new exercise, its visible tests and the class file's check pass without an edit, the mutant wrong
+    variant included. The copy's own packages are imported (PYTHONPATH before the editable install)."""
+    import os
+    import subprocess
+    import sys
+
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "example_course", "build", "test-artifacts", "__pycache__", "*.egg-info", ".ruff_cache",
+        ".pytest_cache", "*.ipynb", "release", "solutions", "gradebook.db"))
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    made = subprocess.run([sys.executable, "-m", "autograder", "new-exercise", "demo_gate"], cwd=copy, env=env,
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stdout + made.stderr
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_checks.py",
+                          "tests/test_visible_tests.py", "tests/test_class_file.py", "-k", "demo_gate or class"],
+                         cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
+    assert "demo_gate/wrong/adds_the_weight" in subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/test_checks.py",
+         "-k", "demo_gate"], cwd=copy, env=env, capture_output=True, text=True).stdout, "the mutant was not tested"

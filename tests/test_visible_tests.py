@@ -17,8 +17,7 @@ import torch
 from check_harness import exercises
 from visible_harness import graded_cells_of, solution_cells, visible_results
 
-from autograder.variants import HERE as VARIANTS
-from autograder.variants import mistake, variant_paths
+from autograder.variants import find_variant, variants
 
 # The exercises whose variants the visible tests run on: every exercise, unless its variants.toml says why not.
 EXERCISES = [ex for ex in exercises() if "skip_visible_tests" not in ex.declared]
@@ -29,11 +28,11 @@ NOTEBOOK_OF = {ex.name: ex.notebook for ex in EXERCISES}
 CAUGHT = {f"{ex.name}/wrong/{stem}": tuple(value) for ex in EXERCISES
           for stem, value in ex.declared.get("caught", {}).items()}
 
-CORRECT = [path for exercise in NOTEBOOK_OF for path in variant_paths(exercise, "correct")]
+CORRECT = [variant for exercise in NOTEBOOK_OF for variant in variants(exercise, "correct")]
 
 
-def _name(path) -> str:
-    return path.relative_to(VARIANTS).with_suffix("").as_posix()
+def _name(variant) -> str:
+    return variant.id
 
 
 def _results(exercise: str, code: str, grade_id: str | None = None) -> dict[str, str | None]:
@@ -69,15 +68,15 @@ def test_correct_variant_passes_every_visible_test(path):
 @pytest.mark.parametrize("name", sorted(CAUGHT))
 def test_common_mistake_fails_a_visible_test_that_names_it(name):
     cell, words = CAUGHT[name]
-    path = VARIANTS / f"{name}.py"
-    results = _results(name.split("/")[0], path.read_text())
+    variant = find_variant(name)
+    results = _results(name.split("/")[0], variant.code)
     assert cell in results, f"{cell} does not test the cell {name} answers: {sorted(results)}"
     failure = results[cell]
-    assert failure, f"the visible tests of {cell} pass this mistake: {mistake(path)}"
+    assert failure, f"the visible tests of {cell} pass this mistake: {variant.mistake}"
     assert failure.startswith("AssertionError"), f"{cell} fails it with an error, not a message: {failure}"
     assert words in failure, f"{cell}'s message does not name the mistake ({words!r}): {failure}"
 
 
 def test_caught_lists_only_wrong_variants_that_exist():
     for name in CAUGHT:
-        assert "/wrong/" in name and (VARIANTS / f"{name}.py").is_file(), name
+        assert "/wrong/" in name and find_variant(name) is not None, name

@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from autograder.example_class import solution_cell_code  # noqa: E402
+from autograder.notebook_text import solution_cell_code  # noqa: E402
 from autograder.notebook_text import build_notebook  # noqa: E402
 from autograder.paths import ASSIGNMENT, SOURCE  # noqa: E402
 

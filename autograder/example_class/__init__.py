@@ -16,8 +16,9 @@ from pathlib import Path
 
 import nbformat
 
-from ..notebook_text import build_notebook
-from ..paths import ASSIGNMENT, EXAMPLE_CLASS, RELEASE, SOURCE, VARIANTS
+from ..notebook_text import build_notebook, reference_answers
+from ..paths import ASSIGNMENT, EXAMPLE_CLASS, RELEASE, SOURCE
+from ..variants import all_variant_ids, find_variant
 from ..protocol import HIDDEN_TEST_LINE
 
 UNTOUCHED = "release"  # in class.toml, `<grade_id> = "release"`: that cell is left as released
@@ -114,9 +115,8 @@ def class_file_problems(students: list[Student], assignment: str = ASSIGNMENT) -
             for grade_id, variant in answers.items():
                 if grade_id not in cells:
                     problems.append(f"{where}, {name}: no solution cell {grade_id!r}{did_you_mean(grade_id, cells)}")
-                if variant != UNTOUCHED and not (VARIANTS / f"{variant}.py").is_file():
-                    existing = [p.relative_to(VARIANTS).with_suffix("").as_posix() for p in VARIANTS.rglob("*.py")
-                                if p.parent != VARIANTS]
+                if variant != UNTOUCHED and find_variant(variant) is None:
+                    existing = all_variant_ids()
                     problems.append(f"{where}, {name}.{grade_id}: no variant {variant!r} "
                                     f"(tests/variants/{variant}.py){did_you_mean(variant, existing)}")
         for table, partial in (("expected", True), ("expected_all_or_nothing", False)):
@@ -132,19 +132,6 @@ def check_class_file(students: list[Student], assignment: str = ASSIGNMENT) -> N
     problems = class_file_problems(students, assignment)
     if problems:
         raise ClassFileError("lab/example_class.toml does not match the course:\n- " + "\n- ".join(problems))
-
-
-def solution_cell_code(source: str) -> str:
-    """A solution cell as a perfect student leaves it: solution markers removed, their content kept."""
-    return "\n".join(line for line in source.splitlines()
-                     if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
-
-
-def reference_answers(notebook: str, assignment: str = ASSIGNMENT) -> dict[str, str]:
-    """{grade_id: code} of every solution cell of the instructor's source notebook."""
-    nb = build_notebook(SOURCE / assignment / f"{notebook}.py")
-    return {cell.metadata["nbgrader"]["grade_id"]: solution_cell_code(cell.source)
-            for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution")}
 
 
 def notebook_with_code(release_nb: Path, notebook: str, code_for_cell: dict[str, str]) -> nbformat.NotebookNode:
@@ -166,18 +153,18 @@ def notebook_with_code(release_nb: Path, notebook: str, code_for_cell: dict[str,
 
 
 def answered_notebook(release_nb: Path, answers: str | dict, notebook: str) -> nbformat.NotebookNode:
-    """answers: "solution", or {grade_id: variant} naming files of tests/variants/ (or UNTOUCHED)."""
+    """answers: "solution", or {grade_id: variant} naming variants of tests/variants/ (or UNTOUCHED)."""
     if answers == "solution":
         return notebook_with_code(release_nb, notebook, {})
     if not isinstance(answers, dict):
         raise ValueError(f"{notebook}: answers must be 'solution' or a table of grade_id = variant")
     code = {}
     for gid, variant in answers.items():
-        path = VARIANTS / f"{variant}.py"
-        if variant != UNTOUCHED and not path.is_file():
-            existing = [p.relative_to(VARIANTS).with_suffix("").as_posix() for p in VARIANTS.glob("*/*/*.py")]
-            raise ClassFileError(f"{notebook}.{gid}: no variant {variant!r} ({path}){did_you_mean(variant, existing)}")
-        code[gid] = None if variant == UNTOUCHED else path.read_text()
+        found = None if variant == UNTOUCHED else find_variant(variant)
+        if variant != UNTOUCHED and found is None:
+            raise ClassFileError(f"{notebook}.{gid}: no variant {variant!r} (a file tests/variants/{variant}.py or a "
+                                 f"mutant of variants.toml){did_you_mean(variant, all_variant_ids())}")
+        code[gid] = None if found is None else found.code
     return notebook_with_code(release_nb, notebook, code)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from autograder.example_class import reference_answers
+from autograder.notebook_text import reference_answers
 from autograder.paths import ASSIGNMENT
 
 from .browser_env import ARTIFACTS, release_notebooks
