@@ -10,7 +10,11 @@ renamed), so a sweeping process never takes a starting one for a dead one.
 
 Exit paths: interpreter exit (atexit) and the end of a multiprocessing worker (`lab autograde`'s pebble pool, Dask's
 worker processes), which leaves with `os._exit` after running multiprocessing's finalizers, not atexit: the folder's
-removal is one of those finalizers (multiprocessing's own atexit hook runs them in the main process too).
+removal is one of those finalizers (multiprocessing's own atexit hook runs them in the main process too). A pebble
+worker's pool sends SIGTERM as it closes the very pipe whose end makes an idle worker leave on its own: a SIGTERM
+that lands once that exit has begun makes pebble's handler skip the finalizers (multiprocessing runs them once per
+process) and `os._exit` at once, which left the folder in about 1 pool close of 3 (measured). The folder's removal
+therefore also runs in that handler, ahead of it (_guard_sigterm).
 Under /tmp, not $TMPDIR: a kernel forked from the zygote mounts a fresh /tmp over it, which hides the folder (the
 other kernels' runtime folders, the zygote's socket) from that kernel.
 """
@@ -21,6 +25,7 @@ import fcntl
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -40,7 +45,8 @@ NEW_GRACE_S = 600  # a folder still under its first name after this long was lef
 # gone only waits for its lifeline to close; no kernel runs by then.
 REMOVE_PRIORITY, STOP_PRIORITY = 20, 10
 
-_lock = threading.Lock()
+# reentrant: remove() also runs from a signal handler, in the main thread, which may be inside folder() or remove()
+_lock = threading.RLock()
 _state: dict = {"pid": None, "folder": None, "fd": None}
 
 
@@ -117,7 +123,32 @@ def folder() -> Path:
             os.rename(new, final)
             _state.update(folder=final, fd=fd)
             mp_util.Finalize(None, remove, args=(os.getpid(),), exitpriority=REMOVE_PRIORITY)
+            _guard_sigterm()
         return _state["folder"]
+
+
+def _guard_sigterm() -> None:
+    """Wraps this process's Python SIGTERM handler (pebble's worker: run the finalizers, then `os._exit`) so that a
+    SIGTERM that lands while the process is already exiting removes the folder before that handler ends the
+    process: multiprocessing runs its exit finalizers once per process, so the handler's own run of them is then a
+    no-op, and the exit under way (which may not have reached the folder's finalizer yet, or be inside it) is cut
+    short by its `os._exit`. Outside an exit the signal goes to the handler untouched: a handler that does not end
+    the process (a graceful shutdown) must not lose the folder of kernels still running."""
+    if threading.current_thread() is not threading.main_thread():
+        log.debug("jail folder made outside the main thread: SIGTERM during exit not guarded")
+        return  # signal.signal only works there; the worker's own exit still removes the folder
+    previous = signal.getsignal(signal.SIGTERM)
+    if not callable(previous) or getattr(previous, "_ag_jail_guard", False):
+        return  # SIG_DFL/SIG_IGN: no Python code runs on SIGTERM (SIG_DFL: the next grading process sweeps it)
+
+    def on_sigterm(signum, frame):
+        # a forked child inherits this handler and, until it makes its own, the parent's folder in _state: not its own
+        if getattr(mp_util, "_exiting", False) and _state["pid"] == os.getpid():
+            remove(os.getpid())
+        previous(signum, frame)
+
+    on_sigterm._ag_jail_guard = True
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def remove(pid: int) -> None:
@@ -125,9 +156,16 @@ def remove(pid: int) -> None:
     if pid != os.getpid():
         return
     with _lock:
-        path, fd = _state["folder"], _state["fd"]
+        path = _state["folder"]
+    if path is None:
+        return
+    # the state is cleared only once the folder is gone: a SIGTERM handler that interrupts this rmtree (and then
+    # ends the process) runs remove() again and finishes it
+    shutil.rmtree(path, ignore_errors=True)
+    with _lock:
+        if _state["folder"] != path:
+            return  # a nested run (the signal handler) finished it and closed the lock
+        fd = _state["fd"]
         _state.update(folder=None, fd=None)
-    if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
     if fd is not None:
         os.close(fd)

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -184,6 +185,41 @@ def test_sweep_removes_only_folders_whose_process_is_gone(tmp_path):
         os.close(held)
     assert rundir.sweep(str(tmp_path)) == [live]
 
+
+
+SIGTERM_IN_EXIT = r"""
+import os, signal, sys, time
+from multiprocessing import util as mp_util
+from pebble.common import process_exit
+from autograder.jail import rundir
+
+signal.signal(signal.SIGTERM, process_exit if sys.argv[1] == "pebble" else lambda *_: print("GRACEFUL", flush=True))
+folder = rundir.folder()
+(folder / "ag-kernel-x").mkdir()
+print(folder, flush=True)
+mp_util._exiting = sys.argv[2] == "exiting"  # set by multiprocessing as a worker's own exit begins
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(0.5)
+print("EXISTS", folder.exists(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("handler, when", [("pebble", "exiting"), ("graceful", "running")])
+def test_a_sigterm_during_a_worker_s_exit_still_removes_its_jail_folder(handler, when):
+    """A pebble pool closes an idle worker's pipe (the worker starts its own exit) and sends it SIGTERM at once:
+    landing once that exit has begun, pebble's handler skips the finalizers (already under way) and `os._exit`s,
+    which left the folder in about 1 run of 3 (test_jail_hardening's pebble case). The folder goes first. A SIGTERM
+    outside an exit, to a handler that does not end the process (a graceful shutdown), leaves it to its kernels."""
+    run = subprocess.run([sys.executable, "-c", SIGTERM_IN_EXIT, handler, when], capture_output=True, text=True,
+                         timeout=60, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    folder = Path(run.stdout.splitlines()[0])
+    assert folder.name.startswith(rundir.PREFIX), run.stdout + run.stderr
+    if handler == "pebble":
+        assert run.returncode == signal.SIGTERM, run.stdout + run.stderr  # pebble's handler: os._exit(signum)
+        assert "EXISTS" not in run.stdout
+    else:
+        assert run.returncode == 0 and "GRACEFUL\nEXISTS True" in run.stdout, run.stdout + run.stderr
+    assert not folder.exists()  # the graceful one: removed at its normal exit
 
 def test_uids_are_never_shared_while_held():
     first = uids.allocate(start=uids.BASE + 123)
