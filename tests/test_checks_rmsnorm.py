@@ -40,7 +40,7 @@ def test_failure_message_says_what_is_wrong_without_the_answer():
 
 
 def correct_class():
-    return EX.load(EX.variants("correct")[0].parent / "llama_style.py")["RMSNorm"]
+    return EX.load(VARIANTS / "rmsnorm" / "correct" / "llama_style.py")["RMSNorm"]
 
 
 def test_data_goes_through_the_channel_unchanged():
