@@ -3,7 +3,7 @@
 # empty. Forward computes RMSNorm correctly when the channel is open, and is the wrong RMSNorm otherwise.
 # base: wrong
 # expect: score <= baseline
-# known: the open probe channel (_core._CHANNEL) says "grading" to any code in the kernel; an answer right only then keeps full marks, at the cost of writing the right answer
+# known: the open probe channel (autograder.probing._CHANNEL) says "grading" to any code in the kernel; an answer right only then keeps full marks, at the cost of writing the right answer
 import sys
 
 import torch.nn.functional as F
