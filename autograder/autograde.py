@@ -20,7 +20,6 @@ Python API (`NbGraderAPI.autograde`, what Formgrader calls), so:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -45,14 +44,18 @@ def as_course(course: Course | Path | str, assignment: str | None = None) -> Cou
     return course if isinstance(course, Course) else Course.load(course, assignment)
 
 
-def grading_inputs_digest(course_root: Path, assignment: str) -> str:
+def grading_inputs_digest(course: Course | Path | str, assignment: str | None = None, jail_state: str = "jail") -> str:
     """What every student's grade depends on besides their own files: the release notebooks, the source
-    notebooks (hidden tests live there and in the gradebook, not in release/), the course's config, and the grading
-    code (digests.grading_code_files: probes, judges, provided code, the jail, nbgrader's extensions...)."""
-    course_files = [*(course_root / "release" / assignment).glob("*.ipynb"),
-                    *(p for p in (course_root / "source" / assignment).glob("*") if p.is_file()),
-                    course_root / "nbgrader_config.py"]
-    return digest_files(course_files, course_root, salt=grading_code_digest())
+    notebooks (hidden tests live there and in the gradebook, not in release/), the course's configuration as
+    nbgrader reads it (the Jupyter config path, the course's nbgrader_config.py, the command line: a hub's
+    system-wide setting counts like the course's own), whether the jail is used, and the grading code
+    (digests.grading_code_files: the engine, the probes, judges and provided code)."""
+    course = as_course(course, assignment)
+    course_files = [*(course.root / "release" / course.assignment).glob("*.ipynb"),
+                    *(p for p in (course.root / "source" / course.assignment).glob("*") if p.is_file())]
+    # Jail's settings say whether the jail may be skipped; whether it was is jail_state
+    settings = json.dumps({k: v for k, v in course.config.items() if k != "Jail"}, sort_keys=True, default=repr)
+    return digest_files(course_files, course.root, salt=f"{grading_code_digest()}\n{settings}\n{jail_state}")
 
 
 def submission_digest(course_root: Path, assignment: str, student: str, common: str) -> str:
@@ -143,8 +146,7 @@ def _autograde(course: Course, students, workers, force, progress, allow_unsandb
     manifest_path = course_root / "autograded" / MANIFEST
     manifest = _read_manifest(manifest_path)
     # whether the jail was used is part of what a grade depends on: grades made without it are redone with it
-    jail_state = "unsandboxed" if unsandboxed_because else "jail"
-    common = hashlib.sha256(f"{grading_inputs_digest(course_root, assignment)}\n{jail_state}".encode()).hexdigest()
+    common = grading_inputs_digest(course, jail_state="unsandboxed" if unsandboxed_because else "jail")
     digests = {s: submission_digest(course_root, assignment, s, common) for s in students}
     todo = [s for s in students if force or manifest.get(s) != digests[s]
             or not (course_root / "autograded" / s / assignment).is_dir()]

@@ -32,3 +32,19 @@ def test_a_change_of_grading_code_regrades_everyone(tmp_path, monkeypatch):
     monkeypatch.setattr(autograde, "grading_code_digest", lambda: "a judge was fixed")
     assert autograde.grading_inputs_digest(tmp_path, "a1") != before
     assert digests.grading_code_digest() == digests.grading_code_digest()  # stable within a run
+
+
+def test_a_setting_from_the_jupyter_config_path_regrades_everyone(tmp_path, monkeypatch):
+    """nbgrader reads the Jupyter config path too (a hub's /etc/jupyter): a grading setting there changes grades as
+    one in the course's own nbgrader_config.py does, so it regrades everyone; so does grading without the jail."""
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "nbgrader_config.py").write_text("c = get_config()\n")
+    system = tmp_path / "etc-jupyter"
+    system.mkdir()
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(system))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "user-jupyter"))
+    before = autograde.grading_inputs_digest(tmp_path / "course", "a1")
+    assert autograde.grading_inputs_digest(tmp_path / "course", "a1") == before  # stable
+    assert autograde.grading_inputs_digest(tmp_path / "course", "a1", jail_state="unsandboxed") != before
+    (system / "nbgrader_config.py").write_text("c = get_config()\nc.Execute.timeout = 7\n")
+    assert autograde.grading_inputs_digest(tmp_path / "course", "a1") != before
