@@ -20,6 +20,7 @@ import argparse
 import keyword
 import logging
 import re
+import tomllib
 from pathlib import Path
 
 from .paths import ASSIGNMENT, CONTENT, CONTENT_PACKAGE, EXAMPLE_CLASS, REPO, SOURCE, VARIANTS
@@ -224,14 +225,29 @@ def next_notebook(source: Path, name: str) -> str:
     return f"{max(numbers, default=0) + 1:02d}_{name}"
 
 
-def add_to_class_file(class_toml: Path, notebook: str, text_for_students: str) -> None:
-    """Every student gets 0.0 for the new notebook (an untouched notebook scores 0), then the two new students."""
-    lines = []
+def add_to_class_file(class_toml: Path, notebook: str, text_for_students: str, points: float) -> list[str]:
+    """The new notebook for every student, then the two new students. A student who answers every notebook with the
+    reference ("solution") does so in the new one too (full points); any other student leaves it untouched (an
+    untouched notebook scores 0). Returns the students who answer every other notebook but not all with the
+    reference: their answer to the new one is the instructor's to choose."""
+    students = tomllib.loads(class_toml.read_text()).get("students", {})
+    others = {nb for spec in students.values() for nb in spec.get("expected", {})}
+    by_reference = {sid for sid, spec in students.items()
+                    if others and all(spec.get("answers", {}).get(nb) == "solution" for nb in others)}
+    to_choose = sorted(sid for sid, spec in students.items()
+                       if sid not in by_reference and others and others <= set(spec.get("answers", {})))
+    lines, student = [], None
     for line in class_toml.read_text().splitlines():
+        if match := re.match(r"\[students\.(\w+)\]\s*$", line):
+            student = match.group(1)
         if re.match(r"(expected|expected_all_or_nothing) = \{.*\}\s*$", line):
-            line = re.sub(r"\s*\}\s*$", f', "{notebook}" = 0.0 }}', line)
+            score = f"{points:.1f}" if student in by_reference else "0.0"
+            line = re.sub(r"\s*\}\s*$", f', "{notebook}" = {score} }}', line)
+        elif student in by_reference and re.match(r"answers = \{.*\}\s*$", line):
+            line = re.sub(r"\s*\}\s*$", f', "{notebook}" = "solution" }}', line)
         lines.append(line)
     class_toml.write_text("\n".join(lines) + "\n" + text_for_students)
+    return to_choose
 
 
 def scaffold(name: str, notebook: str | None = None, cls: str | None = None, assignment: str = ASSIGNMENT,
@@ -268,10 +284,14 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
         class_toml = root / EXAMPLE_CLASS.relative_to(REPO)
         others = sorted(p.stem for p in source.glob("[0-9]*.py") if p != text)
         zeros = ", ".join(f'"{other}" = 0.0' for other in others)
-        add_to_class_file(class_toml, notebook, STUDENTS.format(zeros=zeros, **fields))
+        to_choose = add_to_class_file(class_toml, notebook, STUDENTS.format(zeros=zeros, **fields), POINTS)
         steps += [f"wrote {text.relative_to(root)} (a new notebook: the solution cell and a {POINTS}-point test cell)",
-                  f"added to {class_toml.relative_to(root)}: \"{notebook}\" = 0.0 for every student, and the example "
+                  f"added to {class_toml.relative_to(root)}: \"{notebook}\" answered with the reference ({POINTS}.0) "
+                  "by the students who answer every notebook so, untouched (0.0) by the others, and the example "
                   f"students {name}_right ({POINTS}.0) and {name}_wrong (0.0)"]
+        if to_choose:
+            steps += [f"  {', '.join(to_choose)} answer every other notebook, not all with the reference: they leave "
+                      f"{notebook} untouched (0.0) until you give them an answer there (and its score)"]
     else:
         steps += [f"{text.relative_to(root)} exists: paste these cells into it, after the cells they use:", "",
                   cells, "then add to each student's expected score of that notebook in "

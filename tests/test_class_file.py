@@ -77,3 +77,27 @@ def test_a_judge_of_a_probe_that_does_not_exist_is_named():
 
     with pytest.raises(KeyError, match="'output_matche'; did you mean 'output_matches'"):
         Judges(groups).judge("output_matche")
+
+
+def test_lab_grade_names_each_score_that_differs_from_the_golden_one():
+    """`lab grade` compares the class's scores with example_class.toml (expected_all_or_nothing without partial
+    credit) and lists each difference; its summary says so and the command fails (cli.cmd_grade)."""
+    from types import SimpleNamespace
+
+    from traitlets.config import Config
+
+    from autograder.example_class import Student
+    from autograder.example_class.grade import golden_mismatches
+    from autograder.report import ClassScores
+
+    roster = [Student("amy", "", {}, {"01_a": 2.0, "02_b": 3.0}, {"01_a": 0.0, "02_b": 3.0})]
+    scores = ClassScores(["01_a", "02_b"], ["amy"])
+    scores.score.update({("amy", "01_a"): 1.5, ("amy", "02_b"): 3.0})
+    partial, all_or_nothing = Config(), Config()
+    all_or_nothing.SandboxedExecute.partial_credit = False
+    assert golden_mismatches(scores, roster, SimpleNamespace(config=partial)) == ["amy 01_a: 1.5, expected 2.0"]
+    assert golden_mismatches(scores, roster, SimpleNamespace(config=all_or_nothing)) == ["amy 01_a: 1.5, expected 0.0"]
+    scores.score[("amy", "01_a")] = 2.0
+    assert golden_mismatches(scores, roster, SimpleNamespace(config=partial)) == []
+    del scores.score[("amy", "02_b")]
+    assert golden_mismatches(scores, roster, SimpleNamespace(config=partial)) == ["amy 02_b: no grade, expected 3.0"]

@@ -25,6 +25,8 @@ def test_every_student_gets_exactly_the_expected_scores(graded):
         for notebook, expected in student.expected.items():
             got = scores.score.get((student.id, notebook))
             assert got == expected, f"{student.id} ({student.about}) {notebook}: got {got}, expected {expected}"
+    # and `lab grade` says so itself (the check it prints, and fails on, is this one)
+    assert result["golden"] == []
 
 
 def test_all_or_nothing_grading_gives_the_expected_scores(tmp_path):

@@ -35,6 +35,10 @@ def test_the_skeleton_of_a_new_notebook(root):
     students = tomllib.loads((root / "lab" / "example_class.toml").read_text())["students"]
     assert all(spec["expected"][notebook] in (0.0, 4.0) for spec in students.values())
     assert students["demo_swiglu_right"]["expected"][notebook] == 4.0
+    # the reference everywhere (alice) stays so; students whose answers are theirs to choose are named
+    assert students["alice"]["answers"][notebook] == "solution" and students["alice"]["expected"][notebook] == 4.0
+    assert students["bob"]["expected"][notebook] == 0.0 and notebook not in students["bob"]["answers"]
+    assert "frank" in steps and "lab_solutions" in steps
     assert "make test-fast" in steps and f"{notebook}.py" in steps
 
 

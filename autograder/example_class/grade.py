@@ -27,7 +27,7 @@ from ..build import build_release
 from ..course import CONFIG_FILE, Course, NotACourse, copy_course
 from ..jail import ENABLE_JAIL
 from ..nbgrader_cli import run_nbgrader
-from ..paths import REPO
+from ..paths import EXAMPLE_CLASS, REPO
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,23 @@ def grade_example_class(course: Course | Path | None = None, example_root: Path 
     failures = report.check_failures(example.folder("autograded"), assignment)
     outputs = report.write_report(scores, failures, example.folder("reports"))
     return {"scores": scores, "results": results, "outputs": outputs, "course": example, "grades": grades_csv,
-            "unsandboxed": unsandboxed, "seconds": time.perf_counter() - t0}
+            "unsandboxed": unsandboxed, "seconds": time.perf_counter() - t0,
+            "golden": golden_mismatches(scores, roster, example)}
+
+
+def golden_mismatches(scores: report.ClassScores, roster, example: Course) -> list[str]:
+    """Where a student's score differs from the one example_class.toml expects (its `expected_all_or_nothing` when
+    the course gives no partial credit): what `lab grade` checks, as the golden test does."""
+    partial = example.config.SandboxedExecute.get("partial_credit", True)
+    found = []
+    for student in roster:
+        expected = student.expected if partial or not student.expected_all_or_nothing else \
+            student.expected_all_or_nothing
+        for notebook, score in sorted(expected.items()):
+            got = scores.score.get((student.id, notebook))
+            if got is None or abs(got - score) > 0.005:
+                found.append(f"{student.id} {notebook}: {got if got is not None else 'no grade'}, expected {score}")
+    return found
 
 
 def summary(result: dict) -> str:
@@ -135,4 +151,9 @@ done in {result['seconds']:.0f}s
         lines.append(f"  jail             NOT USED: {result['unsandboxed']}. {ENABLE_JAIL}.")
     else:
         lines.append("  jail             every notebook was graded in the bubblewrap jail")
+    if result["golden"]:
+        lines.append(f"  golden scores    {len(result['golden'])} DIFFER from {EXAMPLE_CLASS.name}:")
+        lines += [f"                     {line}" for line in result["golden"]]
+    else:
+        lines.append(f"  golden scores    every score is the one {EXAMPLE_CLASS.name} expects")
     return "\n".join(lines)
