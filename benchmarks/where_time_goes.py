@@ -83,7 +83,7 @@ def instrument() -> None:
     SandboxedExecute.preprocess, SandboxedExecute.preprocess_cell = notebook, cell
     timed(AsyncKernelManager, "start_kernel", "kernel start")
     timed(ReadyKernelClient, "wait_for_ready", "ready")
-    timed(SandboxedExecute, "_check_verdicts", "judge")
+    timed(SandboxedExecute, "_score_graded_cells", "judge")
     timed(AsyncKernelManager, "shutdown_kernel", "shutdown")
 
 
