@@ -206,7 +206,7 @@ answers = {{ "{notebook}" = {{ {name}_impl = "{name}/correct/another_way" }} }}
 expected = {{ {zeros}, "{notebook}" = {points}.0 }}
 
 [students.{name}_wrong]
-about = "{notebook} only: `{cls}` adds the weight instead of multiplying (a visible test names it, and the hidden checks give 0)"
+about = "{notebook} only: `{cls}` adds the weight instead of multiplying (a visible test names it; the hidden checks, which decide the points, give 0)"
 answers = {{ "{notebook}" = {{ {name}_impl = "{name}/wrong/adds_the_weight" }} }}
 expected = {{ {zeros}, "{notebook}" = 0.0 }}
 '''
