@@ -59,7 +59,7 @@ test: setup  ## the test suite (what CI runs)
 
 # Markers: pyproject.toml declares them, tests/conftest.py (MARKS) assigns them. Only tests/ is collected: the
 # executed notebooks (solutions/, notebooks/) are nbval's and all slow.
-test-fast: setup  ## the quick loop (under 2 min): checks, build, leaks; no grading, sandbox, browser, PostgreSQL, nbval
+test-fast: setup  ## the quick loop (about 3 min on 2 cores): checks, build, leaks; no grading, sandbox, browser, PostgreSQL, nbval
 	$(PY) -m pytest tests -m "not slow and not sandbox and not browser and not postgres"
 
 lint: setup  ## ruff (rules in pyproject.toml)
