@@ -154,6 +154,11 @@ def main() -> None:
     load_probes()  # already loaded when the kernel was forked from the zygote
     hide_check_sources()
     disguise_probes()
+    if sys.flags.safe_path and "" not in sys.path:
+        # started with -P (launch.boot_command) so that nothing of the student's folder was imported so far; from
+        # here on the student's code runs, and imports its own files from its folder as in Jupyter (IPython adds
+        # the folder only without -P)
+        sys.path.insert(0, "")
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
     app.initialize(sys.argv[1:])

@@ -61,6 +61,14 @@ def stage_python(stage: Path) -> None:
             shutil.copy2(src, content / "provided" / src.name)
 
 
+def boot_command(boot_args: list[str]) -> list[str]:
+    """The kernel's boot, started in the student's folder. `-P` (Python's safe path): without it `-m` puts the current
+    directory first on sys.path, so a submission holding an `autograder/` or `lab/` folder would be imported instead
+    of the staged copy, before the limits are set (boot.main puts the folder back, as Jupyter has it, once they are).
+    `-s`: no user site-packages."""
+    return [sys.executable, "-s", "-P", "-m", "autograder.jail.boot", *boot_args]
+
+
 def scratch_copy(cwd: Path, work: Path) -> None:
     """The student's folder as the kernel sees it: a throw-away copy, without notebooks (which hold the tests)."""
     total = 0
@@ -271,7 +279,7 @@ def main(argv: list[str]) -> None:
     stage_python(stage)
     if uid is not None:
         give_to_kernel(runtime, uid)
-    boot = [sys.executable, "-s", "-m", "autograder.jail.boot", *boot_args]
+    boot = boot_command(boot_args)
     if not sandboxed:
         os.chdir(runtime / "work")
         os.execve(sys.executable, boot, env)

@@ -303,3 +303,28 @@ def test_read_installed_checks_is_a_real_probe(tmp_path):
     code = f"import sys; sys.path.insert(0, {str(site)!r})\n" + case_code("read_installed_checks")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path).stdout
     assert "LEAK read" in out and "check or grader sources readable: 0" not in out, out
+
+
+def test_a_submission_cannot_shadow_the_staged_packages_at_boot(tmp_path):
+    """A kernel started without the zygote boots with `python -m autograder.jail.boot` in the student's folder,
+    where `-m` alone would import a submitted `autograder/` or `lab/` folder before the staged copy (and so run the
+    student's boot, with no limits). The boot command's -P keeps the folder off sys.path; shown both ways."""
+    from autograder.jail.launch import boot_command, stage_python
+
+    stage, student = tmp_path / "stage", tmp_path / "student"
+    stage_python(stage)
+    for package in ("autograder", "autograder/jail", "lab", "lab/checks"):
+        (student / package).mkdir(parents=True, exist_ok=True)
+        (student / package / "__init__.py").write_text("")
+    (student / "autograder" / "jail" / "boot.py").write_text("")
+    where = "import autograder.jail.boot as b, lab.checks as c; print(b.__file__); print(c.__file__)"
+    env = {**os.environ, "PYTHONPATH": str(stage)}
+    flags = [f for f in boot_command([])[1:] if f.startswith("-") and f != "-m"]
+    assert "-P" in flags
+    booted = subprocess.run([sys.executable, *flags, "-c", where], cwd=student, env=env, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert all(path.startswith(str(stage)) for path in booted), booted
+    # without -P, the same start imports the student's folders: the flag is what stops it
+    shadowed = subprocess.run([sys.executable, "-s", "-c", where], cwd=student, env=env, capture_output=True,
+                              text=True, check=True).stdout.split()
+    assert all(path.startswith(str(student)) for path in shadowed), shadowed
