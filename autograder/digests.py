@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from .paths import CONTENT_PACKAGE
+from .paths import content_dir
 
 PACKAGE = Path(__file__).resolve().parent  # the engine
 ROOT = PACKAGE.parent  # where both packages are (the repository, or site-packages): digests name files from here
@@ -30,9 +30,7 @@ def grading_code_files() -> list[Path]:
     grading processes, the probes' framework and wire...) and of the course's content package (probes, judges,
     provided code). A change in any of them may change a grade, so it regrades everyone, and a worker that differs
     is refused. (The answer variants are test data, outside both: tests/variants.)"""
-    import importlib
-
-    content = Path(importlib.import_module(CONTENT_PACKAGE).__file__).resolve().parent
+    content = content_dir()
     return sorted(p for package in (PACKAGE, content) for p in package.rglob("*.py") if "__pycache__" not in p.parts)
 
 

@@ -12,6 +12,7 @@ Conventions in a text source (see CONTRIBUTING.md):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import jupytext
@@ -76,3 +77,31 @@ def reference_answers(notebook: str, assignment: str = ASSIGNMENT) -> dict[str, 
     nb = build_notebook(SOURCE / assignment / f"{notebook}.py")
     return {cell.metadata["nbgrader"]["grade_id"]: solution_cell_code(cell.source)
             for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution")}
+
+
+@dataclass(frozen=True)
+class RunCell:
+    """A code cell of the instructor's source notebook as the notebook runs it before its tests."""
+    code: str  # solution markers removed, the instructor's answer kept
+    before: tuple[str, ...]  # the code of the cells run before it: the notebook's code cells, test cells left out
+    solution: bool
+
+    @property
+    def program(self) -> str:
+        """The notebook's code up to and including this cell, as one program."""
+        return "\n\n".join([*self.before, self.code])
+
+
+def run_cells(notebook: str, assignment: str = ASSIGNMENT) -> dict[str, RunCell]:
+    """{grade_id: RunCell} of every code cell with a grade id that is not a test (solution and read-only cells), in
+    the notebook's order: what a variant, a mutant or the reference runs after."""
+    cells, before = {}, []
+    for cell in build_notebook(SOURCE / assignment / f"{notebook}.py").cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade"):
+            continue
+        code = solution_cell_code(cell.source)
+        if meta.get("grade_id"):
+            cells[meta["grade_id"]] = RunCell(code, tuple(before), bool(meta.get("solution")))
+        before.append(code)
+    return cells

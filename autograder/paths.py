@@ -18,6 +18,14 @@ EXAMPLE_CLASS = CONTENT / "example_class.toml"
 VARIANTS = REPO / "tests" / "variants"
 
 
+def content_dir() -> Path:
+    """Where the course's content package is imported from: CONTENT in this repository (editable install), the
+    environment's site-packages after a plain `pip install .`. What grading stages and digests."""
+    import importlib
+
+    return Path(importlib.import_module(CONTENT_PACKAGE).__file__).resolve().parent
+
+
 def assignment_notebook_names(assignment: str = ASSIGNMENT) -> list[str]:
     """Stems of the assignment's notebooks, from their text sources (the only thing an instructor writes)."""
     return sorted(p.stem for p in (SOURCE / assignment).glob("[0-9]*.py"))

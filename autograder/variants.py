@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .notebook_text import build_notebook, solution_cell_code
+from .notebook_text import RunCell, run_cells
 from .paths import ASSIGNMENT, SOURCE
 from .paths import VARIANTS as HERE
 
@@ -59,28 +59,15 @@ def variant_paths(exercise: str, kind: str) -> list[Path]:
 
 def from_file(path: Path) -> Variant:
     code = path.read_text()
-    kind = path.parent.name
     return Variant(path.relative_to(HERE).with_suffix("").as_posix(), code,
-                   mistake(path) if kind == "wrong" else "", str(path))
+                   _first_line(code) if path.parent.name == "wrong" else "", str(path))
 
 
 @lru_cache(maxsize=None)
-def _solution_cells(assignment: str = ASSIGNMENT) -> dict[str, tuple[str, str]]:
-    """{grade_id: (the instructor's code, the notebook's code before it)} of every solution cell of the assignment.
-    The code before it is what the notebook runs first: its code cells (provided code included, earlier answers
-    as the instructor wrote them), test cells left out."""
-    cells = {}
-    for text in sorted((SOURCE / assignment).glob("[0-9]*.py")):
-        before = []
-        for cell in build_notebook(text).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "code" or meta.get("grade"):
-                continue
-            code = solution_cell_code(cell.source)
-            if meta.get("solution"):
-                cells[meta["grade_id"]] = (code, "\n\n".join(before))
-            before.append(code)
-    return cells
+def _solution_cells(assignment: str = ASSIGNMENT) -> dict[str, RunCell]:
+    """Every solution cell of the assignment's notebooks, by grade id, with the code its notebook runs before it."""
+    return {grade_id: cell for text in sorted((SOURCE / assignment).glob("[0-9]*.py"))
+            for grade_id, cell in run_cells(text.stem, assignment).items() if cell.solution}
 
 
 def mutants(exercise: str) -> list[Variant]:
@@ -98,7 +85,7 @@ def mutants(exercise: str) -> list[Variant]:
         cells = _solution_cells()
         if spec["cell"] not in cells:
             raise VariantError(f"{where}: no solution cell {spec['cell']!r} (there are: {', '.join(sorted(cells))})")
-        code, context = cells[spec["cell"]]
+        code, context = cells[spec["cell"]].code, "\n\n".join(cells[spec["cell"]].before)
         pairs = spec["replace"] if spec["replace"] and isinstance(spec["replace"][0], list) else [spec["replace"]]
         for pair in pairs:
             if len(pair) != 2:
@@ -154,4 +141,8 @@ def mistake(path: Path | Variant) -> str:
     """The one-line description of a wrong variant (a file's first line)."""
     if isinstance(path, Variant):
         return path.mistake
-    return path.read_text().splitlines()[0].lstrip("# ").strip()
+    return _first_line(path.read_text())
+
+
+def _first_line(code: str) -> str:
+    return code.splitlines()[0].lstrip("# ").strip()

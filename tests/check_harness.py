@@ -22,8 +22,7 @@ from pathlib import Path
 
 import torch
 
-from autograder.notebook_text import solution_cell_code
-from autograder.notebook_text import build_notebook
+from autograder.notebook_text import build_notebook, run_cells
 from autograder.paths import ASSIGNMENT, CONTENT, SOURCE
 from autograder.protocol import HIDDEN_TEST_LINE
 from autograder.variants import HERE as VARIANTS
@@ -90,20 +89,13 @@ def as_while_validating():
 def reference_namespace(notebook: str, upto_grade_id: str | None = None) -> dict:
     """Run the source notebook's code cells, up to and including the cell `upto_grade_id` (default: the last
     solution cell), skipping test cells: the instructor's own solution exactly as written in source/."""
-    cells = [c for c in build_notebook(SOURCE / ASSIGNMENT / f"{notebook}.py").cells if c.cell_type == "code"]
+    cells = run_cells(notebook)
     if upto_grade_id is None:
-        upto_grade_id = [c.metadata["nbgrader"]["grade_id"] for c in cells
-                         if c.metadata.get("nbgrader", {}).get("solution")][-1]
-    code = []
-    for cell in cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            continue
-        code.append(solution_cell_code(cell.source))
-        if meta.get("grade_id") == upto_grade_id:
-            with as_while_validating():
-                return load_namespace("\n\n".join(code), f"{notebook} (reference)")
-    raise KeyError(f"{notebook} has no cell {upto_grade_id!r}")
+        upto_grade_id = [grade_id for grade_id, cell in cells.items() if cell.solution][-1]
+    if upto_grade_id not in cells:
+        raise KeyError(f"{notebook} has no cell {upto_grade_id!r}")
+    with as_while_validating():
+        return load_namespace(cells[upto_grade_id].program, f"{notebook} (reference)")
 
 
 class Exercise:

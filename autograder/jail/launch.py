@@ -8,7 +8,6 @@ the boot script directly).
 from __future__ import annotations
 
 import ctypes
-import importlib
 import json
 import os
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from . import syscalls
 from .boot import STAGED_MARK
-from ..paths import CONTENT_PACKAGE
+from ..paths import CONTENT_PACKAGE, content_dir
 from .limits import ENV_PREFIX, KernelLimits
 
 PR_SET_PDEATHSIG = 1
@@ -29,7 +28,7 @@ KERNEL_UID_ENV = "AG_JAIL_KERNEL_UID"  # the kernel's uid, held by the provision
 
 PACKAGE = Path(__file__).resolve().parent.parent  # the autograder package (the engine)
 # the course's content package (probes, provided code): imported for its location, so that an installed course works
-CONTENT = Path(importlib.import_module(CONTENT_PACKAGE).__file__).resolve().parent
+CONTENT = content_dir()
 SCRATCH_LIMIT_BYTES = 200 * 2**20
 TMP_SIZE_BYTES = 512 * 2**20  # the jail's /tmp is RAM: bounded
 
