@@ -2,7 +2,8 @@
 
 Writes, for NAME (a Python identifier, e.g. `swiglu`):
   lab/checks/NAME.py                      the probes (run in the student's kernel)
-  lab/judges/NAME.py                      the judges (run by the grader: references, every decision)
+  lab/judges/NAME.py                      the judges (run by the grader: every decision; by default, comparison
+                                          with the same probe run on the reference solution)
   tests/variants/NAME/correct/another_way.py    a correct answer written differently from the reference
   tests/variants/NAME/variants.toml         a common mistake as a change of the reference ([mutants]), and what the
                                             tests must know (the mistakes a visible test catches)
@@ -29,15 +30,15 @@ log = logging.getLogger(__name__)
 
 POINTS = 4
 
-CHECKS = '''"""Hidden checks for `{cls}(d_model)` ({notebook}): the probes, run in the student's kernel.
+CHECKS = """\"\"\"Hidden checks for `{cls}(d_model)` ({notebook}): the probes, run in the student's kernel.
 
 FILL IN what the notebook states, and so what these checks rely on. (The skeleton: an nn.Module with one learnable
 vector `weight` of shape (d_model,), initialised to ones, whose forward returns x * weight.)
 
 A probe builds its inputs (and the module's weights) from the seed the grader drew for this notebook, calls the
-student's code and returns plain data (tensors, numbers, strings, lists, dicts); it decides nothing and holds no
-reference or threshold. The judges ({package}/judges/{name}.py) rebuild the same inputs and decide.
-"""
+student's code and returns plain data (tensors, numbers, strings, lists, dicts); it decides nothing. The grader runs
+the same probe on your reference solution with the same seed and compares ({package}/judges/{name}.py).
+\"\"\"
 from __future__ import annotations
 
 import torch
@@ -48,19 +49,19 @@ from autograder.probing import CheckGroups, expect, plain
 GROUPS = CheckGroups()
 
 D_MODEL = 8
-SHAPE = (3, 5, D_MODEL)  # FILL IN: shapes that catch what a small example does not (several ranks, widths)
+SHAPES = [(3, 5, D_MODEL), (7, D_MODEL)]  # FILL IN: shapes that catch what a small example does not (ranks, widths)
 
 
 def drawn(seed: int, stream: int, shape: tuple) -> torch.Tensor:
-    """Numbers drawn from the notebook's seed: another grading run (another seed) draws others, so data recorded
-    there fails here. One stream per use, so that adding a draw changes no other."""
+    \"\"\"Numbers drawn from the notebook's seed: another grading run (another seed) draws others, so data recorded
+    there fails here. One stream per use, so that adding a draw changes no other.\"\"\"
     generator = torch.Generator().manual_seed((seed * 1_000_003 + stream) % 2**63)
     return torch.randn(shape, generator=generator)
 
 
 def make(cls, seed: int | None = None) -> nn.Module:
-    """The student's module; with `seed`, its weights replaced by numbers drawn from it (the judge draws the same):
-    weights at their initial values (ones, zeros) hide mistakes."""
+    \"\"\"The student's module; with `seed`, its weights replaced by numbers drawn from it: weights at their initial
+    values (ones, zeros) hide mistakes.\"\"\"
     module = cls(D_MODEL)
     expect(isinstance(module, nn.Module), "{cls} must be an nn.Module (subclass torch.nn.Module)")
     if seed is not None:
@@ -71,49 +72,44 @@ def make(cls, seed: int | None = None) -> nn.Module:
 
 @GROUPS.probe("values")
 def output_matches_reference(cls, seed: int) -> dict:
-    """the output equals the reference, with random weights and inputs"""
-    return {{"y": plain(make(cls, seed)(drawn(seed, 2, SHAPE)))}}
+    \"\"\"the output equals the reference's, with random weights and inputs of several shapes\"\"\"
+    module = make(cls, seed)
+    return {{"outputs": [plain(module(drawn(seed, 10 + i, shape))) for i, shape in enumerate(SHAPES)]}}
 
 
 @GROUPS.probe("values")
-def weight_starts_at_ones(cls, seed: int) -> dict:
-    """a new module (its weight as initialised) computes the reference"""
-    return {{"y": plain(make(cls)(drawn(seed, 3, SHAPE)))}}
-'''
+def gradients_match_reference(cls, seed: int) -> dict:
+    \"\"\"gradients reach the input and the weight as the reference's do (the weight is a learnable parameter)\"\"\"
+    module = make(cls, seed)
+    x = drawn(seed, 2, SHAPES[0]).requires_grad_()
+    y = module(x)
+    expect(isinstance(y, torch.Tensor) and y.requires_grad, "the output does not depend on a learnable parameter")
+    (y * drawn(seed, 3, SHAPES[0])).sum().backward()
+    return {{"input": plain(x.grad), "weight": plain(module.weight.grad)}}
 
-JUDGES = '''"""Judges of `{cls}`'s probes ({package}/checks/{name}.py), run by the grader, never in the student's kernel:
-each rebuilds its probe's inputs from the seed, computes the reference in float64 and compares."""
+
+@GROUPS.probe("values")
+def initial_weights_match_reference(cls, seed: int) -> dict:
+    \"\"\"a new module (its weight as initialised) computes what the reference's does\"\"\"
+    # FILL IN: drop this probe if the notebook leaves the initialisation free (random: nothing to compare)
+    return {{"y": plain(make(cls)(drawn(seed, 4, SHAPES[0])))}}
+"""
+
+JUDGES = """\"\"\"Judges of `{cls}`'s probes ({package}/checks/{name}.py), run by the grader, never in the student's kernel.
+
+Every probe without a judge below is judged by comparison: the grader runs it on your reference solution (the
+solution cells of source/{assignment}/{notebook}.py) with the same seed, and the student's data must be the same
+(tensors within RTOL/ATOL, everything else equal). Write a judge only for a check that comparison cannot decide (a
+tolerance of its own, an exception of the right kind: docs/instructors.md, "The check API").
+\"\"\"
 from __future__ import annotations
-
-import torch
 
 from {package}.checks import {name} as probes
 
-from autograder.judging import Judges, expect_close, returned
+from autograder.judging import Judges, solution
 
-JUDGES = Judges(probes.GROUPS)
-RTOL, ATOL = 1e-4, 1e-5
-
-
-def reference(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """FILL IN: what {cls} computes, in float64."""
-    return x.double() * weight.double()
-
-
-@JUDGES.judge(probes.output_matches_reference)
-def _(data: dict, seed: int) -> None:
-    x, weight = probes.drawn(seed, 2, probes.SHAPE), probes.drawn(seed, 1, (probes.D_MODEL,))
-    y = returned(data["y"], "the output", probes.SHAPE)
-    expect_close(y, reference(x, weight), "the output with random weights", rtol=RTOL, atol=ATOL)
-
-
-@JUDGES.judge(probes.weight_starts_at_ones)
-def _(data: dict, seed: int) -> None:
-    x = probes.drawn(seed, 3, probes.SHAPE)
-    y = returned(data["y"], "a new module's output", probes.SHAPE)
-    expect_close(y, reference(x, torch.ones(probes.D_MODEL)), "a new module's output (is the weight initialised "
-                 "to ones?)", rtol=RTOL, atol=ATOL)
-'''
+JUDGES = Judges(probes.GROUPS, reference=solution("{notebook}", "{cls}"), rtol=1e-4, atol=1e-5)
+"""
 
 CORRECT = '''# FILL IN: a correct answer written differently from the reference (every check must pass it)
 import torch
@@ -273,6 +269,7 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
     text = source / f"{notebook}.py"
     new_notebook = not text.exists()
     fields = {"name": name, "cls": cls, "notebook": notebook, "points": POINTS, "package": CONTENT_PACKAGE,
+              "assignment": assignment,
               "title": f"Exercise {notebook.split('_', 1)[0].lstrip('0')}: `{cls}`"}
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -299,7 +296,7 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
     steps += ["", "next:",
               "  1. make build                      release/ and solutions/ for the new cells (the tests compare them)",
               "  2. make test-fast                  runs as written: the generic tests (tests/test_checks.py) pass",
-              f"  3. edit every FILL IN: the cells in {text.relative_to(root)}, the probes, the judges' reference,",
+              f"  3. edit every FILL IN: the cells in {text.relative_to(root)}, the probes (their judge is your solution),",
               "     the variants (add more: every check must fail some wrong variant), variants.toml",
               "  4. make build && make test-fast    each failure names what to fix; commit release/, solutions/ and",
               "                                     .build-stamps.json with your sources",

@@ -11,10 +11,7 @@ written again per exercise:
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import tomllib
-import warnings
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import import_module
@@ -22,9 +19,10 @@ from pathlib import Path
 
 import torch
 
-from autograder.notebook_text import build_notebook, run_cells
+from autograder.notebook_text import build_notebook
 from autograder.paths import ASSIGNMENT, CONTENT, SOURCE
 from autograder.protocol import HIDDEN_TEST_LINE
+from autograder.reference import as_while_validating, reference_namespace  # noqa: F401 -- the tests' too
 from autograder.variants import HERE as VARIANTS
 from autograder.variants import Variant, load_namespace, load_variant, variants
 
@@ -66,36 +64,6 @@ def hidden_tests() -> tuple[HiddenTest, ...]:
 
 def check_module_names() -> list[str]:
     return sorted(p.stem for p in CHECKS.glob("[a-z]*.py"))
-
-
-@contextlib.contextmanager
-def as_while_validating():
-    """NBGRADER_EXECUTION=validate (the notebooks skip their training and timings), warnings silenced (the
-    variants' own, e.g. torch.utils.checkpoint's)."""
-    old = os.environ.get("NBGRADER_EXECUTION")
-    os.environ["NBGRADER_EXECUTION"] = "validate"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        if old is None:
-            os.environ.pop("NBGRADER_EXECUTION", None)
-        else:
-            os.environ["NBGRADER_EXECUTION"] = old
-
-
-@lru_cache(maxsize=None)
-def reference_namespace(notebook: str, upto_grade_id: str | None = None) -> dict:
-    """Run the source notebook's code cells, up to and including the cell `upto_grade_id` (default: the last
-    solution cell), skipping test cells: the instructor's own solution exactly as written in source/."""
-    cells = run_cells(notebook)
-    if upto_grade_id is None:
-        upto_grade_id = [grade_id for grade_id, cell in cells.items() if cell.solution][-1]
-    if upto_grade_id not in cells:
-        raise KeyError(f"{notebook} has no cell {upto_grade_id!r}")
-    with as_while_validating():
-        return load_namespace(cells[upto_grade_id].program, f"{notebook} (reference)")
 
 
 class Exercise:

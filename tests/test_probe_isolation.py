@@ -40,6 +40,7 @@ except ImportError:
 from_judges = sorted({getattr(o, "__module__", "") or "" for o in gc.get_objects()
                       if isinstance(o, (types.FunctionType, type))
                       and (getattr(o, "__module__", "") or "").startswith(("lab.judges", "autograder.judging",
+                                                                             "autograder.reference",
                                                                              "autograder.nbgrader_ext",
                                                                              "autograder.variants"))})
 print(json.dumps({"loaded": loaded, "judges_importable": judges_importable, "from_judges": from_judges,
@@ -59,10 +60,11 @@ def test_the_kernel_can_load_every_probe_and_no_judge(tmp_path):
     assert seen["judges_importable"] is False
     assert seen["from_judges"] == []
     assert not [m for m in seen["modules"] if m.startswith(("lab.judges", "autograder.judging",
-                                                            "autograder.nbgrader_ext"))]
+                                                            "autograder.reference", "autograder.nbgrader_ext"))]
     assert sorted(p.name for p in (tmp_path / "stage").iterdir()) == ["autograder", "lab"]
     assert not (tmp_path / "stage" / "lab" / "judges").exists() and not (tmp_path / "stage" / "autograder" /
                                                                          "judging.py").exists()
+    assert not (tmp_path / "stage" / "autograder" / "reference.py").exists()  # the instructor's solution, run
 
 
 # Names that only a judge's side has business with: a probe module defining one is holding an answer.
