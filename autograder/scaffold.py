@@ -99,7 +99,7 @@ JUDGES = """\"\"\"Judges of `{cls}`'s probes ({package}/checks/{name}.py), run b
 
 Every probe without a judge below is judged by comparison: the grader runs it on your reference solution (the
 solution cells of source/{assignment}/{notebook}.py) with the same seed, and the student's data must be the same
-(tensors within RTOL/ATOL, everything else equal). Write a judge only for a check that comparison cannot decide (a
+(tensors within rtol/atol, everything else equal). Write a judge only for a check that comparison cannot decide (a
 tolerance of its own, an exception of the right kind: docs/instructors.md, "The check API").
 \"\"\"
 from __future__ import annotations
