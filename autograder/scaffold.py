@@ -12,7 +12,8 @@ does not exist yet, by default the next number), or, for an existing notebook, t
 new notebook, also the example class's lines (every student gets 0.0 for it, plus two example students).
 
 The skeleton is a complete 4-point exercise (a module `Cls(d_model)` whose learnable vector `weight` starts at ones
-and multiplies the input) that passes `make test-fast` as written: edit each `FILL IN` into your exercise.
+and multiplies the input; with --function, a function `name(x, weight)` that returns x * weight) that passes
+`make test-fast` as written: edit each `FILL IN` into your exercise.
 docs/instructors.md ("Adding an exercise") walks through it.
 """
 from __future__ import annotations
@@ -95,6 +96,51 @@ def initial_weights_match_reference(cls, seed: int) -> dict:
     return {{"y": plain(make(cls)(drawn(seed, 4, SHAPES[0])))}}
 """
 
+CHECKS_FUNCTION = """\"\"\"Hidden checks for `{cls}(x, weight)` ({notebook}): the probes, run in the student's kernel.
+
+FILL IN what the notebook states, and so what these checks rely on. (The skeleton: a function of a tensor x of shape
+(..., d) and a vector weight of shape (d,) that returns x * weight.)
+
+A probe draws its inputs from the seed the grader drew for this notebook, calls the student's function and returns
+plain data (tensors, numbers, strings, lists, dicts); it decides nothing. The grader runs the same probe on your
+reference solution with the same seed and compares ({package}/judges/{name}.py).
+\"\"\"
+from __future__ import annotations
+
+import torch
+
+from autograder.probing import CheckGroups, expect, plain
+
+GROUPS = CheckGroups()
+
+D = 8
+SHAPES = [(3, 5, D), (7, D)]  # FILL IN: shapes that catch what a small example does not (ranks, widths)
+
+
+def drawn(seed: int, stream: int, shape: tuple) -> torch.Tensor:
+    \"\"\"Numbers drawn from the notebook's seed: another grading run (another seed) draws others, so data recorded
+    there fails here. One stream per use, so that adding a draw changes no other.\"\"\"
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + stream) % 2**63)
+    return torch.randn(shape, generator=generator)
+
+
+@GROUPS.probe("values")
+def output_matches_reference(fn, seed: int) -> dict:
+    \"\"\"the output equals the reference's, for inputs of several shapes\"\"\"
+    return {{"outputs": [plain(fn(drawn(seed, 10 + i, shape), drawn(seed, 20 + i, shape[-1:])))
+                        for i, shape in enumerate(SHAPES)]}}
+
+
+@GROUPS.probe("values")
+def gradients_match_reference(fn, seed: int) -> dict:
+    \"\"\"gradients reach every input as the reference's do\"\"\"
+    x, weight = drawn(seed, 2, SHAPES[0]).requires_grad_(), drawn(seed, 3, SHAPES[0][-1:]).requires_grad_()
+    y = fn(x, weight)
+    expect(isinstance(y, torch.Tensor) and y.requires_grad, "the output does not keep its inputs' gradients")
+    (y * drawn(seed, 4, SHAPES[0])).sum().backward()
+    return {{"x": plain(x.grad), "weight": plain(weight.grad)}}
+"""
+
 JUDGES = """\"\"\"Judges of `{cls}`'s probes ({package}/checks/{name}.py), run by the grader, never in the student's kernel.
 
 Every probe without a judge below is judged by comparison: the grader runs it on your reference solution (the
@@ -125,13 +171,21 @@ class {cls}(nn.Module):
         return torch.mul(x, self.weight)
 '''
 
+CORRECT_FUNCTION = '''# FILL IN: a correct answer written differently from the reference (every check must pass it)
+import torch
+
+
+def {cls}(x, weight):
+    return torch.mul(x, weight)
+'''
+
 VARIANTS_TOML = '''# What the tests need to know about this exercise's variants (docs/instructors.md, "Adding an exercise").
 
 # Wrong answers written as a small change of your reference solution (its solution cell in source/), one line each:
 # replace = [a text that occurs once in the reference, what it becomes] (or a list of such pairs). A mistake that is
 # more than a small change is a file, wrong/<name>.py, whose first line says the mistake ("# ...").
 [mutants]
-adds_the_weight = {{ mistake = "adds the weight to the input instead of multiplying by it (FILL IN: a mistake students make)", cell = "{name}_impl", replace = ["x * self.weight", "x + self.weight"] }}
+adds_the_weight = {{ mistake = "adds the weight to the input instead of multiplying by it (FILL IN: a mistake students make)", cell = "{name}_impl", replace = ["{product}", "{sum}"] }}
 
 # Common mistakes a VISIBLE test must catch: wrong variant = [the graded cell whose visible asserts must fail, words
 # the failure message must contain].
@@ -195,6 +249,29 @@ assert torch.allclose(y, torch.tensor([[1.0, 2.0, -2.0]])), "wrong values: multi
 print("visible tests passed")
 '''
 
+CELLS_FUNCTION = '''# %% [markdown]
+# ## `{cls}`
+#
+# FILL IN what students implement: `{cls}(x, weight)`, for `x` of shape `(..., d)` and `weight` of shape `(d,)`,
+# returns `x * weight` (over the last dimension).
+
+# %% nbgrader={{"grade_id": "{name}_impl", "solution": true}}
+def {cls}(x, weight):
+    ### BEGIN SOLUTION
+    return x * weight
+    ### END SOLUTION
+
+
+# %% nbgrader={{"grade": true, "grade_id": "test_{name}", "locked": true, "points": {points}}}
+### BEGIN HIDDEN TESTS
+from {package}.checks import {name} as _checks; _checks.GROUPS.run("values", {cls})
+### END HIDDEN TESTS
+y = {cls}(torch.tensor([[1.0, 1.0, 2.0]]), torch.tensor([1.0, 2.0, -1.0]))
+assert y.shape == (1, 3), f"output shape {{tuple(y.shape)}}, expected (1, 3)"
+assert torch.allclose(y, torch.tensor([[1.0, 2.0, -2.0]])), "wrong values: multiply the input by the weight"
+print("visible tests passed")
+'''
+
 STUDENTS = '''
 [students.{name}_right]
 about = "{notebook} only: `{cls}` written another way ({name}/correct/another_way)"
@@ -247,19 +324,21 @@ def add_to_class_file(class_toml: Path, notebook: str, text_for_students: str, p
 
 
 def scaffold(name: str, notebook: str | None = None, cls: str | None = None, assignment: str = ASSIGNMENT,
-             root: Path = REPO) -> list[str]:
+             root: Path = REPO, function: bool = False) -> list[str]:
     """Write the skeleton; return what to do next (lines to print)."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
         raise ScaffoldError(f"{name!r}: name the exercise as a Python module, in lower case (e.g. swiglu)")
-    cls = cls or class_name(name)
-    if not cls.isidentifier():
-        raise ScaffoldError(f"{cls!r} is not a Python class name")
+    cls = cls or (name if function else class_name(name))
+    if not cls.isidentifier() or keyword.iskeyword(cls):
+        raise ScaffoldError(f"{cls!r} is not a Python {'function' if function else 'class'} name")
+    if not function and not cls[0].isupper():
+        raise ScaffoldError(f"{cls!r}: a class is named in CamelCase; for a function students write, add --function")
     source = root / SOURCE.relative_to(REPO) / assignment
     content, variants = root / CONTENT.relative_to(REPO), root / VARIANTS.relative_to(REPO)
     files = {
-        content / "checks" / f"{name}.py": CHECKS,
+        content / "checks" / f"{name}.py": CHECKS_FUNCTION if function else CHECKS,
         content / "judges" / f"{name}.py": JUDGES,
-        variants / name / "correct" / "another_way.py": CORRECT,
+        variants / name / "correct" / "another_way.py": CORRECT_FUNCTION if function else CORRECT,
         variants / name / "variants.toml": VARIANTS_TOML,
     }
     taken = [str(p.relative_to(root)) for p in files if p.exists()]
@@ -269,13 +348,14 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
     text = source / f"{notebook}.py"
     new_notebook = not text.exists()
     fields = {"name": name, "cls": cls, "notebook": notebook, "points": POINTS, "package": CONTENT_PACKAGE,
-              "assignment": assignment,
+              "assignment": assignment, "product": "x * weight" if function else "x * self.weight",
+              "sum": "x + weight" if function else "x + self.weight",
               "title": f"Exercise {notebook.split('_', 1)[0].lstrip('0')}: `{cls}`"}
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.format(**fields))
     steps = [f"wrote {', '.join(str(p.relative_to(root)) for p in files)}"]
-    cells = CELLS.format(**fields)
+    cells = (CELLS_FUNCTION if function else CELLS).format(**fields)
     if new_notebook:
         text.write_text(HEADER.format(**fields) + cells)
         class_toml = root / EXAMPLE_CLASS.relative_to(REPO)
@@ -310,13 +390,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notebook", default=None,
                         help="the notebook it goes into, e.g. 05_swiglu (default: a new notebook, the next number); "
                              "an existing one gets the cells to paste printed")
-    parser.add_argument("--cls", default=None, help="the class students write (default: the name in CamelCase)")
+    parser.add_argument("--cls", default=None, help="the class (or, with --function, the function) students write "
+                                                    "(default: the name in CamelCase; with --function, the name)")
+    parser.add_argument("--function", action="store_true",
+                        help="students write a function, not an nn.Module (the skeleton: f(x, weight) = x * weight)")
     parser.add_argument("--assignment", default=ASSIGNMENT, help=f"the assignment (default: {ASSIGNMENT})")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        steps = scaffold(args.name, args.notebook, args.cls, args.assignment)
+        steps = scaffold(args.name, args.notebook, args.cls, args.assignment, function=args.function)
     except ScaffoldError as exc:
         log.error("%s", exc)
         return 2

@@ -49,6 +49,20 @@ def test_an_existing_notebook_gets_the_cells_to_paste(root):
     assert "paste these cells" in steps and '"grade_id": "scale_impl"' in steps
 
 
+def test_a_function_exercise(root):
+    """--function: students write a function; its probes call it, its mutant and correct variant are functions."""
+    scaffold("scaled_sum", root=root, function=True)
+    checks = (root / "lab/checks/scaled_sum.py").read_text()
+    assert "def output_matches_reference(fn, seed" in checks and "nn.Module" not in checks
+    assert "def scaled_sum(x, weight)" in (root / "tests/variants/scaled_sum/correct/another_way.py").read_text()
+    declared = tomllib.loads((root / "tests/variants/scaled_sum/variants.toml").read_text())
+    assert declared["mutants"]["adds_the_weight"]["replace"] == ["x * weight", "x + weight"]
+    text = next((root / "source" / ASSIGNMENT).glob("*_scaled_sum.py")).read_text()
+    assert "def scaled_sum(x, weight):" in text and '_checks.GROUPS.run("values", scaled_sum)' in text
+    with pytest.raises(ScaffoldError, match="--function"):
+        scaffold("other", cls="other_name", root=root)
+
+
 def test_a_name_taken_or_not_a_module_name_is_refused(root):
     scaffold("scale", root=root)
     with pytest.raises(ScaffoldError, match="exists already"):
@@ -71,13 +85,17 @@ def test_the_skeleton_passes_the_generic_suite_as_written(tmp_path):
         ".venv", ".git", "example_course", "build", "test-artifacts", "__pycache__", "*.egg-info", ".ruff_cache",
         ".pytest_cache", "*.ipynb", "release", "solutions", "gradebook.db"))
     env = {**os.environ, "PYTHONPATH": str(copy)}
-    made = subprocess.run([sys.executable, "-m", "autograder", "new-exercise", "demo_gate"], cwd=copy, env=env,
-                          capture_output=True, text=True)
-    assert made.returncode == 0, made.stdout + made.stderr
+    for args in (["demo_gate"], ["demo_fn", "--function"]):  # a module's skeleton, a function's
+        made = subprocess.run([sys.executable, "-m", "autograder", "new-exercise", *args], cwd=copy, env=env,
+                              capture_output=True, text=True)
+        assert made.returncode == 0, made.stdout + made.stderr
     ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_checks.py",
-                          "tests/test_visible_tests.py", "tests/test_class_file.py", "-k", "demo_gate or class"],
+                          "tests/test_visible_tests.py", "tests/test_class_file.py", "-k",
+                          "demo_gate or demo_fn or class"],
                          cwd=copy, env=env, capture_output=True, text=True, timeout=600)
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
-    assert "demo_gate/wrong/adds_the_weight" in subprocess.run(
+    collected = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/test_checks.py",
-         "-k", "demo_gate"], cwd=copy, env=env, capture_output=True, text=True).stdout, "the mutant was not tested"
+         "-k", "demo_gate or demo_fn"], cwd=copy, env=env, capture_output=True, text=True).stdout
+    for exercise in ("demo_gate", "demo_fn"):
+        assert f"{exercise}/wrong/adds_the_weight" in collected, f"{exercise}'s mutant was not tested"

@@ -44,10 +44,12 @@ NEW_GRACE_S = 600  # a folder still under its first name after this long was lef
 # than that on a busy machine, which left the folders of both workers of a run (measured). A zygote whose folder is
 # gone only waits for its lifeline to close; no kernel runs by then.
 REMOVE_PRIORITY, STOP_PRIORITY = 20, 10
+# first of all of this process's finalizers: it marks that the process's own exit has begun (see _guard_sigterm)
+EXIT_BEGAN_PRIORITY = 1_000_000
 
 # reentrant: remove() also runs from a signal handler, in the main thread, which may be inside folder() or remove()
 _lock = threading.RLock()
-_state: dict = {"pid": None, "folder": None, "fd": None}
+_state: dict = {"pid": None, "folder": None, "fd": None, "exiting": False}
 
 
 def _locked_fd(path: Path) -> int | None:
@@ -111,7 +113,7 @@ def folder() -> Path:
         if _state["pid"] != os.getpid():
             # a forked worker: the parent's folder is the parent's (its lock descriptor, inherited, stays open so
             # that the parent's folder is not swept while this worker, which may still use it, lives)
-            _state.update(pid=os.getpid(), folder=None, fd=None)
+            _state.update(pid=os.getpid(), folder=None, fd=None, exiting=False)
         if _state["folder"] is None:
             sweep()
             new = Path(tempfile.mkdtemp(prefix=NEW_PREFIX, dir=PARENT))
@@ -122,6 +124,7 @@ def folder() -> Path:
             final = Path(PARENT) / (PREFIX + new.name[len(NEW_PREFIX):])
             os.rename(new, final)
             _state.update(folder=final, fd=fd)
+            mp_util.Finalize(None, _exit_began, args=(os.getpid(),), exitpriority=EXIT_BEGAN_PRIORITY)
             mp_util.Finalize(None, remove, args=(os.getpid(),), exitpriority=REMOVE_PRIORITY)
             _guard_sigterm()
         return _state["folder"]
@@ -129,8 +132,8 @@ def folder() -> Path:
 
 def _guard_sigterm() -> None:
     """Wraps this process's Python SIGTERM handler (pebble's worker: run the finalizers, then `os._exit`) so that a
-    SIGTERM that lands while the process is already exiting removes the folder before that handler ends the
-    process: multiprocessing runs its exit finalizers once per process, so the handler's own run of them is then a
+    SIGTERM to pebble's handler, or to any handler while the process is already exiting, removes the folder before
+    that handler ends the process: multiprocessing runs its exit finalizers once per process, so the handler's own run of them is then a
     no-op, and the exit under way (which may not have reached the folder's finalizer yet, or be inside it) is cut
     short by its `os._exit`. Outside an exit the signal goes to the handler untouched: a handler that does not end
     the process (a graceful shutdown) must not lose the folder of kernels still running."""
@@ -141,14 +144,34 @@ def _guard_sigterm() -> None:
     if not callable(previous) or getattr(previous, "_ag_jail_guard", False):
         return  # SIG_DFL/SIG_IGN: no Python code runs on SIGTERM (SIG_DFL: the next grading process sweeps it)
 
+    ends_the_process = _is_pebbles_exit(previous)
+
     def on_sigterm(signum, frame):
         # a forked child inherits this handler and, until it makes its own, the parent's folder in _state: not its own
-        if getattr(mp_util, "_exiting", False) and _state["pid"] == os.getpid():
+        if (ends_the_process or _state["exiting"]) and _state["pid"] == os.getpid():
             remove(os.getpid())
         previous(signum, frame)
 
     on_sigterm._ag_jail_guard = True
     signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _is_pebbles_exit(handler) -> bool:
+    """Whether `handler` is the SIGTERM handler pebble installs in its workers (`pebble.common.process_exit`: it runs
+    the exit finalizers, a no-op once an exit is under way, then always `os._exit`s): the folder can go first."""
+    try:
+        from pebble.common import process_exit
+    except ImportError:
+        return False
+    return handler is process_exit
+
+
+def _exit_began(pid: int) -> None:
+    """The first finalizer multiprocessing runs when this process exits (a worker's return, or the interpreter's
+    atexit): from here on, a SIGTERM removes the folder before pebble's handler ends the process. (multiprocessing's
+    own flag for this, util._exiting, is private.)"""
+    if pid == os.getpid():
+        _state["exiting"] = True
 
 
 def remove(pid: int) -> None:
