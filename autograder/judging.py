@@ -12,6 +12,7 @@ the seed themselves.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from autograder import wire
 from autograder.paths import ASSIGNMENT
 from autograder.probing import CheckFailed, CheckGroups, UnknownName, expect, isolated_state, raised
 
-__all__ = ["CheckFailed", "Judges", "Received", "Solution", "expect", "expect_close", "returned", "same_data",
-           "solution"]
+__all__ = ["CheckFailed", "Judges", "Received", "Solution", "expect", "expect_close", "one_line", "returned",
+           "same_data", "solution"]
 log = logging.getLogger(__name__)
 
 
@@ -58,8 +59,8 @@ class Received(dict):
 
     def unread(self) -> list[str]:
         """The probe's keys the judge never read (nested data is the judge's to read: a report of the student's
-        module carries more than every judge needs)."""
-        return [str(k) for k in super().keys() if k not in self.read]
+        module carries more than every judge needs), described safely (keys are the student's)."""
+        return [_key(k) for k in super().keys() if k not in self.read]
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ class Judges:
         except Exception as exc:  # noqa: BLE001 -- any failure of the instructor's notebook is the course's
             raise ReferenceFailed(f"the reference solution ({self.reference.notebook}) cannot be run: "
                                   f"{type(exc).__name__}: {exc}") from exc
+        try:  # a fresh copy for every run: a probe that changes what it is given (a model's .grad) must not carry
+            objects = copy.deepcopy(objects)  # it into the next student's judgement in this grading process
+        except Exception:  # noqa: BLE001 -- classes and functions are copied as themselves; others are used as they are
+            log.warning("the reference objects of %s cannot be copied: used as they are", self.reference.notebook)
         with isolated_state():
             data = self.probes.checks[name].run_probe(objects, seed)
         if isinstance(data, dict) and "error" in data:
@@ -154,37 +159,36 @@ class Judges:
             return "no data came back for this check (the hidden test did not run to its end)"
         if "error" in data:
             message = data["error"]
-            return message[:500] if isinstance(message, str) and len(data) == 1 else "the check failed"
+            return one_line(message) if isinstance(message, str) and len(data) == 1 else "the check failed"
         received = Received(data)
         try:
             fn(received, seed)
-        except CheckFailed as exc:
-            return str(exc)
+            extra = received.unread()
+        except CheckFailed as exc:  # the judge's words (long ones explain a witness), flattened; its quotes of the
+            return one_line(str(exc), 2000)  # student's text are cut where they are made (_kind, _shown, returned)
         except Exception as exc:  # noqa: BLE001 -- malformed data (missing keys, wrong types) is a failed check
             return (f"the data sent back for this check is not what the grader expects ({type(exc).__name__}): the "
                     "hidden test was changed or its data forged")
-        extra = received.unread()
         if extra:
-            return (f"the data sent back for this check has entries the grader did not ask for ({', '.join(extra[:5])}):"
-                    " the hidden test was changed or its data forged")
+            return one_line(f"the data sent back for this check has entries the grader did not ask for "
+                            f"({', '.join(extra[:5])}): the hidden test was changed or its data forged")
         return None
 
     def judge_group(self, group: str, data: object, seed: int) -> dict[str, str | None]:
         """{check name: None (passed) or message} for every check of the group, from the group's data as sent."""
         names = self.probes.names(group)
         if not isinstance(data, dict) or set(data) != set(names):
-            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            got = _keys(data) if isinstance(data, dict) else type(data).__name__
             message = (f"the data sent back for this cell is not what the grader asked for (expected one result for "
                        f"each of {len(names)} checks, got {got}): the hidden test was changed or its data forged")
-            return {name: message for name in names}
+            return {name: one_line(message) for name in names}
         return {name: self.verdict(name, data[name], seed) for name in names}
 
 
 def returned(value: object, what: str, shape: tuple | None = None) -> torch.Tensor:
     """A tensor the student's code returned (the probe reports the type's name for anything else)."""
     if not isinstance(value, torch.Tensor):
-        name = value.strip("<>") if isinstance(value, str) else type(value).__name__
-        raise CheckFailed(f"{what}: expected a tensor, got {name}")
+        raise CheckFailed(f"{what}: expected a tensor, got {_kind(value)}")
     if shape is not None:
         expect(tuple(value.shape) == tuple(shape), f"{what}: shape {tuple(value.shape)}, expected {tuple(shape)}")
     return value
@@ -202,14 +206,14 @@ def expect_close(actual: torch.Tensor, expected: torch.Tensor, what: str, rtol: 
 
 def same_data(actual: object, expected: object, where: str, rtol: float, atol: float) -> None:
     """`actual` (untrusted) is `expected` (what the reference gave): the same keys at every level of a dict, the same
-    length of a list, tensors of the same shape whose values are close (compared in float64; integer and boolean
-    tensors exactly: a probe that cares about a dtype reports it, e.g. str(y.dtype)), and every other value of the
-    same type and equal (floats within the tolerance). `where` names the entry in the message ("y", "grads[1]")."""
+    length of a list, tensors of the same shape whose values are close (floating point compared in float64, complex
+    as complex; integers exactly, in any integer dtype; booleans exactly: a probe that cares about a dtype reports it,
+    e.g. str(y.dtype)), and every other value of the same type and equal (floats within the tolerance). `where` names
+    the entry in the message ("y", "grads[1]"). No message shows the reference's values."""
     what = where or "the data"
     if isinstance(expected, dict):
         expect(isinstance(actual, dict), f"{what}: expected entries, got {_kind(actual)}")
-        expect(set(actual.keys()) == set(expected), f"{what}: entries {sorted(map(str, actual.keys()))}, expected "
-                                                    f"{sorted(map(str, expected))}")
+        expect(set(actual.keys()) == set(expected), f"{what}: entries {_keys(actual)}, expected {_keys(expected)}")
         for key in expected:
             same_data(actual[key], expected[key], f"{where}.{key}" if where else str(key), rtol, atol)
     elif isinstance(expected, (list, tuple)):
@@ -218,38 +222,80 @@ def same_data(actual: object, expected: object, where: str, rtol: float, atol: f
         for i, (a, e) in enumerate(zip(actual, expected)):
             same_data(a, e, f"{where}[{i}]", rtol, atol)
     elif isinstance(expected, torch.Tensor):
-        tensor = returned(actual, what)
-        expect(tensor.shape == expected.shape, f"{what}: shape {tuple(tensor.shape)}, expected {tuple(expected.shape)}")
-        if expected.is_floating_point() or expected.is_complex():
-            expect(tensor.is_floating_point() or tensor.is_complex(), f"{what}: {tensor.dtype} values, expected "
-                                                                      "floating point")
-            a64, e64 = tensor.detach().double(), expected.detach().double()
-            expect(bool((torch.isfinite(a64) == torch.isfinite(e64)).all()), f"{what}: the result contains inf or NaN"
-                   if not bool(torch.isfinite(a64).all()) else f"{what}: finite where inf or NaN is expected")
-            if not torch.allclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True):
-                finite = torch.isfinite(e64)
-                err = (a64[finite] - e64[finite]).abs().max().item() if bool(finite.any()) else float("nan")
-                raise CheckFailed(f"{what}: values are wrong (largest absolute error {err:.3g})")
-        else:
-            expect(tensor.dtype == expected.dtype and torch.equal(tensor, expected), f"{what}: values are wrong")
-    elif isinstance(expected, float) and not isinstance(expected, bool):
+        _same_tensor(returned(actual, what), expected, what, rtol, atol)
+    elif isinstance(expected, float):
         expect(type(actual) is float, f"{what}: expected a number, got {_kind(actual)}")
         expect(math.isclose(actual, expected, rel_tol=rtol, abs_tol=atol) or (math.isnan(actual) and
                                                                               math.isnan(expected)),
-               f"{what}: {actual:.6g}, expected {expected:.6g}")
+               f"{what}: {actual:.6g} is wrong")
     else:
         # str (a probe's "<NoneType>" for a non-tensor, a dtype, an exception's name), int, bool, None: exactly
         expect(type(actual) is type(expected), f"{what}: expected {_kind(expected)}, got {_kind(actual)}")
-        expect(actual == expected, f"{what}: {_shown(actual)}, expected {_shown(expected)}")
+        expect(actual == expected, f"{what}: {_shown(actual)} is wrong")
+
+
+def _same_tensor(tensor: torch.Tensor, expected: torch.Tensor, what: str, rtol: float, atol: float) -> None:
+    expect(tensor.shape == expected.shape, f"{what}: shape {tuple(tensor.shape)}, expected {tuple(expected.shape)}")
+    kind = _dtype_kind(expected)
+    expect(_dtype_kind(tensor) == kind, f"{what}: {tensor.dtype} values, expected {kind} values")
+    if kind in ("integer", "boolean"):
+        expect(torch.equal(tensor.to(expected.dtype), expected), f"{what}: values are wrong")
+        return
+    if kind == "complex":  # compared as the pairs (real, imaginary)
+        tensor, expected = torch.view_as_real(tensor.to(torch.complex128)), torch.view_as_real(
+            expected.to(torch.complex128))
+    a64, e64 = tensor.detach().double(), expected.detach().double()
+    finite_a, finite_e = torch.isfinite(a64), torch.isfinite(e64)
+    if not bool((finite_a == finite_e).all()):
+        raise CheckFailed(f"{what}: the result contains inf or NaN" if not bool(finite_a.all())
+                          else f"{what}: finite where inf or NaN is expected")
+    if not torch.allclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True):
+        err = (a64[finite_e] - e64[finite_e]).abs().max().item() if bool(finite_e.any()) else float("nan")
+        raise CheckFailed(f"{what}: values are wrong (largest absolute error {err:.3g})")
+
+
+def _dtype_kind(tensor: torch.Tensor) -> str:
+    if tensor.dtype == torch.bool:
+        return "boolean"
+    if tensor.is_complex():
+        return "complex"
+    return "floating point" if tensor.is_floating_point() else "integer"
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """A message as one line of at most `limit` characters: a student's text (their exception's message, a name
+    their code chose) must not start a line of its own in the feedback (a forged "[ok  ] check" line)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
+def _key(key: object) -> str:
+    """A dict key as a message may show it: strings and integers (what probes use), cut short; anything else by
+    its type only (printing a forged key, a tensor or a tuple nested 50000 deep, takes the grader minutes or fails)."""
+    if type(key) is str:
+        return repr(key[:40])
+    if type(key) is int:
+        return str(key) if abs(key) < 10**12 else "a large integer"
+    return f"a {type(key).__name__}"
+
+
+def _keys(data: dict) -> str:
+    keys = list(data)
+    shown = sorted(_key(key) for key in keys[:10])
+    return "[" + ", ".join(shown) + (f", ... ({len(keys)} in all)" if len(keys) > 10 else "") + "]"
 
 
 def _kind(value: object) -> str:
     if isinstance(value, str) and value.startswith("<") and value.endswith(">"):
-        return value.strip("<>")  # what a probe's plain() reports of a non-tensor the student's code returned
+        return one_line(value.strip("<>"), 60)  # what a probe's plain() reports of a non-tensor the student returned
     return type(value).__name__
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, str):
+        return repr(one_line(value, 60))
+    if type(value) is int and abs(value) >= 10**12:
+        return "a large integer"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

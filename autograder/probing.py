@@ -107,6 +107,7 @@ class Check:
     def run_probe(self, args: tuple, seed: int) -> dict:
         """The probe's data, or {"error": message} when the student's code (or what it returned) made the probe
         fail: the judge turns that into a failed check with the same message."""
+        seed_global_streams(seed)
         try:
             data = self.probe(*args, seed=seed)
         except CheckFailed as exc:
@@ -118,6 +119,17 @@ class Check:
         except Exception as exc:  # noqa: BLE001 -- e.g. the student's forward returned an object torch cannot save
             return {"error": f"what your code returned cannot be sent to the grader ({type(exc).__name__})"}
         return data
+
+
+def seed_global_streams(seed: int) -> None:
+    """torch's, Python's and NumPy's global random streams seeded from the notebook's seed, before every probe: what
+    a probe leaves to them (a bias it does not overwrite, a dropout mask) is then the same in the student's kernel and
+    where the judge runs the probe on the reference solution. (The caller restores them: isolated_state.)"""
+    torch.manual_seed(seed % 2**63)
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed % 2**32)
 
 
 def raised(exc: BaseException) -> str:

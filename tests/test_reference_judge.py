@@ -171,5 +171,5 @@ def test_same_data_reads_every_entry():
     received = Received({"a": [torch.ones(2)], "b": "ValueError"})
     same_data(received, expected, "", 1e-4, 1e-5)
     assert received.unread() == []
-    with pytest.raises(CheckFailed, match="b: 'KeyError', expected 'ValueError'"):
+    with pytest.raises(CheckFailed, match="^b: 'KeyError' is wrong$"):  # the reference's value is not shown
         same_data({"a": [torch.ones(2)], "b": "KeyError"}, expected, "", 1e-4, 1e-5)

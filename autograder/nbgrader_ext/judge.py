@@ -94,7 +94,12 @@ def judge_cell(calls: list[GroupCall], stdout: str, seed: int) -> Judgement:
             result.lines += [check_line(name, False, call.judges.probes.checks[name].description) for name in names]
             result.lines.append(f"  -> {exc}: these checks get no points")
             continue
-        for name, message in call.judges.judge_group(call.group, data, seed).items():
+        try:
+            verdicts = call.judges.judge_group(call.group, data, seed)
+        except Exception as exc:  # noqa: BLE001 -- whatever the data makes a judge raise fails these checks only
+            verdicts = {name: f"the data sent back for this cell cannot be judged ({type(exc).__name__}): the hidden "
+                              "test was changed or its data forged" for name in names}
+        for name, message in verdicts.items():
             description = call.judges.probes.checks[name].description
             if message is None:
                 result.passed += 1
