@@ -1,7 +1,20 @@
 import torch
 from torch.multiprocessing.reductions import StorageWeakRef
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
+from torch.utils._python_dispatch import TorchDispatchMode  # PyTorch's documented way to see every operation
+
+
+def _tensors(tree):
+    """The tensors among an operation's arguments or results (nested in tuples, lists and dicts)."""
+    stack, found = [tree], []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            found.append(item)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return found
 
 
 class _LiveStorages(TorchDispatchMode):
@@ -24,12 +37,9 @@ class _LiveStorages(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        inputs = {StorageWeakRef(t.untyped_storage()) for t in tree_flatten((args, kwargs))[0]
-                  if isinstance(t, torch.Tensor)}
+        inputs = {StorageWeakRef(t.untyped_storage()) for t in _tensors((args, kwargs))}
         self._sweep()
-        for t in tree_flatten(out)[0]:
-            if not isinstance(t, torch.Tensor):
-                continue
+        for t in _tensors(out):
             ref = StorageWeakRef(t.untyped_storage())
             if ref in inputs or ref in self.live:
                 continue
