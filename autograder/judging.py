@@ -199,8 +199,14 @@ def expect_close(actual: torch.Tensor, expected: torch.Tensor, what: str, rtol: 
     expect(actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
     actual64, expected64 = actual.detach().double(), expected.detach().double()
     expect(bool(torch.isfinite(actual64).all()), f"{what}: the result contains inf or NaN")
-    if not torch.allclose(actual64, expected64, rtol=rtol, atol=atol):
-        err = (actual64 - expected64).abs().max().item()
+    _values_close(actual64, expected64, what, rtol, atol)
+
+
+def _values_close(a64: torch.Tensor, e64: torch.Tensor, what: str, rtol: float, atol: float) -> None:
+    """The float64 comparison both expect_close and same_data end with (inf and NaN already placed alike)."""
+    if not torch.allclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True):
+        finite = torch.isfinite(e64)
+        err = (a64[finite] - e64[finite]).abs().max().item() if bool(finite.any()) else float("nan")
         raise CheckFailed(f"{what}: values are wrong (largest absolute error {err:.3g})")
 
 
@@ -249,9 +255,7 @@ def _same_tensor(tensor: torch.Tensor, expected: torch.Tensor, what: str, rtol: 
     if not bool((finite_a == finite_e).all()):
         raise CheckFailed(f"{what}: the result contains inf or NaN" if not bool(finite_a.all())
                           else f"{what}: finite where inf or NaN is expected")
-    if not torch.allclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True):
-        err = (a64[finite_e] - e64[finite_e]).abs().max().item() if bool(finite_e.any()) else float("nan")
-        raise CheckFailed(f"{what}: values are wrong (largest absolute error {err:.3g})")
+    _values_close(a64, e64, what, rtol, atol)
 
 
 def _dtype_kind(tensor: torch.Tensor) -> str:

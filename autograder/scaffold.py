@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 
 POINTS = 4
 
+# the probes' seeded draw, in both skeletons (a value inserted by format: its text is not a template)
+DRAWN = '''def drawn(seed: int, stream: int, shape: tuple) -> torch.Tensor:
+    """Numbers drawn from the notebook's seed: another grading run (another seed) draws others, so data recorded
+    there fails here. One stream per use, so that adding a draw changes no other."""
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + stream) % 2**63)
+    return torch.randn(shape, generator=generator)'''
+
 CHECKS = """\"\"\"Hidden checks for `{cls}(d_model)` ({notebook}): the probes, run in the student's kernel.
 
 FILL IN what the notebook states, and so what these checks rely on. (The skeleton: an nn.Module with one learnable
@@ -53,11 +60,7 @@ D_MODEL = 8
 SHAPES = [(3, 5, D_MODEL), (7, D_MODEL)]  # FILL IN: shapes that catch what a small example does not (ranks, widths)
 
 
-def drawn(seed: int, stream: int, shape: tuple) -> torch.Tensor:
-    \"\"\"Numbers drawn from the notebook's seed: another grading run (another seed) draws others, so data recorded
-    there fails here. One stream per use, so that adding a draw changes no other.\"\"\"
-    generator = torch.Generator().manual_seed((seed * 1_000_003 + stream) % 2**63)
-    return torch.randn(shape, generator=generator)
+{drawn}
 
 
 def make(cls, seed: int | None = None) -> nn.Module:
@@ -117,11 +120,7 @@ D = 8
 SHAPES = [(3, 5, D), (7, D)]  # FILL IN: shapes that catch what a small example does not (ranks, widths)
 
 
-def drawn(seed: int, stream: int, shape: tuple) -> torch.Tensor:
-    \"\"\"Numbers drawn from the notebook's seed: another grading run (another seed) draws others, so data recorded
-    there fails here. One stream per use, so that adding a draw changes no other.\"\"\"
-    generator = torch.Generator().manual_seed((seed * 1_000_003 + stream) % 2**63)
-    return torch.randn(shape, generator=generator)
+{drawn}
 
 
 @GROUPS.probe("values")
@@ -348,7 +347,7 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
     text = source / f"{notebook}.py"
     new_notebook = not text.exists()
     fields = {"name": name, "cls": cls, "notebook": notebook, "points": POINTS, "package": CONTENT_PACKAGE,
-              "assignment": assignment, "product": "x * weight" if function else "x * self.weight",
+              "assignment": assignment, "drawn": DRAWN, "product": "x * weight" if function else "x * self.weight",
               "sum": "x + weight" if function else "x + self.weight",
               "title": f"Exercise {notebook.split('_', 1)[0].lstrip('0')}: `{cls}`"}
     for path, template in files.items():

@@ -18,7 +18,9 @@ from importlib import import_module
 from pathlib import Path
 
 import torch
+from torch import nn
 
+from autograder.judging import Solution
 from autograder.notebook_text import build_notebook
 from autograder.paths import ASSIGNMENT, CONTENT, SOURCE
 from autograder.protocol import HIDDEN_TEST_LINE
@@ -181,3 +183,29 @@ def judge_message(groups, name: str, data, seed: int) -> str | None:
     from autograder.wire import roundtrip
 
     return groups.judges().verdict(name, roundtrip(data), seed)
+
+
+# --- for the tests of judging by a reference (test_reference_judge*.py): a tiny exercise's reference and a mistake
+
+@dataclass(frozen=True)
+class Given(Solution):
+    """A reference given as objects: what these tests judge by (the real one runs a source notebook, tested in
+    test_reference_judge.py)."""
+    given: tuple = ()
+
+    def objects(self) -> tuple:
+        return self.given
+
+
+class Scaled(nn.Module):  # the reference: y = x * weight
+    def __init__(self, d):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x):
+        return x * self.weight
+
+
+class Added(Scaled):  # wrong: x + weight
+    def forward(self, x):
+        return x + self.weight

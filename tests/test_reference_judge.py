@@ -9,13 +9,13 @@ cannot run, or fails its own check, is a fault of the course, said so, never the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pytest
 import torch
+from check_harness import Added, Given, Scaled
 from torch import nn
 
-from autograder.judging import Judges, Received, ReferenceFailed, Solution, same_data, solution
+from autograder.judging import Judges, Received, ReferenceFailed, same_data, solution
 from autograder.probing import CheckFailed, CheckGroups, plain
 from autograder.reference import ReferenceUnavailable
 from autograder.wire import roundtrip
@@ -42,15 +42,6 @@ def outputs(cls, seed: int) -> dict:
     return {"y": plain(y), "grad": [plain(x.grad)], "count": 2, "ok": True, "mean": float(y.detach().mean())}
 
 
-class Scaled(nn.Module):  # the reference: y = x * weight
-    def __init__(self, d):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(d))
-
-    def forward(self, x):
-        return x * self.weight
-
-
 class ScaledOtherStyle(nn.Module):
     def __init__(self, d):
         super().__init__()
@@ -58,20 +49,6 @@ class ScaledOtherStyle(nn.Module):
 
     def forward(self, x):
         return torch.einsum("...d,d->...d", x, self.weight)
-
-
-class Added(Scaled):  # wrong: x + weight
-    def forward(self, x):
-        return x + self.weight
-
-
-@dataclass(frozen=True)
-class Given(Solution):
-    """A reference given as objects (the real one runs a source notebook: tested below)."""
-    given: tuple = ()
-
-    def objects(self) -> tuple:
-        return self.given
 
 
 def judges(*objects, **kwargs) -> Judges:

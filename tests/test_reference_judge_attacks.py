@@ -23,15 +23,15 @@ import sys
 import textwrap
 import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from check_harness import Added, Given, Scaled
 from torch import nn
 
 from autograder import wire
-from autograder.judging import Judges, Solution
+from autograder.judging import Judges
 from autograder.nbgrader_ext.judge import GroupCall, judge_cell
 from autograder.probing import CheckGroups, isolated_state, plain
 from autograder.protocol import probe_line
@@ -80,29 +80,6 @@ def summary(cls, seed: int) -> dict:
     """a summary of the output: its mean, its number of elements, its dtype"""
     y = make(cls, seed)(drawn(seed, 4, (3, D)))
     return {"mean": float(y.detach().mean()), "count": int(y.numel()), "dtype": str(y.dtype)}
-
-
-class Scaled(nn.Module):  # the reference: y = x * weight
-    def __init__(self, d):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(d))
-
-    def forward(self, x):
-        return x * self.weight
-
-
-class Added(Scaled):  # wrong: x + weight
-    def forward(self, x):
-        return x + self.weight
-
-
-@dataclass(frozen=True)
-class Given(Solution):
-    """A reference given as objects (the real one runs a source notebook; what is attacked here is the judging)."""
-    given: tuple = ()
-
-    def objects(self) -> tuple:
-        return self.given
 
 
 def judges_of(groups: CheckGroups, *objects) -> Judges:
