@@ -4,9 +4,9 @@ Writes, for NAME (a Python identifier, e.g. `swiglu`):
   lab/checks/NAME.py                      the probes (run in the student's kernel)
   lab/judges/NAME.py                      the judges (run by the grader: every decision; by default, comparison
                                           with the same probe run on the reference solution)
-  tests/variants/NAME/correct/another_way.py    a correct answer written differently from the reference
-  tests/variants/NAME/variants.toml         a common mistake as a change of the reference ([mutants]), and what the
-                                            tests must know (the mistakes a visible test catches)
+  tests/variants/NAME/variants.toml         a common mistake and a correct answer written otherwise, each as a change
+                                            of the reference ([mutants], [rewrites]), and what the tests must know
+                                            (the mistakes a visible test catches)
 and the notebook's cells: a new text source `source/<assignment>/NN_NAME.py` (with --notebook naming a notebook that
 does not exist yet, by default the next number), or, for an existing notebook, the cells to paste into it; with a
 new notebook, also the example class's lines (every student gets 0.0 for it, plus two example students).
@@ -156,28 +156,6 @@ from autograder.judging import Judges, solution
 JUDGES = Judges(probes.GROUPS, reference=solution("{notebook}", "{cls}"), rtol=1e-4, atol=1e-5)
 """
 
-CORRECT = '''# FILL IN: a correct answer written differently from the reference (every check must pass it)
-import torch
-from torch import nn
-
-
-class {cls}(nn.Module):
-    def __init__(self, d_model):
-        super().__init__()
-        self.weight = nn.Parameter(torch.full((d_model,), 1.0))
-
-    def forward(self, x):
-        return torch.mul(x, self.weight)
-'''
-
-CORRECT_FUNCTION = '''# FILL IN: a correct answer written differently from the reference (every check must pass it)
-import torch
-
-
-def {cls}(x, weight):
-    return torch.mul(x, weight)
-'''
-
 VARIANTS_TOML = '''# What the tests need to know about this exercise's variants (docs/instructors.md, "Adding an exercise").
 
 # Wrong answers written as a small change of your reference solution (its solution cell in source/), one line each:
@@ -185,6 +163,11 @@ VARIANTS_TOML = '''# What the tests need to know about this exercise's variants 
 # more than a small change is a file, wrong/<name>.py, whose first line says the mistake ("# ...").
 [mutants]
 adds_the_weight = {{ mistake = "adds the weight to the input instead of multiplying by it (FILL IN: a mistake students make)", cell = "{name}_impl", replace = ["{product}", "{sum}"] }}
+
+# Correct answers written as a small change of your reference, one line each (`how` it is written; every check must
+# pass them). One written wholly another way is a file, correct/<name>.py.
+[rewrites]
+another_way = {{ how = "FILL IN: a correct answer written differently from the reference", cell = "{name}_impl", replace = {rewrite} }}
 
 # Common mistakes a VISIBLE test must catch: wrong variant = [the graded cell whose visible asserts must fail, words
 # the failure message must contain].
@@ -337,7 +320,6 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
     files = {
         content / "checks" / f"{name}.py": CHECKS_FUNCTION if function else CHECKS,
         content / "judges" / f"{name}.py": JUDGES,
-        variants / name / "correct" / "another_way.py": CORRECT_FUNCTION if function else CORRECT,
         variants / name / "variants.toml": VARIANTS_TOML,
     }
     taken = [str(p.relative_to(root)) for p in files if p.exists()]
@@ -349,6 +331,9 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
     fields = {"name": name, "cls": cls, "notebook": notebook, "points": POINTS, "package": CONTENT_PACKAGE,
               "assignment": assignment, "drawn": DRAWN, "product": "x * weight" if function else "x * self.weight",
               "sum": "x + weight" if function else "x + self.weight",
+              "rewrite": ('["x * weight", "torch.mul(x, weight)"]' if function else
+                          '[["torch.ones(d_model)", "torch.full((d_model,), 1.0)"], '
+                          '["x * self.weight", "torch.mul(x, self.weight)"]]'),
               "title": f"Exercise {notebook.split('_', 1)[0].lstrip('0')}: `{cls}`"}
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,10 @@ the reference solution with one small change (ReLU for SiLU, a forgotten scale),
     relu_gate = { mistake = "ReLU instead of SiLU", cell = "swiglu_impl", replace = ["F.silu(", "F.relu("] }
 
 whose code is the instructor's solution of that cell (source/) with `replace`'s first text, which must occur there
-exactly once, changed into its second (`replace` may also be a list of such pairs). Both are named alike, as
-`<exercise>/wrong/<name>` (the example class's answers, the tests' ids), and a mutant follows the reference when the
-instructor edits it.
+exactly once, changed into its second (`replace` may also be a list of such pairs). A correct answer written as such
+a change (einsum for a matmul, `1 / sqrt` for `rsqrt`) is a *rewrite*, a line of `[rewrites]` with `how` (how it is
+written) in place of `mistake`. Files and lines are named alike, as `<exercise>/<kind>/<name>` (the example class's
+answers, the tests' ids), and a line follows the reference when the instructor edits it.
 """
 from __future__ import annotations
 
@@ -70,17 +71,23 @@ def _solution_cells(assignment: str = ASSIGNMENT) -> dict[str, RunCell]:
             for grade_id, cell in run_cells(text.stem, assignment).items() if cell.solution}
 
 
-def mutants(exercise: str) -> list[Variant]:
-    """The wrong answers `<exercise>/variants.toml` writes as changes of the reference (see the module's text)."""
+# variants.toml's tables of changes of the reference: kind of answer, and the key that says what the change is
+CHANGES = {"wrong": ("mutants", "mistake"), "correct": ("rewrites", "how")}
+
+
+def changed_references(exercise: str, kind: str) -> list[Variant]:
+    """The answers of that kind `<exercise>/variants.toml` writes as changes of the reference: its `[mutants]` (wrong)
+    or `[rewrites]` (correct); see the module's text."""
     path = HERE / exercise / "variants.toml"
     if not path.is_file():
         return []
-    table = tomllib.loads(path.read_text()).get("mutants", {})
+    table_name, about = CHANGES[kind]
+    table = tomllib.loads(path.read_text()).get(table_name, {})
     found = []
     for name, spec in sorted(table.items()):
-        where = f"{path} [mutants] {name}"
-        if not isinstance(spec, dict) or set(spec) != {"mistake", "cell", "replace"}:
-            raise VariantError(f"{where}: write {{ mistake = \"...\", cell = \"<grade_id>\", replace = "
+        where = f"{path} [{table_name}] {name}"
+        if not isinstance(spec, dict) or set(spec) != {about, "cell", "replace"}:
+            raise VariantError(f"{where}: write {{ {about} = \"...\", cell = \"<grade_id>\", replace = "
                                f"[\"<text of the reference>\", \"<what it becomes>\"] }}")
         cells = _solution_cells()
         if spec["cell"] not in cells:
@@ -95,20 +102,19 @@ def mutants(exercise: str) -> list[Variant]:
                 raise VariantError(f"{where}: {old!r} occurs {code.count(old)} times in the reference of "
                                    f"{spec['cell']!r} (source/): it must occur exactly once")
             code = code.replace(old, new)
-        found.append(Variant(f"{exercise}/wrong/{name}", f"# {spec['mistake']}\n{code}", spec["mistake"], where,
-                             context))
+        found.append(Variant(f"{exercise}/{kind}/{name}", f"# {spec[about]}\n{code}",
+                             spec[about] if kind == "wrong" else "", where, context))
     return found
 
 
 def variants(exercise: str, kind: str) -> list[Variant]:
-    """Every variant of an exercise of that kind: the files, and for wrong answers the mutants too."""
+    """Every variant of an exercise of that kind: the files, and the lines of variants.toml (mutants, rewrites)."""
     found = [from_file(path) for path in variant_paths(exercise, kind)]
-    if kind == "wrong":
-        taken = {v.stem for v in found}
-        for mutant in mutants(exercise):
-            if mutant.stem in taken:
-                raise VariantError(f"{mutant.where}: a file {exercise}/wrong/{mutant.stem}.py has that name too")
-            found.append(mutant)
+    taken = {v.stem for v in found}
+    for changed in changed_references(exercise, kind):
+        if changed.stem in taken:
+            raise VariantError(f"{changed.where}: a file {exercise}/{kind}/{changed.stem}.py has that name too")
+        found.append(changed)
     return found
 
 

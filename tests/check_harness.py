@@ -32,6 +32,7 @@ CHECKS = CONTENT / "checks"
 # What the keys of variants.toml mean (an unknown key is a typo: tests/test_checks.py names it).
 DECLARED_KEYS = {
     "mutants": "{wrong variant: { mistake, cell, replace }}: wrong answers written as a change of the reference",
+    "rewrites": "{correct variant: { how, cell, replace }}: correct answers written as a change of the reference",
     "prelude": "Python code run before a variant: what the notebook's earlier cells define (provided code)",
     "caught": "{wrong variant: [graded cell, words]}: common mistakes a visible test must catch",
     "fails_exactly": "{wrong variant: [checks]}: the checks it fails are exactly these",

@@ -69,7 +69,8 @@ def test_every_check_module_is_run_by_a_notebook_and_has_variants():
                                  "line into a graded cell of source/ (docs/instructors.md, 'Adding an exercise')")
     for ex in EXERCISES:
         for kind in ("correct", "wrong"):
-            assert ex.variants(kind), f"{ex.name}: no {kind} variants in tests/variants/{ex.name}/{kind}/"
+            assert ex.variants(kind), (f"{ex.name}: no {kind} variants: files in tests/variants/{ex.name}/{kind}/ or "
+                                       f"lines of its variants.toml's [{'mutants' if kind == 'wrong' else 'rewrites'}]")
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=_ids)

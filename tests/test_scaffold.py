@@ -21,12 +21,13 @@ def root(tmp_path):
 def test_the_skeleton_of_a_new_notebook(root):
     notebook = next_notebook(root / "source" / ASSIGNMENT, "demo_swiglu")  # after the course's own notebooks
     steps = "\n".join(scaffold("demo_swiglu", root=root))
-    for path in ("lab/checks/demo_swiglu.py", "lab/judges/demo_swiglu.py",
-                 "tests/variants/demo_swiglu/correct/another_way.py"):
+    for path in ("lab/checks/demo_swiglu.py", "lab/judges/demo_swiglu.py"):
         ast.parse((root / path).read_text())  # valid Python
-    assert "class DemoSwiglu(nn.Module)" in (root / "tests/variants/demo_swiglu/correct/another_way.py").read_text()
     declared = tomllib.loads((root / "tests/variants/demo_swiglu/variants.toml").read_text())
     assert declared["caught"]["adds_the_weight"] and declared["mutants"]["adds_the_weight"]["cell"] == "demo_swiglu_impl"
+    # the correct answer written otherwise is a line too (a rewrite of the reference), not a file
+    assert declared["rewrites"]["another_way"]["replace"][1] == ["x * self.weight", "torch.mul(x, self.weight)"]
+    assert not (root / "tests/variants/demo_swiglu/correct").exists()
     text = (root / "source" / ASSIGNMENT / f"{notebook}.py").read_text()
     assert '_checks.GROUPS.run("values", DemoSwiglu)' in text and '"points": 4' in text
     # the read-only warnings cell every assignment notebook has (Validate decides as grading), before the test cell
@@ -54,9 +55,9 @@ def test_a_function_exercise(root):
     scaffold("scaled_sum", root=root, function=True)
     checks = (root / "lab/checks/scaled_sum.py").read_text()
     assert "def output_matches_reference(fn, seed" in checks and "nn.Module" not in checks
-    assert "def scaled_sum(x, weight)" in (root / "tests/variants/scaled_sum/correct/another_way.py").read_text()
     declared = tomllib.loads((root / "tests/variants/scaled_sum/variants.toml").read_text())
     assert declared["mutants"]["adds_the_weight"]["replace"] == ["x * weight", "x + weight"]
+    assert declared["rewrites"]["another_way"]["replace"] == ["x * weight", "torch.mul(x, weight)"]
     text = next((root / "source" / ASSIGNMENT).glob("*_scaled_sum.py")).read_text()
     assert "def scaled_sum(x, weight):" in text and '_checks.GROUPS.run("values", scaled_sum)' in text
     with pytest.raises(ScaffoldError, match="--function"):
@@ -74,8 +75,8 @@ def test_a_name_taken_or_not_a_module_name_is_refused(root):
 
 def test_the_skeleton_passes_the_generic_suite_as_written(tmp_path):
     """What the scaffold promises (its step 2): in a copy of this repository, `lab new-exercise` and then the generic
-    tests of the new exercise, its visible tests and the class file's check pass without an edit, the mutant wrong
-    variant included. The copy's own packages are imported (PYTHONPATH before the editable install)."""
+    tests of the new exercise, its visible tests and the class file's check pass without an edit, the mutant (wrong)
+    and the rewrite (correct) included. The copy's own packages are imported (PYTHONPATH before the editable install)."""
     import os
     import subprocess
     import sys
@@ -99,3 +100,4 @@ def test_the_skeleton_passes_the_generic_suite_as_written(tmp_path):
          "-k", "demo_gate or demo_fn"], cwd=copy, env=env, capture_output=True, text=True).stdout
     for exercise in ("demo_gate", "demo_fn"):
         assert f"{exercise}/wrong/adds_the_weight" in collected, f"{exercise}'s mutant was not tested"
+        assert f"{exercise}/correct/another_way" in collected, f"{exercise}'s rewrite was not tested"

@@ -1,5 +1,5 @@
-"""Answer variants written as mutants of the reference (autograder/variants.py): made from the instructor's solution
-cell, and every mistake in writing one named (the generic suite, tests/test_checks.py, tests what they catch)."""
+"""Answer variants written as changes of the reference, mutants (wrong) and rewrites (correct)
+(autograder/variants.py): made from the instructor's solution cell, and every mistake in writing one named (the generic suite, tests/test_checks.py, tests what they catch)."""
 import pytest
 
 from autograder import variants
@@ -7,12 +7,12 @@ from autograder.notebook_text import reference_answers
 from autograder.variants import VariantError, find_variant
 
 
-def write_mutants(tmp_path, monkeypatch, lines: str, files=()):
+def write_mutants(tmp_path, monkeypatch, lines: str, files=(), table="mutants", kind="wrong"):
     folder = tmp_path / "rmsnorm"
-    (folder / "wrong").mkdir(parents=True)
-    (folder / "variants.toml").write_text("[mutants]\n" + lines)
+    (folder / kind).mkdir(parents=True)
+    (folder / "variants.toml").write_text(f"[{table}]\n" + lines)
     for name in files:
-        (folder / "wrong" / f"{name}.py").write_text("# a file\n")
+        (folder / kind / f"{name}.py").write_text("# a file\n")
     monkeypatch.setattr(variants, "HERE", tmp_path)
 
 
@@ -45,3 +45,34 @@ def test_a_mutant_and_a_file_of_one_name_are_refused(tmp_path, monkeypatch):
                   '["torch.rsqrt(", "torch.sqrt("] }\n', files=["twice"])
     with pytest.raises(VariantError, match="twice.py has that name too"):
         variants.variants("rmsnorm", "wrong")
+
+
+def test_a_rewrite_is_a_correct_variant_made_the_same_way():
+    rewrite = find_variant("rmsnorm/correct/divides_by_the_sqrt")
+    reference = reference_answers("03_rmsnorm")["rmsnorm_impl"]
+    assert rewrite.mistake == "" and rewrite.code.startswith("# divides by torch.sqrt")
+    assert rewrite.code.split("\n", 1)[1] == reference.replace(
+        "xc * torch.rsqrt(xc.pow(2).mean(-1, keepdim=True) + self.eps)",
+        "xc / torch.sqrt((xc * xc).mean(dim=-1, keepdim=True) + self.eps)")
+    assert "[rewrites] divides_by_the_sqrt" in str(rewrite)
+    assert rewrite in variants.variants("rmsnorm", "correct")
+    assert rewrite.id not in {v.id for v in variants.variants("rmsnorm", "wrong")}
+
+
+@pytest.mark.parametrize("line, words", [
+    ('bad = { mistake = "m", cell = "rmsnorm_impl", replace = ["torch.rsqrt(", "1 / torch.sqrt("] }\n',
+     "write { how"),
+    ('bad = { how = "h", cell = "rmsnorm_impl", replace = ["not in it", "b"] }\n', "occurs 0 times"),
+])
+def test_a_rewrite_that_cannot_be_made_is_named_with_the_fix(tmp_path, monkeypatch, line, words):
+    write_mutants(tmp_path, monkeypatch, line, table="rewrites", kind="correct")
+    with pytest.raises(VariantError, match="rewrites. bad") as raised:
+        variants.variants("rmsnorm", "correct")
+    assert words in str(raised.value)
+
+
+def test_a_rewrite_and_a_file_of_one_name_are_refused(tmp_path, monkeypatch):
+    write_mutants(tmp_path, monkeypatch, 'twice = { how = "h", cell = "rmsnorm_impl", replace = '
+                  '["torch.rsqrt(", "1 / torch.sqrt("] }\n', files=["twice"], table="rewrites", kind="correct")
+    with pytest.raises(VariantError, match="correct/twice.py has that name too"):
+        variants.variants("rmsnorm", "correct")
