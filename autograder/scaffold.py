@@ -189,8 +189,7 @@ HEADER = '''# ---
 # FILL IN: the learning goals, the time it takes, what is graded.
 
 # %%
-import torch
-from torch import nn
+{imports}
 
 # %% include="autograder/cells/warnings_as_output.py" nbgrader={{"grade_id": "provided_warnings", "locked": true}}
 
@@ -334,6 +333,7 @@ def scaffold(name: str, notebook: str | None = None, cls: str | None = None, ass
               "rewrite": ('["x * weight", "torch.mul(x, weight)"]' if function else
                           '[["torch.ones(d_model)", "torch.full((d_model,), 1.0)"], '
                           '["x * self.weight", "torch.mul(x, self.weight)"]]'),
+              "imports": "import torch" if function else "import torch\nfrom torch import nn",
               "title": f"Exercise {notebook.split('_', 1)[0].lstrip('0')}: `{cls}`"}
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,15 @@ def test_a_typo_in_a_group_name_is_named_with_the_groups():
     assert "no check group 'value'" in message and "did you mean 'values'" in message and "dtypes" in message
 
 
+@pytest.mark.parametrize("names", ["values", None])
+def test_failures_of_a_group_name_or_none_says_what_it_takes(names):
+    """GROUPS.failures takes check names (a newcomer passed a group's name, then None: trial6)."""
+    with pytest.raises(TypeError) as error:
+        rmsnorm.GROUPS.failures(names, object)
+    assert "list of check names" in str(error.value) and 'GROUPS.names(<group>)' in str(error.value)
+    assert "values" in str(error.value).split("groups:")[1]
+
+
 def test_a_judge_of_a_probe_that_does_not_exist_is_named():
     groups = CheckGroups(name="demo")
 

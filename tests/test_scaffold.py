@@ -36,11 +36,28 @@ def test_the_skeleton_of_a_new_notebook(root):
     students = tomllib.loads((root / "lab" / "example_class.toml").read_text())["students"]
     assert all(spec["expected"][notebook] in (0.0, 4.0) for spec in students.values())
     assert students["demo_swiglu_right"]["expected"][notebook] == 4.0
-    # the reference everywhere (alice) stays so; students whose answers are theirs to choose are named
-    assert students["alice"]["answers"][notebook] == "solution" and students["alice"]["expected"][notebook] == 4.0
-    assert students["bob"]["expected"][notebook] == 0.0 and notebook not in students["bob"]["answers"]
-    assert "frank" in steps and "lab_solutions" in steps
     assert "make test-fast" in steps and f"{notebook}.py" in steps
+
+
+def test_the_students_of_a_new_notebook(root):
+    """Who answers the new notebook (on a class file of its own: the course's changes as exercises are added). The
+    reference everywhere stays so (4.0); a student who answers only some notebooks leaves it untouched (0.0); one who
+    answers every notebook, not all with the reference, leaves it untouched too and is named: that answer is the
+    instructor's to choose."""
+    notebooks = sorted(p.stem for p in (root / "source" / ASSIGNMENT).glob("[0-9]*.py"))
+    zeros = ", ".join(f'"{nb}" = 0.0' for nb in notebooks)
+    answers = {"ref": ", ".join(f'"{nb}" = "solution"' for nb in notebooks),
+               "some": f'"{notebooks[0]}" = "solution"',
+               "own_way": ", ".join(f'"{nb}" = {{ cell = "x/correct/y" }}' for nb in notebooks)}
+    (root / "lab" / "example_class.toml").write_text("".join(
+        f"[students.{sid}]\nanswers = {{ {line} }}\nexpected = {{ {zeros} }}\n\n" for sid, line in answers.items()))
+    steps = "\n".join(scaffold("demo_swiglu", root=root))
+    notebook = next((root / "source" / ASSIGNMENT).glob("*_demo_swiglu.py")).stem
+    students = tomllib.loads((root / "lab" / "example_class.toml").read_text())["students"]
+    assert students["ref"]["answers"][notebook] == "solution" and students["ref"]["expected"][notebook] == 4.0
+    for sid in ("some", "own_way"):
+        assert notebook not in students[sid]["answers"] and students[sid]["expected"][notebook] == 0.0
+    assert "\n  own_way answer every other notebook" in steps  # named alone: not "some", not "ref"
 
 
 def test_an_existing_notebook_gets_the_cells_to_paste(root):
