@@ -206,7 +206,7 @@ class CheckGroups:
     def failures(self, names: list[str], *args, seed: int = DEFAULT_SEED) -> dict[str, str]:
         """Probe and judge the named checks in this process, through the wire as in grading; return {check name:
         message} for those that fail. `names`: check names, e.g. `self.names("values")` for a group's."""
-        if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        if names is None or isinstance(names, str):  # a group's name, or nothing: say what it takes
             raise TypeError(f"failures() takes a list of check names, got {names!r}: GROUPS.names(<group>) lists a "
                             f"group's (groups: {', '.join(sorted(self.groups))}), list(GROUPS.checks) every check")
         judges = self.judges()

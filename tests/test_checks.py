@@ -22,7 +22,7 @@ from check_harness import (DECLARED_KEYS, Exercise, as_while_validating, check_m
 from torch import nn
 
 from autograder.wire import roundtrip
-from autograder.variants import mistake
+from autograder.variants import CHANGES, mistake
 
 # Small tensors: several threads only add contention (and make a loaded machine very slow).
 torch.set_num_threads(1)
@@ -70,7 +70,7 @@ def test_every_check_module_is_run_by_a_notebook_and_has_variants():
     for ex in EXERCISES:
         for kind in ("correct", "wrong"):
             assert ex.variants(kind), (f"{ex.name}: no {kind} variants: files in tests/variants/{ex.name}/{kind}/ or "
-                                       f"lines of its variants.toml's [{'mutants' if kind == 'wrong' else 'rewrites'}]")
+                                       f"lines of its variants.toml's [{CHANGES[kind][0]}]")
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=_ids)

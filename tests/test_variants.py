@@ -1,5 +1,6 @@
 """Answer variants written as changes of the reference, mutants (wrong) and rewrites (correct)
-(autograder/variants.py): made from the instructor's solution cell, and every mistake in writing one named (the generic suite, tests/test_checks.py, tests what they catch)."""
+(autograder/variants.py): made from the instructor's solution cell, and every mistake in writing one named (the
+generic suite, tests/test_checks.py, tests what they catch)."""
 import pytest
 
 from autograder import variants
@@ -7,7 +8,7 @@ from autograder.notebook_text import reference_answers
 from autograder.variants import VariantError, find_variant
 
 
-def write_mutants(tmp_path, monkeypatch, lines: str, files=(), table="mutants", kind="wrong"):
+def write_changes(tmp_path, monkeypatch, lines: str, files=(), table="mutants", kind="wrong"):
     folder = tmp_path / "rmsnorm"
     (folder / kind).mkdir(parents=True)
     (folder / "variants.toml").write_text(f"[{table}]\n" + lines)
@@ -34,14 +35,14 @@ def test_a_mutant_is_the_reference_with_one_change_and_runs_alone():
     ('bad = { mistake = "m", cell = "rmsnorm_impl", replace = [["a", "b", "c"]] }\n', "pairs"),
 ])
 def test_a_mutant_that_cannot_be_made_is_named_with_the_fix(tmp_path, monkeypatch, line, words):
-    write_mutants(tmp_path, monkeypatch, line)
+    write_changes(tmp_path, monkeypatch, line)
     with pytest.raises(VariantError, match="bad") as raised:
         variants.variants("rmsnorm", "wrong")
     assert words in str(raised.value)
 
 
 def test_a_mutant_and_a_file_of_one_name_are_refused(tmp_path, monkeypatch):
-    write_mutants(tmp_path, monkeypatch, 'twice = { mistake = "m", cell = "rmsnorm_impl", replace = '
+    write_changes(tmp_path, monkeypatch, 'twice = { mistake = "m", cell = "rmsnorm_impl", replace = '
                   '["torch.rsqrt(", "torch.sqrt("] }\n', files=["twice"])
     with pytest.raises(VariantError, match="twice.py has that name too"):
         variants.variants("rmsnorm", "wrong")
@@ -65,14 +66,14 @@ def test_a_rewrite_is_a_correct_variant_made_the_same_way():
     ('bad = { how = "h", cell = "rmsnorm_impl", replace = ["not in it", "b"] }\n', "occurs 0 times"),
 ])
 def test_a_rewrite_that_cannot_be_made_is_named_with_the_fix(tmp_path, monkeypatch, line, words):
-    write_mutants(tmp_path, monkeypatch, line, table="rewrites", kind="correct")
+    write_changes(tmp_path, monkeypatch, line, table="rewrites", kind="correct")
     with pytest.raises(VariantError, match="rewrites. bad") as raised:
         variants.variants("rmsnorm", "correct")
     assert words in str(raised.value)
 
 
 def test_a_rewrite_and_a_file_of_one_name_are_refused(tmp_path, monkeypatch):
-    write_mutants(tmp_path, monkeypatch, 'twice = { how = "h", cell = "rmsnorm_impl", replace = '
+    write_changes(tmp_path, monkeypatch, 'twice = { how = "h", cell = "rmsnorm_impl", replace = '
                   '["torch.rsqrt(", "1 / torch.sqrt("] }\n', files=["twice"], table="rewrites", kind="correct")
     with pytest.raises(VariantError, match="correct/twice.py has that name too"):
         variants.variants("rmsnorm", "correct")
